@@ -1,0 +1,116 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from worldgen import DataError, WorldgenError
+from worldgen.actions import NUM_ACTIONS
+from worldgen.dataset import FORMAT_VERSION, EpisodeDataset, read_shard, write_shard
+from worldgen.record import record, shard_path
+
+
+def test_round_trip_and_contents(tiny_dataset):
+    shard = read_shard(shard_path(tiny_dataset, 1))
+    a = shard.arrays
+    assert a["frames"].shape == (2, 12, 32, 32, 3) and a["depth"].shape == (2, 12, 32, 32)
+    assert a["poses"].shape == (2, 12, 4, 4) and a["actions"].shape == (2, 12)
+    assert (a["seeds"] == 1).all() and shard.meta["spec"]["biome"] == "mixed"
+    assert shard.meta["num_actions"] == NUM_ACTIONS and (a["actions"][:, 0] == 0).all()
+    # Episodes of one world differ, and poses move when the actions say so.
+    assert not np.array_equal(a["frames"][0], a["frames"][1])
+    assert np.abs(np.diff(a["poses"][0, :, :3, 3], axis=0)).sum() > 0
+
+
+def test_recording_is_deterministic(tiny_dataset, tmp_path):
+    record([2], 2, 12, 32, tmp_path, progress=False)
+    a, b = read_shard(shard_path(tiny_dataset, 2)).arrays, read_shard(shard_path(tmp_path, 2)).arrays
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_splits_by_world_seed(tiny_dataset):
+    train, held = EpisodeDataset(tiny_dataset, "train"), EpisodeDataset(tiny_dataset, "heldout")
+    assert set(train.seeds) == {1, 2, 3} and set(held.seeds) == {0}
+    assert len(EpisodeDataset(tiny_dataset)) == 8
+
+
+def test_windows_are_reproducible(tiny_dataset):
+    d = EpisodeDataset(tiny_dataset, "train")
+    w1, w2 = d.windows(5, 6, seed=0, step=3), d.windows(5, 6, seed=0, step=3)
+    assert w1["frames_BTHWC"].shape == (5, 6, 32, 32, 3) and w1["poses_BT44"].shape == (5, 6, 4, 4)
+    assert all(np.array_equal(w1[k], w2[k]) for k in w1)
+    assert not np.array_equal(w1["frames_BTHWC"], d.windows(5, 6, seed=0, step=4)["frames_BTHWC"])
+    with pytest.raises(WorldgenError, match="window length 13"):
+        d.windows(1, 13, 0, 0)
+
+
+def test_resume_skips_finished_shards_and_never_rewrites_them(tiny_dataset, tmp_path):
+    for seed in (1, 2):
+        shutil.copy(shard_path(tiny_dataset, seed), tmp_path)
+    before = shard_path(tmp_path, 1).stat().st_mtime_ns
+    (tmp_path / ".shard-seed00000003.npz.tmp-999").write_bytes(b"half a shard")  # a killed writer
+    summary = record(range(1, 4), 2, 12, 32, tmp_path, progress=False)
+    assert [p.name for p in summary.written] == ["shard-seed00000003.npz"] and len(summary.skipped) == 2
+    assert shard_path(tmp_path, 1).stat().st_mtime_ns == before
+    assert not list(tmp_path.glob(".shard-*"))
+    with pytest.raises(DataError, match="recorded with other settings"):
+        record(range(1, 2), 2, 16, 32, tmp_path, progress=False)
+
+
+def test_corrupt_truncated_foreign_and_wrong_version(tiny_dataset, tmp_path):
+    good = shard_path(tiny_dataset, 1).read_bytes()
+    (tmp_path / "shard-trunc.npz").write_bytes(good[: len(good) // 2])
+    with pytest.raises(DataError, match="shard-trunc.npz: corrupt or truncated"):
+        read_shard(tmp_path / "shard-trunc.npz")
+    flipped = bytearray(good)
+    flipped[len(good) // 3] ^= 0xFF
+    (tmp_path / "shard-flip.npz").write_bytes(bytes(flipped))
+    with pytest.raises(DataError, match="shard-flip.npz"):
+        read_shard(tmp_path / "shard-flip.npz")
+    np.savez(tmp_path / "shard-foreign.npz", x=np.zeros(3))
+    with pytest.raises(DataError, match="not a worldgen shard"):
+        read_shard(tmp_path / "shard-foreign.npz")
+    np.savez(tmp_path / "shard-pickled.npz", frames=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DataError, match="shard-pickled.npz"):
+        read_shard(tmp_path / "shard-pickled.npz")
+    arrays = dict(read_shard(shard_path(tiny_dataset, 1)).arrays)
+    meta = read_shard(shard_path(tiny_dataset, 1)).meta
+    path = write_shard(tmp_path / "shard-v.npz", meta, arrays)
+    with np.load(path) as data:
+        payload = {k: data[k] for k in data.files}
+    payload["format_version"] = np.asarray(FORMAT_VERSION + 1)
+    np.savez(path, **payload)
+    with pytest.raises(DataError, match=f"format version {FORMAT_VERSION + 1}"):
+        read_shard(path)
+
+
+def test_inconsistent_arrays_are_rejected(tiny_dataset, tmp_path):
+    shard = read_shard(shard_path(tiny_dataset, 1))
+    arrays = dict(shard.arrays, actions=shard.arrays["actions"][:, :5])
+    write_shard(tmp_path / "shard-bad.npz", shard.meta, arrays)
+    with pytest.raises(DataError, match="actions must be int32"):
+        read_shard(tmp_path / "shard-bad.npz")
+    meta = dict(shard.meta, resolution=64)
+    write_shard(tmp_path / "shard-bad.npz", meta, dict(shard.arrays))
+    with pytest.raises(DataError, match="disagree with meta resolution"):
+        read_shard(tmp_path / "shard-bad.npz")
+
+
+def test_empty_or_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="holds no shards"):
+        EpisodeDataset(tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        EpisodeDataset(tmp_path / "nope")
+
+
+def test_unwritable_output(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(WorldgenError, match="cannot create output folder"):
+        record([1], 1, 4, 32, blocker / "sub", progress=False)
+
+
+def test_meta_is_json(tiny_dataset):
+    with np.load(shard_path(tiny_dataset, 1), allow_pickle=False) as data:
+        meta = json.loads(data["meta"].tobytes())
+    assert meta["steps"] == 12 and meta["resolution"] == 32

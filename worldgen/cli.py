@@ -1,0 +1,189 @@
+"""The `worldgen` command. Thin: parse, call the library, print. Other packages add subcommands
+through the `worldgen.commands` entry-point group (a function that takes the subparsers object).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from worldgen.errors import WorldgenError
+from worldgen.spec import WorldSpec
+
+
+def parse_seeds(text: str) -> range:
+    """'A:B' -> range(A, B); 'N' -> range(N, N+1)."""
+    try:
+        if ":" in text:
+            a, b = (int(v) for v in text.split(":"))
+        else:
+            a = int(text)
+            b = a + 1
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must look like A:B or N, got {text!r}") from None
+    if not 0 <= a < b:
+        raise argparse.ArgumentTypeError(f"seeds A:B need 0 <= A < B, got {text!r}")
+    return range(a, b)
+
+
+def add_spec_args(parser: argparse.ArgumentParser) -> None:
+    """One --flag per WorldSpec field, so the spec stays the single source of truth."""
+    group = parser.add_argument_group("world spec (see WorldSpec)")
+    for f in dataclasses.fields(WorldSpec):
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, tuple):
+            group.add_argument(flag, dest=f"spec_{f.name}", default=None, metavar="A,B,..",
+                               help=f"comma-separated (default: {','.join(map(str, f.default)) or 'biome default'})")
+        else:
+            group.add_argument(flag, dest=f"spec_{f.name}", type=type(f.default), default=None,
+                               help=f"default: {f.default}")
+
+
+def spec_from_args(args: argparse.Namespace) -> WorldSpec:
+    values = {}
+    for f in dataclasses.fields(WorldSpec):
+        v = getattr(args, f"spec_{f.name}", None)
+        if v is None:
+            continue
+        if isinstance(f.default, tuple):
+            items = [s.strip() for s in v.split(",") if s.strip()]
+            v = tuple(float(s) for s in items) if f.name == "sky_color" else tuple(items)
+        values[f.name] = v
+    return WorldSpec(**values)
+
+
+def _cmd_view(args):
+    from worldgen.preview import save_png, view_image
+    path = save_png(view_image(args.seed, spec_from_args(args), args.resolution), args.out)
+    print(f"wrote {path} (RGB | depth from the spawn point of world {args.seed})")
+
+
+def _cmd_sheet(args):
+    from worldgen.preview import contact_sheet, save_png
+    path = save_png(contact_sheet(args.seeds, spec_from_args(args), args.resolution), args.out)
+    print(f"wrote {path} ({len(args.seeds)} worlds)")
+
+
+def _cmd_export(args):
+    from worldgen.export import export_world
+    from worldgen.world import World
+    mesh = export_world(World(args.seed, spec_from_args(args)), args.out, args.format)
+    lo, hi = mesh.bounds
+    print(f"wrote {args.out}: {len(mesh.faces)} triangles, bounds {lo.round(2).tolist()} to {hi.round(2).tolist()}")
+
+
+def _cmd_record(args):
+    from worldgen.record import record
+    t0 = time.time()
+    summary = record(args.seeds, args.episodes_per_world, args.steps, args.resolution, args.out,
+                     spec_from_args(args))
+    print(summary.report())
+    print(f"done in {time.time() - t0:.1f}s -> {args.out}")
+
+
+def _cmd_import(args):
+    from worldgen.importer import import_frames
+    names = [n.strip() for n in args.action_names.split(",")] if args.action_names else None
+    s = import_frames(args.frames, args.actions, args.out, args.resolution, args.steps, names)
+    print(f"imported {s['episodes']} episode(s) with {s['num_actions']} actions into {len(s['shards'])} "
+          f"shard(s) in {args.out}; dropped {s['dropped_frames']} trailing frame(s)")
+
+
+def _cmd_inspect(args):
+    from worldgen.dataset import EpisodeDataset
+    d = EpisodeDataset(args.data)
+    heldout = sum(1 for s in d.seeds if s % 10 == 0)
+    print(f"{args.data}: {len(d)} episodes x {d.steps} steps at {d.resolution}x{d.resolution}, "
+          f"{d.num_actions} actions ({', '.join(d.action_names)}), geometry: {d.has_geometry}, "
+          f"source: {d.meta['source']}, held-out episodes: {heldout}")
+
+
+def _cmd_bench(args):
+    from worldgen.benchmarks import bench_render
+    print(bench_render())
+
+
+def _cmd_demo(args):
+    from worldgen.demo import run_demo
+    path = run_demo(args.seed, spec_from_args(args), args.steps, args.out)
+    print(f"wrote {path}: {args.steps} steps of an explorer in world {args.seed} (RGB | depth)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="worldgen", description="Procedural 3D worlds and world models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("view", help="render the spawn view of a world (RGB | depth) to a PNG")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resolution", type=int, default=256)
+    p.add_argument("--out", type=Path, default=Path("view.png"))
+    add_spec_args(p)
+    p.set_defaults(func=_cmd_view)
+
+    p = sub.add_parser("sheet", help="contact sheet of many worlds' spawn views")
+    p.add_argument("--seeds", type=parse_seeds, default=range(0, 16))
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--out", type=Path, default=Path("sheet.png"))
+    add_spec_args(p)
+    p.set_defaults(func=_cmd_sheet)
+
+    p = sub.add_parser("export", help="export a world region as GLB, OBJ or PLY")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--format", choices=("glb", "obj", "ply"), default=None, help="default: from --out suffix")
+    p.add_argument("--out", type=Path, required=True)
+    add_spec_args(p)
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("record", help="record explorer episodes into a dataset folder (resumable)")
+    p.add_argument("--seeds", type=parse_seeds, required=True, help="world seeds A:B")
+    p.add_argument("--episodes-per-world", type=int, default=4)
+    p.add_argument("--steps", type=int, default=64)
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--out", type=Path, required=True)
+    add_spec_args(p)
+    p.set_defaults(func=_cmd_record)
+
+    p = sub.add_parser("import", help="turn a folder of frames + an actions file into a dataset")
+    p.add_argument("--frames", type=Path, required=True)
+    p.add_argument("--actions", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--steps", type=int, default=32, help="frames per episode")
+    p.add_argument("--action-names", default=None, help="comma-separated names; default: action_0..")
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("inspect", help="validate a dataset folder and summarise it")
+    p.add_argument("data", type=Path)
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("bench", help="benchmarks that print a table")
+    p.add_argument("what", choices=["render"])
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("demo", help="walk an explorer through a world and save an animated GIF")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=120)
+    p.add_argument("--out", type=Path, default=Path("worldgen-demo.gif"))
+    add_spec_args(p)
+    p.set_defaults(func=_cmd_demo)
+
+    for ep in entry_points(group="worldgen.commands"):
+        ep.load()(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except WorldgenError as e:
+        print(f"worldgen {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Pictures of worlds for people: one view with its depth, and contact sheets of many seeds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from worldgen.errors import WorldgenError
+from worldgen.player import camera_pose, spawn
+from worldgen.render import Renderer
+from worldgen.spec import WorldSpec
+from worldgen.world import World
+
+
+def depth_to_rgb(depth_HW: np.ndarray, far: float = 60.0) -> np.ndarray:
+    """Near = bright, far = dark, sky = black."""
+    d = np.clip(depth_HW / far, 0, 1)
+    v = np.where(depth_HW > 0, 1 - d, 0) * 255
+    return np.repeat(v[..., None], 3, axis=2).astype(np.uint8)
+
+
+def first_view(seed: int, spec: WorldSpec, renderer: Renderer):
+    world = World(seed, spec)
+    state = spawn(world, np.random.default_rng([seed, 0, 7]))
+    return renderer.render(world, camera_pose(world, state))
+
+
+def save_png(image: np.ndarray, path: Path) -> Path:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise WorldgenError(f"cannot write {path}: folder {path.parent} does not exist")
+    Image.fromarray(image).save(path)
+    return path
+
+
+def view_image(seed: int, spec: WorldSpec, resolution: int) -> np.ndarray:
+    """RGB and depth of the spawn view side by side."""
+    with Renderer(resolution) as r:
+        frame = first_view(seed, spec, r)
+    return np.concatenate([frame.rgb_HWC, depth_to_rgb(frame.depth_HW)], axis=1)
+
+
+def contact_sheet(seeds, spec: WorldSpec, resolution: int = 64, columns: int = 4, scale: int = 2) -> np.ndarray:
+    """A grid of spawn views, one per seed, each labelled with its seed, upscaled `scale` times."""
+    seeds = list(seeds)
+    tile = resolution * scale
+    rows = -(-len(seeds) // columns)
+    sheet = Image.new("RGB", (columns * tile, rows * (tile + 14)), (20, 20, 20))
+    draw = ImageDraw.Draw(sheet)
+    with Renderer(resolution) as r:
+        for i, seed in enumerate(seeds):
+            img = Image.fromarray(first_view(seed, spec, r).rgb_HWC).resize((tile, tile), Image.NEAREST)
+            x, y = (i % columns) * tile, (i // columns) * (tile + 14)
+            sheet.paste(img, (x, y))
+            draw.text((x + 3, y + tile + 1), f"seed {seed}", fill=(230, 230, 230))
+    return np.asarray(sheet)
