@@ -1,5 +1,5 @@
-"""Render and recording throughput table; the same as `worldgen bench render`."""
-from worldgen.benchmarks import bench_render
+"""Same as `worldgen bench render`."""
+from worldgen.cli import main
 
 if __name__ == "__main__":
-    print(bench_render())
+    raise SystemExit(main(["bench", "render"]))

@@ -13,3 +13,20 @@ def tiny_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("data")
     record(range(0, 4), 2, 12, 32, out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def rollout_dataset(tmp_path_factory):
+    """Worlds 0..2 with 2 episodes of 36 steps at 32x32: long enough for context 2 + horizon 32."""
+    out = tmp_path_factory.mktemp("rollout_data")
+    record(range(0, 3), 2, 36, 32, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    from flax import nnx
+
+    from worldgen.model.config import preset
+    from worldgen.model.world_model import WorldModel
+    return WorldModel(preset("tiny"), rngs=nnx.Rngs(0))

@@ -1,4 +1,8 @@
-"""`worldgen bench render`: render and recording throughput, and peak memory, as a table."""
+"""Benchmarks that print a table: `worldgen bench render` and `worldgen bench generate`.
+
+Other packages add benchmarks through the `worldgen.benchmarks` entry-point group (name -> function
+returning the table as a string).
+"""
 from __future__ import annotations
 
 import resource
@@ -12,6 +16,16 @@ from worldgen.player import camera_pose, spawn, step
 from worldgen.record import record
 from worldgen.render import Renderer
 from worldgen.world import World
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [f"{'benchmark':<{width}}result", "-" * (width + 24)]
+    return "\n".join(lines + [f"{name:<{width}}{value}" for name, value in rows])
+
+
+def peak_memory_row() -> tuple[str, str]:
+    return ("peak memory (RSS)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 def render_fps(resolution: int, frames: int = 400, seed: int = 1) -> float:
@@ -41,8 +55,63 @@ def record_fps(resolution: int = 64, worlds: int = 2, steps: int = 128) -> float
 def bench_render() -> str:
     rows = [(f"render {res}x{res}", f"{render_fps(res):.0f} frames/s") for res in (64, 128, 256)]
     rows.append(("record 64x64 (full pipeline)", f"{record_fps():.0f} frames/s"))
-    rows.append(("peak memory (RSS)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"))
-    width = max(len(r[0]) for r in rows) + 2
-    lines = [f"{'benchmark':<{width}}result", "-" * (width + 16)]
-    lines += [f"{name:<{width}}{value}" for name, value in rows]
-    return "\n".join(lines)
+    return table(rows + [peak_memory_row()])
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """This machine's measured float32 matmul throughput through XLA."""
+    import jax
+    import jax.numpy as jnp
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        f(a).block_until_ready()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def bench_generate(model: str = "bundled") -> str:
+    """Frames/s of the world model: interactive (batch 1) at 64 and 128 pixels, and batch 64 rollouts."""
+    import dataclasses
+
+    import jax
+    from flax import nnx
+
+    from worldgen.model.runner import Generator
+    from worldgen.model.store import load_model
+    from worldgen.model.world_model import WorldModel
+
+    base = load_model(model)
+    peak = matmul_peak_gflops()
+    rows = [("float32 matmul peak (measured)", f"{peak:.0f} GFLOP/s")]
+    for res, batch in ((base.config.resolution, 1), (128, 1), (base.config.resolution, 64)):
+        if res == base.config.resolution:
+            net = base
+        else:  # same architecture at another resolution: speed does not depend on the weights
+            net = WorldModel(dataclasses.replace(base.config, resolution=res), rngs=nnx.Rngs(0))
+        gen = Generator(net)
+        frames = np.zeros((batch, net.config.context, res, res, 3), np.uint8)
+        depth = np.full((batch, net.config.context, res, res), 5.0, np.float32)
+        poses = np.broadcast_to(np.eye(4, dtype=np.float32), (batch, net.config.context, 4, 4))
+        state = gen.init(frames, depth, poses)
+        actions = np.ones(batch, np.int32)
+        key = jax.random.key(0)
+        state, out = gen.step(state, actions, key)  # compile
+        jax.block_until_ready(out)
+        n = 30 if batch == 1 else 4
+        t0 = time.perf_counter()
+        for _ in range(n):
+            state, out = gen.step(state, actions, key)
+        jax.block_until_ready(out)
+        dt = (time.perf_counter() - t0) / n
+        cost = gen._step.lower(gen.params, state, actions, key).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        gflop = cost.get("flops", float("nan")) / 1e9 / batch
+        label = f"generate {res}x{res}, batch {batch}"
+        rows.append((label, f"{batch / dt:.1f} frames/s, {dt * 1000:.1f} ms/step, {gflop:.2f} GFLOP/frame, "
+                            f"{gflop * batch / dt / peak:.0%} of peak"))
+    return table(rows + [peak_memory_row()])
+
+
+BENCHMARKS = {"render": bench_render, "generate": bench_generate}

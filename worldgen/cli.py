@@ -102,8 +102,11 @@ def _cmd_inspect(args):
 
 
 def _cmd_bench(args):
-    from worldgen.benchmarks import bench_render
-    print(bench_render())
+    from worldgen.benchmarks import BENCHMARKS
+    found = dict(BENCHMARKS, **{ep.name: ep.load() for ep in entry_points(group="worldgen.benchmarks")})
+    if args.what not in found:
+        raise WorldgenError(f"unknown benchmark {args.what!r}: expected one of {', '.join(found)}")
+    print(found[args.what](**({"model": args.model} if args.model else {})))
 
 
 def _cmd_demo(args):
@@ -159,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", type=Path)
     p.set_defaults(func=_cmd_inspect)
 
-    p = sub.add_parser("bench", help="benchmarks that print a table")
-    p.add_argument("what", choices=["render"])
+    p = sub.add_parser("bench", help="benchmarks that print a table: render, generate, train")
+    p.add_argument("what", help="render | generate | train")
+    p.add_argument("--model", default=None, help="generate: a model folder or 'bundled' (default)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("demo", help="walk an explorer through a world and save an animated GIF")

@@ -1,0 +1,136 @@
+"""World model behaviour: geometry, causality, shapes with and without jit, constant-cost steps."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from training.objective import loss_fn, teacher_forced
+from worldgen import World
+from worldgen.actions import Action
+from worldgen.dataset import EpisodeDataset
+from worldgen.errors import WorldgenError
+from worldgen.model import world_model as wm
+from worldgen.model.config import ModelConfig, preset
+from worldgen.model.geometry import apply_delta, pose_delta, splat, unproject
+from worldgen.model.runner import Generator
+from worldgen.player import camera_pose, spawn, step
+from worldgen.render import Renderer
+
+
+def test_reprojecting_a_frame_into_its_own_pose_reproduces_it():
+    world = World(4)
+    with Renderer(48) as r:
+        f = r.render(world, camera_pose(world, spawn(world, np.random.default_rng(0))))
+    pts, ok = unproject(jnp.asarray(f.depth_HW), jnp.asarray(f.pose), jnp.asarray(f.intrinsics))
+    rgb, depth, mask = splat(pts, jnp.asarray(f.rgb_HWC.reshape(-1, 3), jnp.float32), ok, jnp.asarray(f.pose),
+                             jnp.asarray(f.intrinsics), 48, 48)
+    ground = f.depth_HW > 0
+    assert np.array_equal(np.asarray(mask) > 0, ground)
+    assert np.allclose(np.asarray(rgb)[ground], f.rgb_HWC[ground], atol=1e-3)
+    assert np.allclose(np.asarray(depth)[ground], f.depth_HW[ground], rtol=1e-4)
+
+
+def test_pose_delta_matches_player_motion_and_inverts():
+    world = World(2)
+    s0 = spawn(world, np.random.default_rng(1))
+    s1, blocked = step(world, s0, Action.FORWARD)
+    s2, _ = step(world, s1, Action.TURN_LEFT)
+    p0, p1, p2 = (jnp.asarray(camera_pose(world, s)) for s in (s0, s1, s2))
+    d01, d12 = np.asarray(pose_delta(p0, p1)), np.asarray(pose_delta(p1, p2))
+    assert blocked or abs(d01[0] - 0.5) < 1e-4 and abs(d01[1]) < 1e-4
+    assert abs(d12[3] - np.radians(15)) < 1e-4 and np.allclose(d12[:3], 0, atol=1e-5)
+    assert np.allclose(np.asarray(apply_delta(p0, pose_delta(p0, p2))), np.asarray(p2), atol=1e-4)
+
+
+def test_causality_prediction_at_t_ignores_later_frames(rollout_dataset, tiny_model):
+    data = EpisodeDataset(rollout_dataset, "train")
+    k = tiny_model.config.context
+    batch = data.windows(2, k + 3, seed=0, step=0)
+    frames = jnp.asarray(batch["frames_BTHWC"], jnp.float32)
+    key = jax.random.key(0)
+
+    def prediction(frames_f, target):
+        b = dict(batch, frames_BTHWC=frames_f)
+        out = teacher_forced(tiny_model, b, jnp.asarray(data.intrinsics), key)
+        return out["rgb_pred"].reshape(2, 3, *out["rgb_pred"].shape[1:])[:, target].sum()
+
+    for target in range(3):
+        t = k + target  # frame index being predicted
+        grad = np.asarray(jax.grad(prediction)(frames, target))
+        assert np.all(grad[:, t:] == 0), f"prediction of frame {t} depends on frames >= {t}"
+        assert np.abs(grad[:, t - 1]).sum() > 0  # it does use the last frame
+
+
+def test_shapes_with_and_without_jit(rollout_dataset, tiny_model):
+    data = EpisodeDataset(rollout_dataset, "train")
+    ep = data.episode(0)
+    k, res = tiny_model.config.context, tiny_model.config.resolution
+    args = (ep["frames"][None, :k], ep["depth"][None, :k].astype(np.float32), ep["poses"][None, :k],
+            data.intrinsics)
+    state = wm.init_state(tiny_model.config, *map(jnp.asarray, args))
+    eager_state, eager = wm.step(tiny_model, state, jnp.array([1]), jax.random.key(3))
+    gen = Generator(tiny_model)
+    jit_state, jitted = gen.step(gen.init(*args), np.array([1]), jax.random.key(3))
+    assert eager["rgb"].shape == (1, res, res, 3) and eager["rgb"].dtype == jnp.uint8
+    assert eager["depth"].shape == (1, res, res) and eager["pose"].shape == (1, 4, 4)
+    assert jax.tree.map(jnp.shape, eager_state) == jax.tree.map(jnp.shape, jit_state)
+    assert np.abs(np.asarray(eager["rgb"], int) - np.asarray(jitted["rgb"], int)).max() <= 1
+    assert np.allclose(eager["pose"], jitted["pose"], atol=1e-4)
+
+
+def test_step_cost_is_constant_cache_is_bounded(rollout_dataset, tiny_model):
+    data = EpisodeDataset(rollout_dataset, "train")
+    ep = data.episode(1)
+    k = tiny_model.config.context
+    gen = Generator(tiny_model)
+    state = gen.init(ep["frames"][None, :k], ep["depth"][None, :k], ep["poses"][None, :k], data.intrinsics)
+    shapes = jax.tree.map(jnp.shape, state)
+    for i in range(12):
+        state, out = gen.step(state, np.array([i % 7]), jax.random.key(i))
+    assert jax.tree.map(jnp.shape, state) == shapes  # fixed-size world cache and context
+    assert gen._step._cache_size() == 1  # one compiled step serves every step
+    assert int(state["slot"]) == (k + 12) % tiny_model.config.cache_frames
+
+
+def test_batched_rollout_and_bad_actions(rollout_dataset, tiny_model):
+    data = EpisodeDataset(rollout_dataset, "all")
+    k = tiny_model.config.context
+    gen = Generator(tiny_model)
+    a = data.arrays
+    state = gen.init(a["frames"][:3, :k], a["depth"][:3, :k], a["poses"][:3, :k], data.intrinsics)
+    _, out = gen.rollout(state, a["actions"][:3, k:k + 5], jax.random.key(0))
+    assert out["rgb"].shape == (3, 5, 32, 32, 3) and out["pose"].shape == (3, 5, 4, 4)
+    with pytest.raises(WorldgenError, match="actions must be in 0..6"):
+        gen.step(state, np.array([7, 0, 0]), jax.random.key(0))
+
+
+def test_dream_from_an_image_of_any_size(tiny_model):
+    gen = Generator(tiny_model)
+    image = np.random.default_rng(0).integers(0, 255, (77, 120, 3), dtype=np.uint8)
+    state = gen.from_image(image)
+    state, out = gen.step(state, np.array([int(Action.FORWARD)]), jax.random.key(1))
+    assert out["rgb"].shape == (1, 32, 32, 3)
+
+
+def test_plain_2d_model_runs_without_geometry():
+    model = wm.WorldModel(preset("tiny", geometry=False, num_actions=5), rngs=nnx.Rngs(0))
+    gen = Generator(model)
+    frames = np.random.default_rng(0).integers(0, 255, (2, 2, 32, 32, 3), dtype=np.uint8)
+    _, out = gen.rollout(gen.init(frames), np.zeros((2, 3), np.int32), jax.random.key(0))
+    assert out["rgb"].shape == (2, 3, 32, 32, 3) and float(out["coverage"].max()) == 0.0
+    batch = {"frames_BTHWC": np.repeat(frames, 3, axis=1), "actions_BT": np.zeros((2, 6), np.int32)}
+    loss, metrics = loss_fn(model, batch, jnp.eye(3), jax.random.key(0))
+    assert np.isfinite(float(loss)) and "pose_mse" not in metrics
+
+
+def test_config_validation():
+    with pytest.raises(WorldgenError, match="resolution = 50"):
+        ModelConfig(resolution=50)
+    with pytest.raises(WorldgenError, match="unknown model preset 'huge'"):
+        preset("huge")
+    cfg = preset("small")
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    assert dataclasses.replace(cfg, num_actions=5).num_actions == 5

@@ -1,0 +1,149 @@
+"""The shared fit loop, checkpoints, multi-device equality, and a tiny record -> train -> eval run."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from training.fit import FitConfig, fit
+from training.objective import loss_fn
+from worldgen.cli import main
+from worldgen.dataset import EpisodeDataset
+from worldgen.errors import DataError, WorldgenError
+from worldgen.model.config import preset
+from worldgen.model.store import export_model, load_model
+from worldgen.model.world_model import WorldModel
+
+
+def _losses(workdir):
+    return {r["step"]: r["loss"] for r in map(json.loads, (workdir / "metrics.jsonl").read_text().splitlines())
+            if "loss" in r}
+
+
+def _setup(data_dir):
+    data = EpisodeDataset(data_dir, "train")
+    intr = jnp.asarray(data.intrinsics)
+    model = WorldModel(preset("tiny"), rngs=nnx.Rngs(0))
+    return data, model, (lambda m, b, k: loss_fn(m, b, intr, k))
+
+
+def test_resume_after_interruption_gives_the_same_next_loss(tiny_dataset, tmp_path):
+    cfg = FitConfig(steps=4, batch_size=2, checkpoint_every=2, warmup_steps=1)
+    data, model, loss = _setup(tiny_dataset)
+    batches = lambda step: data.windows(2, 6, 0, step)
+    fit(model, loss, batches, cfg, tmp_path / "full", progress=False)
+
+    def crashing(step):
+        if step == 3:
+            raise KeyboardInterrupt("simulated kill after the step-2 checkpoint")
+        return batches(step)
+
+    _, fresh, _ = _setup(tiny_dataset)
+    with pytest.raises(KeyboardInterrupt):
+        fit(fresh, loss, crashing, cfg, tmp_path / "cut", progress=False)
+    with pytest.raises(WorldgenError, match="already has checkpoints"):
+        fit(fresh, loss, batches, cfg, tmp_path / "cut", progress=False)
+    _, resumed, _ = _setup(tiny_dataset)
+    fit(resumed, loss, batches, cfg, tmp_path / "cut", resume=True, progress=False)
+    full, cut = _losses(tmp_path / "full"), _losses(tmp_path / "cut")
+    assert cut[2] == pytest.approx(full[2], rel=1e-5) and cut[3] == pytest.approx(full[3], rel=1e-5)
+    # Resuming into another model config is refused with the differing fields named.
+    other = WorldModel(preset("tiny", channels=(8, 8)), rngs=nnx.Rngs(0))
+    with pytest.raises(WorldgenError, match=r"channels: saved \[8, 16\], expected \[8, 8\]"):
+        fit(other, loss, batches, cfg, tmp_path / "cut", resume=True, progress=False)
+
+
+def test_nan_stops_training_and_names_the_step(tiny_dataset, tmp_path):
+    data, model, loss = _setup(tiny_dataset)
+    bad_loss = lambda m, b, k: (lambda l, mt: (l * jnp.nan, dict(mt, loss=l * jnp.nan)))(*loss(m, b, k))
+    from training.fit import TrainingDiverged
+    with pytest.raises(TrainingDiverged, match="diverged at step 0: .*loss"):
+        fit(model, bad_loss, lambda s: data.windows(2, 6, 0, s), FitConfig(steps=3, batch_size=2),
+            tmp_path, progress=False)
+
+
+def test_model_folder_round_trip_and_mismatch(tiny_model, tmp_path):
+    export_model(tiny_model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    a, b = nnx.state(tiny_model, nnx.Param), nnx.state(loaded, nnx.Param)
+    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    with pytest.raises(WorldgenError, match="num_actions: saved 7, expected 5"):
+        load_model(tmp_path / "m", expect=preset("tiny", num_actions=5))
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg["model_config"]["channels"] = [8, 8]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(WorldgenError, match="params does not fit its config.json"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(WorldgenError, match="unreadable model config"):
+        load_model(tmp_path / "m")
+    with pytest.raises(WorldgenError, match="not found"):
+        load_model(tmp_path / "nothing")
+
+
+MULTI_DEVICE = textwrap.dedent("""
+    import json, sys
+    import jax, jax.numpy as jnp
+    from flax import nnx
+    from training.fit import FitConfig, fit
+    from training.objective import loss_fn
+    from worldgen.dataset import EpisodeDataset
+    from worldgen.model.config import preset
+    from worldgen.model.world_model import WorldModel
+    data = EpisodeDataset(sys.argv[1], "train")
+    intr = jnp.asarray(data.intrinsics)
+    model = WorldModel(preset("tiny"), rngs=nnx.Rngs(0))
+    fit(model, lambda m, b, k: loss_fn(m, b, intr, k), lambda s: data.windows(4, 6, 0, s),
+        FitConfig(steps=2, batch_size=4, warmup_steps=1), sys.argv[2], progress=False)
+    print(json.dumps({"devices": len(jax.devices())}))
+""")
+
+
+def test_four_devices_give_the_same_loss_as_one(tiny_dataset, tmp_path):
+    results = {}
+    for n in (1, 4):
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
+        out = subprocess.run([sys.executable, "-c", MULTI_DEVICE, str(tiny_dataset), str(tmp_path / str(n))],
+                             env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert json.loads(out.stdout.strip().splitlines()[-1])["devices"] == n
+        results[n] = _losses(tmp_path / str(n))
+    assert results[4][0] == pytest.approx(results[1][0], rel=1e-5)
+    assert results[4][1] == pytest.approx(results[1][1], rel=1e-4)
+
+
+def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
+    work, out = tmp_path / "run", tmp_path / "eval"
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(work), "--preset", "tiny",
+                 "--steps", "3", "--batch-size", "2", "--eval-episodes", "2"]) == 0
+    assert (work / "model" / "config.json").is_file()
+    assert main(["eval", "--model", str(work / "model"), "--data", str(rollout_dataset), "--out", str(out),
+                 "--episodes", "2"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["horizons"] == [1, 4, 8, 16, 32] and m["n_episodes"] == 2 and m["context_frames"] == 2
+    for key in ("psnr", "ssim", "baseline_psnr", "sharpness_ratio", "depth_absrel"):
+        assert set(m[key]) == {"1", "4", "8", "16", "32"} and all(np.isfinite(v) for v in m[key].values())
+    assert set(m["delta_psnr"]) == {"8", "16"} and np.isfinite(m["loop_psnr"]) and len(m["loop_actions"]) >= 16
+    assert (out / "psnr.png").stat().st_size > 0 and (out / "rollout.gif").stat().st_size > 0
+    # Bad inputs: another resolution, an empty folder, another action set.
+    capsys.readouterr()
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "r2"), "--preset", "small",
+                 "--steps", "1"]) == 2
+    assert "is 32x32 but preset 'small' works at 64x64" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["eval", "--model", str(work / "model"), "--data", str(tmp_path / "empty"), "--out", str(out)]) == 2
+    assert "holds no shards" in capsys.readouterr().err
+
+
+def test_eval_refuses_another_action_set(rollout_dataset, tmp_path):
+    from training.evaluate import evaluate
+    from worldgen.model.runner import Generator
+    model = WorldModel(preset("tiny", num_actions=5), rngs=nnx.Rngs(0))
+    with pytest.raises(DataError, match="has 7 actions .* but the model was trained on 5"):
+        evaluate(Generator(model), EpisodeDataset(rollout_dataset, "heldout"), 2)

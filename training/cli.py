@@ -1,0 +1,57 @@
+"""`worldgen train` and `worldgen eval` (registered through the worldgen.commands entry point)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _train(args):
+    from training.fit import FitConfig
+    from training.train_world_model import train_world_model
+    cfg = FitConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
+                    warmup_steps=min(args.warmup, args.steps), checkpoint_every=args.checkpoint_every,
+                    eval_every=args.eval_every, seed=args.seed)
+    _, info = train_world_model(args.data, args.workdir, args.preset, cfg, resume=args.resume, out=args.out,
+                                eval_episodes=args.eval_episodes)
+    print(f"trained {info['steps']} steps; final metrics {info['final_metrics']}; model in "
+          f"{args.out or args.workdir / 'model'}")
+
+
+def _eval(args):
+    from training.evaluate import evaluate, summary_table, write_report
+    from worldgen.dataset import EpisodeDataset
+    from worldgen.model.runner import Generator
+    from worldgen.model.store import load_model, resolve_model
+    path = resolve_model(args.model)
+    gen = Generator(load_model(path))
+    data = EpisodeDataset(args.data, args.split)
+    result, arrays = evaluate(gen, data, args.episodes, model_name=args.model if args.model == "bundled" else str(path))
+    paths = write_report(result, arrays, args.out)
+    print(summary_table(result))
+    print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the world model on a recorded or imported dataset")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--workdir", type=Path, required=True, help="checkpoints, metrics.jsonl, model/")
+    p.add_argument("--preset", default="small", help="tiny | small | base")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=8, help="windows per step (each gives 4 targets)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=0, help="0: evaluate only at the end")
+    p.add_argument("--eval-episodes", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --workdir")
+    p.add_argument("--out", type=Path, default=None, help="where to export the trained model (default WORKDIR/model)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="roll the model out on held-out worlds and write metrics.json + plots")
+    p.add_argument("--model", default="bundled", help="a model folder, or 'bundled'")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--episodes", type=int, default=32)
+    p.add_argument("--split", default="heldout", choices=("heldout", "train", "all"))
+    p.set_defaults(func=_eval)

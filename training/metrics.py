@@ -1,0 +1,46 @@
+"""Image metrics over batches of uint8 frames (numpy): pooled PSNR, SSIM, sharpness, depth AbsRel.
+
+Dimension keys: B batch (episodes), H, W, C.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, laplace
+
+
+def pooled_psnr(pred_BHWC: np.ndarray, true_BHWC: np.ndarray) -> float:
+    """10 log10(255^2 / MSE) with the MSE averaged over every pixel of every episode (finite when equal)."""
+    mse = np.mean((pred_BHWC.astype(np.float64) - true_BHWC.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+def ssim(pred_BHWC: np.ndarray, true_BHWC: np.ndarray) -> float:
+    """Mean SSIM (Gaussian window, sigma 1.5, on luma), averaged over episodes."""
+    weights = np.array([0.299, 0.587, 0.114])
+    x = pred_BHWC.astype(np.float64) @ weights
+    y = true_BHWC.astype(np.float64) @ weights
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    blur = lambda a: gaussian_filter(a, sigma=(0, 1.5, 1.5), truncate=3.5)
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(s.mean())
+
+
+def high_frequency_energy(frames_BHWC: np.ndarray) -> float:
+    """Mean squared Laplacian of luma: how much fine detail (edges, texture) the frames hold."""
+    luma = frames_BHWC.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    return float(np.mean([np.mean(laplace(f) ** 2) for f in luma]))
+
+
+def sharpness_ratio(pred_BHWC: np.ndarray, true_BHWC: np.ndarray) -> float:
+    """High-frequency energy of the predictions over the ground truth's (1 = as sharp, < 1 = blurrier)."""
+    return high_frequency_energy(pred_BHWC) / max(high_frequency_energy(true_BHWC), 1e-10)
+
+
+def depth_absrel(pred_BHW: np.ndarray, true_BHW: np.ndarray) -> float:
+    """Mean |pred - true| / true over pixels where the truth is not sky (sky predicted as 0 counts as error 1)."""
+    m = true_BHW > 0
+    if not m.any():
+        return float("nan")
+    return float(np.mean(np.abs(pred_BHW[m] - true_BHW[m]) / true_BHW[m]))

@@ -1,0 +1,104 @@
+"""The world model's training objective: teacher-forced, noise-augmented, flow-matching + depth + pose.
+
+Dimension keys: B batch, T window length, K context frames, M = B * targets per window, H, W, C.
+
+Every frame t >= K of a window is a target, predicted from frames t-K..t-1 and action t only (causal).
+Robustness to its own errors: context colours get Gaussian noise, context depths a random scale, and
+context poses a random jitter before they are fused and reprojected, so the network learns to correct
+imperfect warps. With probability IDENTITY_P a target is replaced by its own last frame, action noop and
+no warp: that trains depth from a single image, used to start a dream from any picture.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from worldgen.model.geometry import apply_delta, depth_to_disparity, pose_delta, splat, unproject
+from worldgen.model.world_model import WorldModel, conditioning, to_signed
+
+IDENTITY_P = 0.1
+POSE_WEIGHT = 10.0
+DISP_WEIGHT = 2.0
+_POSE_JITTER = jnp.array([0.05, 0.05, 0.02, 0.01])
+
+
+def _gather_targets(batch, k: int):
+    """Per-target views of a window batch, flattened to M = B * (T - K)."""
+    frames = to_signed(batch["frames_BTHWC"])
+    b, t = frames.shape[:2]
+    n = t - k
+    ctx_idx = jnp.arange(n)[:, None] + jnp.arange(k)[None, :]  # (n, K)
+    tgt = jnp.arange(k, t)
+    flat = lambda x: x.reshape((b * n,) + x.shape[2:])
+    out = {"ctx_rgb": flat(frames[:, ctx_idx]), "target_rgb": flat(frames[:, tgt]),
+           "last_rgb": flat(frames[:, tgt - 1]), "prev_rgb": flat(frames[:, jnp.maximum(tgt - 2, 0)]),
+           "action": flat(batch["actions_BT"][:, tgt])}
+    if "depth_BTHW" in batch:
+        depth, poses = batch["depth_BTHW"], batch["poses_BT44"]
+        out.update(ctx_depth=flat(depth[:, ctx_idx]), ctx_pose=flat(poses[:, ctx_idx]),
+                   target_depth=flat(depth[:, tgt]), target_pose=flat(poses[:, tgt]),
+                   last_depth=flat(depth[:, tgt - 1]), last_pose=flat(poses[:, tgt - 1]))
+    return out
+
+
+def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool = True):
+    """Predictions and targets for every target frame of the window batch."""
+    config = model.config
+    g = _gather_targets(batch, config.context)
+    m, h, w = g["target_rgb"].shape[:3]
+    k_noise, k_depth, k_pose, k_id, k_t, k_grid, k_eps = jax.random.split(key, 7)
+    sigma = jax.random.uniform(k_noise, (m, 1, 1, 1), maxval=0.15) * augment
+    noisy = lambda x, kk: x + sigma.reshape((m,) + (1,) * (x.ndim - 1)) * jax.random.normal(kk, x.shape)
+    kn = jax.random.split(k_noise, 3)
+    last_rgb, prev_rgb = noisy(g["last_rgb"], kn[0]), noisy(g["prev_rgb"], kn[1])
+    action = g["action"]
+    if config.geometry:
+        scale = jnp.exp(0.03 * augment * jax.random.normal(k_depth, (m, config.context + 1, 1, 1)))
+        ctx_depth = g["ctx_depth"] * scale[:, :-1]
+        last_disp = depth_to_disparity(g["last_depth"] * scale[:, -1])
+        jitter = _POSE_JITTER * augment * jax.random.normal(k_pose, (m, config.context, 4))
+        ctx_pose = jax.vmap(jax.vmap(apply_delta))(g["ctx_pose"], jitter)
+        pts, ok = jax.vmap(jax.vmap(lambda d, p: unproject(d, p, intrinsics_33)))(ctx_depth, ctx_pose)
+        cols = noisy(g["ctx_rgb"], kn[2]).reshape(m, -1, 3)
+        warp = jax.vmap(lambda p, c, v, pose: splat(p, c, v, pose, intrinsics_33, h, w))(
+            pts.reshape(m, -1, 3), cols, ok.reshape(m, -1), g["target_pose"])
+        warp_rgb, warp_disp, mask = warp[0], depth_to_disparity(warp[1]), warp[2]
+        target_rgb, target_disp = g["target_rgb"], depth_to_disparity(g["target_depth"])
+        pose_target = jax.vmap(pose_delta)(g["last_pose"], g["target_pose"])
+        ident = jax.random.uniform(k_id, (m,)) < IDENTITY_P * augment
+        sel = lambda a, b: jnp.where(ident.reshape((m,) + (1,) * (a.ndim - 1)), a, b)
+        target_rgb = sel(g["last_rgb"], target_rgb)
+        target_disp = sel(depth_to_disparity(g["last_depth"]), target_disp)
+        # A single image has no warp, no depth and no previous frame.
+        mask, pose_target = sel(jnp.zeros_like(mask), mask), sel(jnp.zeros_like(pose_target), pose_target)
+        last_disp, prev_rgb = sel(jnp.zeros_like(last_disp), last_disp), sel(last_rgb, prev_rgb)
+        action = jnp.where(ident, 0, action)
+        pose_pred = model.pose_delta(last_disp, action)
+    else:
+        warp_rgb, warp_disp, mask = jnp.zeros_like(last_rgb), jnp.zeros((m, h, w)), jnp.zeros((m, h, w))
+        last_disp = jnp.zeros((m, h, w))
+        target_rgb, target_disp = g["target_rgb"], None
+        pose_pred = pose_target = None
+    cond = conditioning(warp_rgb, warp_disp, mask, last_rgb, prev_rgb, last_disp)
+    steps = config.sample_steps
+    grid_t = jax.random.randint(k_grid, (m,), 0, steps) / steps
+    t = jnp.where(jax.random.uniform(k_t, (m,)) < 0.5, grid_t, jax.random.uniform(k_t, (m,), maxval=0.999))
+    eps = jax.random.normal(k_eps, target_rgb.shape)
+    x_t = (1 - t)[:, None, None, None] * eps + t[:, None, None, None] * target_rgb
+    rgb_pred, disp_pred = model.denoise(x_t, t, cond, action)
+    return {"rgb_pred": rgb_pred, "rgb_target": target_rgb, "disp_pred": disp_pred, "disp_target": target_disp,
+            "pose_pred": pose_pred, "pose_target": pose_target, "coverage": mask.mean()}
+
+
+def loss_fn(model: WorldModel, batch, intrinsics_33, key):
+    """Scalar loss and metrics for one window batch."""
+    out = teacher_forced(model, batch, intrinsics_33, key)
+    rgb_mse = jnp.mean((out["rgb_pred"] - out["rgb_target"]) ** 2)
+    metrics = {"rgb_mse": rgb_mse, "psnr": 10 * jnp.log10(4.0 / rgb_mse), "coverage": out["coverage"]}
+    loss = rgb_mse
+    if out["disp_target"] is not None:
+        metrics["disp_l1"] = jnp.mean(jnp.abs(out["disp_pred"] - out["disp_target"]))
+        metrics["pose_mse"] = jnp.mean((out["pose_pred"] - out["pose_target"]) ** 2)
+        loss = loss + DISP_WEIGHT * metrics["disp_l1"] + POSE_WEIGHT * metrics["pose_mse"]
+    metrics["loss"] = loss
+    return loss, metrics

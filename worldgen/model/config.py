@@ -1,0 +1,73 @@
+"""`ModelConfig` and the named presets: `tiny` (tests, seconds), `small` (the bundled model), `base` (GPU/TPU)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from worldgen.actions import NUM_ACTIONS
+from worldgen.errors import WorldgenError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape-setting hyper-parameters of the world model.
+
+    geometry: keep a 3D point cache and reproject it (needs depth + poses); False = plain 2D predictor.
+    context: real frames given at the start of a rollout, and frames each training target sees.
+    cache_frames: frames of coloured points kept in the world cache (a ring buffer; fixed cost per step).
+    channels: U-Net widths per resolution level. sample_steps: flow-matching sampling steps per frame.
+    """
+
+    resolution: int = 64
+    num_actions: int = NUM_ACTIONS
+    geometry: bool = True
+    context: int = 4
+    cache_frames: int = 20
+    channels: tuple[int, ...] = (16, 48, 96)
+    embed_dim: int = 64
+    sample_steps: int = 2
+
+    def __post_init__(self):
+        if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
+            raise WorldgenError(f"ModelConfig.resolution = {self.resolution}: expected 16..512 and divisible by "
+                                f"{2 ** (len(self.channels) - 1)} (one halving per U-Net level)")
+        if not 2 <= self.num_actions <= 256:
+            raise WorldgenError(f"ModelConfig.num_actions = {self.num_actions}: expected 2..256")
+        if not 1 <= self.context <= 16:
+            raise WorldgenError(f"ModelConfig.context = {self.context}: expected 1..16")
+        if not self.context <= self.cache_frames <= 64:
+            raise WorldgenError(f"ModelConfig.cache_frames = {self.cache_frames}: expected context..64")
+        if not self.channels or any(c < 4 or c % 4 for c in self.channels):
+            raise WorldgenError(f"ModelConfig.channels = {self.channels}: expected widths that are multiples of 4")
+        if not 1 <= self.sample_steps <= 16:
+            raise WorldgenError(f"ModelConfig.sample_steps = {self.sample_steps}: expected 1..16")
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise WorldgenError(f"unknown ModelConfig field(s): {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "tiny": ModelConfig(resolution=32, context=2, cache_frames=4, channels=(8, 16), embed_dim=16, sample_steps=2),
+    "small": ModelConfig(),
+    "base": ModelConfig(resolution=128, context=4, cache_frames=32, channels=(64, 128, 256, 256), embed_dim=256,
+                        sample_steps=4),
+}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    if name not in PRESETS:
+        raise WorldgenError(f"unknown model preset {name!r}: expected one of {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)

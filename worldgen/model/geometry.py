@@ -1,0 +1,92 @@
+"""Pure-JAX camera geometry: unprojection, z-buffered point splatting and pose deltas. All jit-able.
+
+Dimension keys: B batch, N points, H height, W width, C colour channels.
+
+Conventions match worldgen.render: poses are camera-to-world with OpenGL axes (-z forward, +y up);
+pixel (u, v) has centre (u + 0.5, v + 0.5); depth is metres along the view axis and 0 means sky/empty.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+MIN_DEPTH = 0.05
+
+
+def unproject(depth_HW: jax.Array, pose_44: jax.Array, intrinsics_33: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """World points (H*W, 3) of a depth map and their validity (H*W,) (depth > 0)."""
+    h, w = depth_HW.shape
+    v, u = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
+    fx, fy, cx, cy = intrinsics_33[0, 0], intrinsics_33[1, 1], intrinsics_33[0, 2], intrinsics_33[1, 2]
+    d = depth_HW
+    cam_HW3 = jnp.stack([(u + 0.5 - cx) * d / fx, -(v + 0.5 - cy) * d / fy, -d], -1)
+    world_N3 = cam_HW3.reshape(-1, 3) @ pose_44[:3, :3].T + pose_44[:3, 3]
+    return world_N3, (d > MIN_DEPTH).reshape(-1)
+
+
+def splat(points_N3: jax.Array, colors_NC: jax.Array, valid_N: jax.Array, pose_44: jax.Array,
+          intrinsics_33: jax.Array, height: int, width: int, tolerance: float = 0.03):
+    """Render coloured points into a camera with a z-buffer.
+
+    Each point lands on one pixel; the nearest depth wins, and points within `tolerance` (relative) of it
+    are averaged. Returns colours (H,W,C), depth (H,W; 0 where empty) and coverage mask (H,W) in {0,1}.
+    """
+    rot, trans = pose_44[:3, :3], pose_44[:3, 3]
+    cam_N3 = (points_N3 - trans) @ rot
+    d = -cam_N3[:, 2]
+    safe_d = jnp.where(d > MIN_DEPTH, d, 1.0)
+    fx, fy, cx, cy = intrinsics_33[0, 0], intrinsics_33[1, 1], intrinsics_33[0, 2], intrinsics_33[1, 2]
+    u = jnp.floor(cx + fx * cam_N3[:, 0] / safe_d).astype(jnp.int32)
+    v = jnp.floor(cy - fy * cam_N3[:, 1] / safe_d).astype(jnp.int32)
+    ok = valid_N & (d > MIN_DEPTH) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    n_pix = height * width
+    pix = jnp.where(ok, v * width + u, n_pix)  # invalid points go to a spill bucket
+    zbuf = jax.ops.segment_min(jnp.where(ok, d, jnp.inf), pix, num_segments=n_pix + 1)
+    win = (ok & (d <= zbuf[pix] * (1 + tolerance))).astype(colors_NC.dtype)
+    wsum = jax.ops.segment_sum(win, pix, num_segments=n_pix + 1)[:n_pix]
+    csum = jax.ops.segment_sum(colors_NC * win[:, None], pix, num_segments=n_pix + 1)[:n_pix]
+    dsum = jax.ops.segment_sum(d * win, pix, num_segments=n_pix + 1)[:n_pix]
+    covered = wsum > 0
+    denom = jnp.maximum(wsum, 1.0)
+    colors_HWC = (csum / denom[:, None]).reshape(height, width, -1)
+    depth_HW = jnp.where(covered, dsum / denom, 0.0).reshape(height, width)
+    return colors_HWC, depth_HW, covered.reshape(height, width).astype(jnp.float32)
+
+
+def _heading_frame(pose_44: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Horizontal unit forward and right vectors of a camera pose."""
+    fwd = -pose_44[:3, 2] * jnp.array([1.0, 0.0, 1.0])
+    right = pose_44[:3, 0] * jnp.array([1.0, 0.0, 1.0])
+    fwd = fwd / (jnp.linalg.norm(fwd) + 1e-8)
+    right = right / (jnp.linalg.norm(right) + 1e-8)
+    return fwd, right
+
+
+def pose_delta(pose_a_44: jax.Array, pose_b_44: jax.Array) -> jax.Array:
+    """Motion from pose a to pose b as (forward m, right m, up m, yaw-left rad) in a's heading frame."""
+    fwd, right = _heading_frame(pose_a_44)
+    step = pose_b_44[:3, 3] - pose_a_44[:3, 3]
+    fa, fb = _heading_frame(pose_a_44)[0], _heading_frame(pose_b_44)[0]
+    # Turning left (positive yaw) rotates forward towards -right.
+    yaw = jnp.arctan2(-(fb @ right), fb @ fa)
+    return jnp.stack([step @ fwd, step @ right, step[1], yaw])
+
+
+def apply_delta(pose_44: jax.Array, delta_4: jax.Array) -> jax.Array:
+    """Inverse of pose_delta: move and turn a pose (rotation about the world's vertical axis)."""
+    fwd, right = _heading_frame(pose_44)
+    c, s = jnp.cos(delta_4[3]), jnp.sin(delta_4[3])
+    rot_y = jnp.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    position = pose_44[:3, 3] + delta_4[0] * fwd + delta_4[1] * right + jnp.array([0.0, 1.0, 0.0]) * delta_4[2]
+    out = jnp.eye(4, dtype=pose_44.dtype)
+    out = out.at[:3, :3].set(rot_y @ pose_44[:3, :3])
+    return out.at[:3, 3].set(position)
+
+
+def depth_to_disparity(depth):
+    """Bounded inverse depth used as a network input/output: 1/max(d, 0.5), 0 for sky."""
+    return jnp.where(depth > MIN_DEPTH, 1.0 / jnp.maximum(depth, 0.5), 0.0)
+
+
+def disparity_to_depth(disp, sky_below: float = 0.01):
+    return jnp.where(disp > sky_below, 1.0 / jnp.maximum(disp, sky_below), 0.0)

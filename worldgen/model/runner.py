@@ -1,0 +1,101 @@
+"""`Generator`: the fast inference path. The model is split once, the pure step functions are jitted
+(compiled on first use per batch size), and the world cache keeps a step's cost constant.
+
+Dimension keys: B batch, K context frames, T steps, H, W, C.
+"""
+from __future__ import annotations
+
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from PIL import Image
+
+from worldgen.errors import WorldgenError
+from worldgen.model import world_model as wm
+from worldgen.model.geometry import disparity_to_depth
+from worldgen.player import EYE_HEIGHT, PITCH
+from worldgen.render import intrinsics_matrix
+
+
+def default_pose() -> np.ndarray:
+    """Eye at EYE_HEIGHT above the origin, facing -z with the player's pitch (for dreams from an image)."""
+    c, s = np.cos(PITCH), np.sin(PITCH)
+    pose = np.eye(4, dtype=np.float32)
+    pose[:3, :3] = [[1, 0, 0], [0, c, -s], [0, s, c]]
+    pose[1, 3] = EYE_HEIGHT
+    return pose
+
+
+def square_image(image: np.ndarray | Image.Image, resolution: int) -> np.ndarray:
+    """Centre-crop any image to a square and resize it to resolution x resolution RGB uint8."""
+    im = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    im = im.convert("RGB")
+    w, h = im.size
+    s = min(w, h)
+    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    return np.asarray(im.resize((resolution, resolution), Image.BILINEAR), dtype=np.uint8)
+
+
+class Generator:
+    """Thread-safe wrapper around a WorldModel for rollouts, interactive play and agents."""
+
+    def __init__(self, model: wm.WorldModel):
+        self.model = model
+        self.config = model.config
+        self.graphdef, self.params = nnx.split(model)
+        self.lock = threading.Lock()  # one compilation / one model call at a time
+        g = self.graphdef
+        self._init = jax.jit(lambda f, d, p, k: wm.init_state(self.config, f, d, p, k))
+        self._step = jax.jit(lambda s, st, a, key: wm.step(nnx.merge(g, s), st, a, key))
+        self._rollout = jax.jit(lambda s, st, a, key: wm.rollout(nnx.merge(g, s), st, a, key))
+        self._depth = jax.jit(lambda s, img, key: self._single_image_disp(nnx.merge(g, s), img, key))
+
+    def _check_actions(self, actions) -> jnp.ndarray:
+        a = np.asarray(actions)
+        if a.size and (a.min() < 0 or a.max() >= self.config.num_actions):
+            raise WorldgenError(f"actions must be in 0..{self.config.num_actions - 1} for this model, "
+                                f"got {int(a.min())}..{int(a.max())}")
+        return jnp.asarray(a, jnp.int32)
+
+    def init(self, frames_BKHWC, depth_BKHW=None, poses_BK44=None, intrinsics_33=None):
+        frames = np.asarray(frames_BKHWC)
+        b, k, h, w, _ = frames.shape
+        if (h, w) != (self.config.resolution,) * 2:
+            raise WorldgenError(f"frames are {h}x{w} but this model works at {self.config.resolution}x"
+                                f"{self.config.resolution}")
+        if depth_BKHW is None:
+            depth_BKHW = np.zeros((b, k, h, w), np.float32)
+            poses_BK44 = np.broadcast_to(default_pose(), (b, k, 4, 4))
+        if intrinsics_33 is None:
+            intrinsics_33 = intrinsics_matrix(h)
+        with self.lock:
+            return self._init(jnp.asarray(frames), jnp.asarray(depth_BKHW, jnp.float32),
+                              jnp.asarray(poses_BK44, jnp.float32), jnp.asarray(intrinsics_33, jnp.float32))
+
+    def step(self, state, actions_B, key):
+        with self.lock:
+            return self._step(self.params, state, self._check_actions(actions_B), key)
+
+    def rollout(self, state, actions_BT, key):
+        with self.lock:
+            return self._rollout(self.params, state, self._check_actions(actions_BT), key)
+
+    def _single_image_disp(self, model, image_BHWC, key):
+        rgb = wm.to_signed(image_BHWC)
+        b, h, w, _ = rgb.shape
+        zeros = jnp.zeros((b, h, w))
+        cond = wm.conditioning(jnp.zeros_like(rgb), zeros, zeros, rgb, rgb, zeros)
+        _, disp = wm.sample(model, cond, jnp.zeros((b,), jnp.int32), key, self.config.sample_steps)
+        return disp
+
+    def from_image(self, image, key=None):
+        """Start a dream from one picture of any size: its depth is predicted, the camera is default_pose."""
+        frame = square_image(image, self.config.resolution)[None]
+        key = jax.random.key(0) if key is None else key
+        with self.lock:
+            disp = self._depth(self.params, jnp.asarray(frame), key)
+        depth = np.asarray(disparity_to_depth(disp)) if self.config.geometry else np.zeros(disp.shape, np.float32)
+        return self.init(frame[:, None], depth[:, None], default_pose()[None, None])

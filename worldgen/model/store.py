@@ -1,0 +1,88 @@
+"""Saved models: a folder with config.json and an orbax `params/` tree. The bundled one lives in assets/.
+
+Loading never unpickles: orbax restores arrays into the structure built from config.json, and a model
+folder whose config or arrays do not fit gets an error that names the mismatch.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from worldgen.errors import WorldgenError
+from worldgen.model.config import ModelConfig
+from worldgen.model.world_model import WorldModel
+
+BUNDLED = Path(__file__).resolve().parents[2] / "assets" / "world_model"
+
+
+def resolve_model(name: str | Path) -> Path:
+    """'bundled' or a folder path -> the model folder, with a clear error when it is missing."""
+    path = BUNDLED if str(name) == "bundled" else Path(name)
+    if not path.is_dir():
+        raise WorldgenError(f"model {str(name)!r} not found (looked for the folder {path})")
+    return path
+
+
+def config_mismatch(saved: dict, config: ModelConfig) -> list[str]:
+    want = config.to_dict()
+    norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v
+    return [f"{key}: saved {norm(saved.get(key))}, expected {norm(want.get(key))}"
+            for key in sorted(set(saved) | set(want)) if norm(saved.get(key)) != norm(want.get(key))]
+
+
+def check_config(saved: dict, config: ModelConfig, where: Path) -> None:
+    diffs = config_mismatch(saved, config)
+    if diffs:
+        raise WorldgenError(f"{where} does not fit this model ({'; '.join(diffs)})")
+
+
+def export_model(model: WorldModel, directory: Path, extra: dict | None = None) -> Path:
+    """Write params + config.json; an older export at the same place is replaced only once the new one is whole."""
+    directory = Path(directory).absolute()
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "config.json").write_text(json.dumps({"model_config": model.config.to_dict(), **(extra or {})}, indent=1))
+    with ocp.StandardCheckpointer() as ckpt:
+        ckpt.save(tmp / "params", nnx.state(model, nnx.Param))
+    if directory.exists():
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(directory)
+    return directory
+
+
+def read_config(directory: Path) -> tuple[ModelConfig, dict]:
+    cfg_path = Path(directory) / "config.json"
+    if not cfg_path.is_file() or not (Path(directory) / "params").is_dir():
+        raise WorldgenError(f"{directory} is not a worldgen model folder (expected config.json and params/)")
+    try:
+        info = json.loads(cfg_path.read_text())
+        return ModelConfig.from_dict(info["model_config"]), info
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise WorldgenError(f"{cfg_path}: unreadable model config ({type(e).__name__}: {e})") from None
+
+
+def load_model(directory: str | Path, expect: ModelConfig | None = None) -> WorldModel:
+    """Rebuild a WorldModel from a model folder (or 'bundled'); with `expect`, refuse another config."""
+    directory = resolve_model(directory)
+    config, info = read_config(directory)
+    if expect is not None:
+        check_config(info["model_config"], expect, directory)
+    abstract = nnx.eval_shape(lambda: WorldModel(config, rngs=nnx.Rngs(0)))
+    graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
+    try:
+        with ocp.StandardCheckpointer() as ckpt:
+            params = ckpt.restore(directory.absolute() / "params", params)
+    except Exception as e:  # orbax raises many types for damaged or foreign trees
+        raise WorldgenError(f"{directory}/params does not fit its config.json ({type(e).__name__}: "
+                            f"{str(e)[:300]})") from None
+    return nnx.merge(graphdef, params, rest)
