@@ -1,0 +1,154 @@
+"""The Gradio app: play a generated world in the browser, with the truth beside the dream.
+
+Thin: every action goes to a `PlaySession` (viewer/session.py). Per-tab state is keyed by Gradio's
+session hash; the play loop runs in the browser (viewer/web/player.js) and calls `play_step`.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import jax
+import numpy as np
+
+from viewer.session import SessionStore, load_upload
+from worldgen.errors import WorldgenError
+from worldgen.model.runner import Generator
+from worldgen.model.store import load_model
+from worldgen.spec import BIOME_NAMES, WorldSpec
+
+WEB = Path(__file__).resolve().parent / "web"
+MAX_UPLOAD_BYTES = 8_000_000
+
+
+def warm_up(gen: Generator) -> None:
+    """Compile the batch-1 step now, so the first player does not wait for it."""
+    k, r = gen.config.context, gen.config.resolution
+    state = gen.init(np.zeros((1, k, r, r, 3), np.uint8), np.full((1, k, r, r), 5.0, np.float32),
+                     np.broadcast_to(np.eye(4, dtype=np.float32), (1, k, 4, 4)))
+    key = jax.random.key(0)
+    for _ in range(2):  # the second call sees device-committed inputs, a second signature to compile
+        key, sub = jax.random.split(key)
+        state, out = gen.step(state, np.zeros(1, np.int32), sub)
+    jax.block_until_ready(out)
+
+
+def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
+    gen = Generator(load_model(model))
+    warm_up(gen)
+    store = SessionStore(gen, idle_seconds=idle_seconds)
+    out_dir = Path(tempfile.mkdtemp(prefix="worldgen-viewer-"))
+
+    def session(request: gr.Request):
+        return store.get(request.session_hash)
+
+    def play_step(payload):
+        """Called by the page's play loop with {"token", "action"}; the token names the tab's session."""
+        try:
+            s = store.by_token(str(payload["token"]))
+            with s.lock:
+                return s.step(int(payload["action"]))
+        except (WorldgenError, ValueError, KeyError, TypeError) as e:
+            return {"error": str(e)}
+
+    def control(command, seed, biome, height, density, undo_n, upload, request: gr.Request):
+        """The one handler that changes a session's world: it alone writes the player's value."""
+        s = session(request)
+        try:
+            with s.lock:
+                if command == "new":
+                    spec = WorldSpec(biome=biome, terrain_height=float(height), object_density=float(density))
+                    view = s.new_world(int(seed), spec)
+                elif command == "image":
+                    if upload is None:
+                        raise WorldgenError("choose an image file first")
+                    view = s.dream_from_image(load_upload(upload, MAX_UPLOAD_BYTES))
+                elif command == "undo":
+                    view = s.undo(int(undo_n))
+                elif command == "reset":
+                    view = s.reset()
+                elif command == "reanchor":
+                    view = s.reanchor()
+                else:  # "load": a fresh tab gets a world at once
+                    view = s.view() if s.dream is not None else s.new_world(int(seed), WorldSpec(biome=biome))
+            return view, f"**{view['source']}**, step {view['step']}"
+        except (WorldgenError, ValueError) as e:
+            return gr.skip(), f"⚠️ {e}"
+
+    def export(kind, request: gr.Request):
+        s = session(request)
+        path = out_dir / f"{request.session_hash[:12]}-{s.version}-{s.step_count}.{kind}"
+        try:
+            with s.lock:
+                {"glb": s.export_glb, "ply": s.export_dream_ply, "mp4": s.export_mp4}[kind](path)
+        except WorldgenError as e:
+            return (gr.skip(), gr.skip(), f"⚠️ {e}") if kind == "glb" else (gr.skip(), f"⚠️ {e}")
+        if kind == "glb":
+            return str(path), str(path), f"exported {path.name}"
+        return str(path), f"exported {path.name}"
+
+    # Gradio injects the request only into plain positional parameters annotated gr.Request.
+    def control_handler(command):
+        def handler(seed, biome, height, density, undo_n, upload, request: gr.Request):
+            return control(command, seed, biome, height, density, undo_n, upload, request)
+        return handler
+
+    def export_handler(kind):
+        def handler(request: gr.Request):
+            return export(kind, request)
+        return handler
+
+    with gr.Blocks(title="worldgen") as demo:
+        gr.Markdown("## worldgen: walk through a world the model dreams, with the engine's truth beside it")
+        player = gr.HTML(value={}, html_template=(WEB / "player.html").read_text(),
+                         css_template=(WEB / "player.css").read_text(), js_on_load=(WEB / "player.js").read_text(),
+                         server_functions=[play_step], elem_id="player")
+        status = gr.Markdown("loading…", elem_id="status")
+        with gr.Row():
+            with gr.Column():
+                gr.Markdown("### New world from a seed")
+                seed = gr.Number(value=0, precision=0, minimum=0, label="seed", elem_id="seed")
+                biome = gr.Dropdown(list(BIOME_NAMES), value="mixed", label="biome")
+                height = gr.Slider(0, 30, value=WorldSpec().terrain_height, step=0.5, label="terrain height (m)")
+                density = gr.Slider(0, 6, value=WorldSpec().object_density, step=0.1, label="objects per 100 m²")
+                new_btn = gr.Button("New world", variant="primary", elem_id="new-world")
+            with gr.Column():
+                gr.Markdown("### Dream from an image")
+                upload = gr.File(file_types=["image"], type="filepath", label="any picture (≤ 8 MB)")
+                image_btn = gr.Button("Dream from this image", elem_id="dream-image")
+                gr.Markdown("### Time")
+                undo_n = gr.Slider(1, 32, value=4, step=1, label="undo steps")
+                with gr.Row():
+                    undo_btn = gr.Button("Undo", elem_id="undo")
+                    reset_btn = gr.Button("Reset", elem_id="reset")
+                    anchor_btn = gr.Button("Re-anchor to truth", elem_id="reanchor")
+            with gr.Column():
+                gr.Markdown("### Export")
+                glb_btn = gr.Button("Procedural scene (GLB)", elem_id="export-glb")
+                glb_file = gr.File(label="GLB", elem_id="glb-file")
+                preview = gr.Model3D(label="preview", height=240)
+                ply_btn = gr.Button("Dreamed 3D (PLY point cloud)", elem_id="export-ply")
+                ply_file = gr.File(label="PLY")
+                mp4_btn = gr.Button("Session video (MP4)", elem_id="export-mp4")
+                mp4_file = gr.File(label="MP4")
+
+        inputs = [seed, biome, height, density, undo_n, upload]
+        for command, trigger in (("load", demo.load), ("new", new_btn.click), ("image", image_btn.click),
+                                 ("undo", undo_btn.click), ("reset", reset_btn.click), ("reanchor", anchor_btn.click)):
+            trigger(control_handler(command), inputs, [player, status], concurrency_id="model")
+        glb_btn.click(export_handler("glb"), None, [glb_file, preview, status])
+        ply_btn.click(export_handler("ply"), None, [ply_file, status])
+        mp4_btn.click(export_handler("mp4"), None, [mp4_file, status])
+        def forget(request: gr.Request):
+            store.drop(request.session_hash)
+
+        demo.unload(forget)
+    return demo
+
+
+def launch(model: str = "bundled", host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False):
+    demo = build_app(model)
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name=host, server_port=port, allowed_paths=[], max_file_size=MAX_UPLOAD_BYTES,
+                inbrowser=open_browser, show_error=True)

@@ -1,0 +1,273 @@
+"""One player's world in the viewer: the dream (world model), the truth beside it, undo, exports.
+
+Dimension keys: K context frames, H, W, C.
+
+A `PlaySession` is only touched under its own lock; the model is shared by all sessions and its calls
+are serialised by the Generator's lock; GL rendering is serialised by a process-wide lock.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+from PIL import Image
+
+from training.metrics import pooled_psnr
+from worldgen.actions import Action
+from worldgen.errors import WorldgenError
+from worldgen.export import export_world
+from worldgen.model.runner import Generator
+from worldgen.player import PlayerState, camera_pose, spawn, step as player_step
+from worldgen.render import Renderer
+from worldgen.spec import WorldSpec
+from worldgen.world import World
+
+GL_LOCK = threading.Lock()
+UNDO_LIMIT = 32
+LOG_LIMIT = 3000  # steps kept for the MP4 and the dreamed point cloud
+MAX_UPLOAD_PIXELS = 40_000_000
+
+
+def png_data_url(rgb_HWC: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(rgb_HWC, np.uint8)).save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def load_upload(path: str | Path, max_bytes: int) -> Image.Image:
+    """Open an uploaded picture safely, or raise WorldgenError saying what is wrong with it."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise WorldgenError(f"{path.name} is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+    Image.MAX_IMAGE_PIXELS = MAX_UPLOAD_PIXELS
+    try:
+        im = Image.open(path)
+        im.load()
+        im.seek(0)
+    except (Image.DecompressionBombError, Image.UnidentifiedImageError, OSError, ValueError) as e:
+        raise WorldgenError(f"{path.name} is not an image worldgen can read ({type(e).__name__})") from None
+    return im.convert("RGB")
+
+
+@dataclass
+class Snapshot:
+    """Everything `undo` restores."""
+
+    gen_state: dict
+    player: PlayerState | None
+    context: tuple
+    step: int
+
+
+class PlaySession:
+    def __init__(self, gen: Generator):
+        self.gen = gen
+        self.k = gen.config.context
+        self.res = gen.config.resolution
+        self.lock = threading.Lock()
+        self.last_seen = time.monotonic()
+        self.token = secrets.token_urlsafe(16)  # lets the page's play loop reach this session
+        self.renderer: Renderer | None = None
+        self.world: World | None = None
+        self.image: Image.Image | None = None
+        self.version = 0
+        self.key = jax.random.key(0)
+        self._clear()
+
+    def _clear(self):
+        self.gen_state, self.player, self.step_count = None, None, 0
+        self.context: deque = deque(maxlen=self.k)  # last K true (rgb, depth, pose) for re-anchoring
+        self.history: deque[Snapshot] = deque(maxlen=UNDO_LIMIT)
+        self.log: deque = deque(maxlen=LOG_LIMIT)  # (dream rgb, truth rgb | None, depth, pose)
+        self.sq_err, self.n_err = 0.0, 0
+        self.dream = self.truth = None
+        self.last_psnr = None
+
+    # --- starting points ------------------------------------------------------------------------
+    def new_world(self, seed: int, spec: WorldSpec) -> dict:
+        self._clear()
+        self.world, self.image = World(int(seed), spec), None
+        if self.renderer is None:
+            with GL_LOCK:
+                self.renderer = Renderer(self.res)
+        self.player = spawn(self.world, np.random.default_rng([int(seed), 0, 7]))
+        for _ in range(self.k):
+            self.context.append(self._render_truth())
+        self._anchor()
+        return self._changed()
+
+    def dream_from_image(self, image: Image.Image) -> dict:
+        self._clear()
+        self.world, self.image, self.player = None, image, None
+        self.gen_state = self.gen.from_image(image)
+        self.dream = np.asarray(self.gen_state["last_rgb"][0] * 127.5 + 127.5).clip(0, 255).astype(np.uint8)
+        return self._changed()
+
+    def reset(self) -> dict:
+        if self.world is not None:
+            return self.new_world(self.world.seed, self.world.spec)
+        if self.image is not None:
+            return self.dream_from_image(self.image)
+        raise WorldgenError("nothing to reset yet: start a world first")
+
+    def reanchor(self) -> dict:
+        """Replace the dream by the true frames of the current place."""
+        if self.world is None:
+            raise WorldgenError("re-anchoring needs a world from a seed (a dream from an image has no truth)")
+        self._anchor()
+        return self._changed()
+
+    def _anchor(self):
+        rgb, depth, pose = (np.stack(x)[None] for x in zip(*self.context))
+        intr = self.renderer.intrinsics
+        self.gen_state = self.gen.init(rgb, depth, pose, intr) if self.gen.config.geometry else self.gen.init(rgb)
+        self.dream = self.truth = rgb[0, -1]
+
+    def _render_truth(self):
+        pose = camera_pose(self.world, self.player)
+        with GL_LOCK:
+            f = self.renderer.render(self.world, pose)
+        return f.rgb_HWC, f.depth_HW, f.pose
+
+    # --- play -----------------------------------------------------------------------------------
+    def step(self, action: int) -> dict:
+        if self.gen_state is None:
+            raise WorldgenError("start a world or a dream first")
+        action = int(Action(action)) if self.gen.config.num_actions == len(Action) else int(action)
+        self.history.append(Snapshot(self.gen_state, self.player, tuple(self.context), self.step_count))
+        self.key, sub = jax.random.split(self.key)
+        self.gen_state, out = self.gen.step(self.gen_state, np.array([action], np.int32), sub)
+        self.dream = np.asarray(out["rgb"][0])
+        self.step_count += 1
+        truth = None
+        if self.world is not None:
+            self.player, _ = player_step(self.world, self.player, action)
+            self.context.append(self._render_truth())
+            truth = self.truth = self.context[-1][0]
+            err = float(np.mean((self.dream.astype(np.float64) - truth) ** 2))
+            self.sq_err, self.n_err = self.sq_err + err, self.n_err + 1
+            self.last_psnr = pooled_psnr(self.dream[None], truth[None])
+        self.log.append((self.dream, truth, np.asarray(out["depth"][0]), np.asarray(out["pose"][0])))
+        return self.view()
+
+    def undo(self, n: int = 1) -> dict:
+        n = min(int(n), len(self.history))
+        if n <= 0:
+            raise WorldgenError("nothing to undo")
+        for _ in range(n):
+            snap = self.history.pop()
+            if self.log:
+                self.log.pop()
+        self.gen_state, self.player, self.step_count = snap.gen_state, snap.player, snap.step
+        self.context = deque(snap.context, maxlen=self.k)
+        self.dream = np.asarray(self.gen_state["last_rgb"][0] * 127.5 + 127.5).clip(0, 255).astype(np.uint8)
+        self.truth = self.context[-1][0] if self.world is not None else None
+        return self._changed()
+
+    def _changed(self) -> dict:
+        self.version += 1
+        return self.view()
+
+    def view(self) -> dict:
+        mean = 10 * np.log10(255.0 ** 2 / max(self.sq_err / self.n_err, 1e-10)) if self.n_err else None
+        return {"dream": png_data_url(self.dream) if self.dream is not None else None,
+                "truth": png_data_url(self.truth) if self.truth is not None else None,
+                "step": self.step_count, "psnr": self.last_psnr, "mean_psnr": mean, "version": self.version,
+                "undo": len(self.history), "source": self.describe(), "token": self.token}
+
+    def describe(self) -> str:
+        if self.world is not None:
+            return f"world {self.world.seed} ({self.world.spec.biome})"
+        return "dream from an image" if self.image is not None else "nothing yet"
+
+    # --- exports --------------------------------------------------------------------------------
+    def export_glb(self, path: Path) -> Path:
+        if self.world is None:
+            raise WorldgenError("the GLB export needs a world from a seed")
+        export_world(self.world, path, "glb")
+        return path
+
+    def export_dream_ply(self, path: Path) -> Path:
+        """Coloured points fused from the model's predicted depth at the camera poses of the steps played."""
+        import trimesh
+
+        from worldgen.model.geometry import unproject
+        if not self.log:
+            raise WorldgenError("play a few steps first: the dreamed cloud is built from generated frames")
+        if not self.gen.config.geometry:
+            raise WorldgenError("this model has no geometry (it was trained without depth), so there is no 3D")
+        intr = self.renderer.intrinsics if self.renderer is not None else self.gen_state["intrinsics"]
+        pts, cols = [], []
+        for rgb, _, depth, pose in list(self.log)[-400:]:
+            p, ok = unproject(depth, pose, np.asarray(intr))
+            pts.append(np.asarray(p)[np.asarray(ok)])
+            cols.append(rgb.reshape(-1, 3)[np.asarray(ok)])
+        cloud = trimesh.PointCloud(np.concatenate(pts), colors=np.concatenate(cols))
+        cloud.export(path)
+        return path
+
+    def export_mp4(self, path: Path) -> Path:
+        import imageio.v3 as iio
+        if not self.log:
+            raise WorldgenError("play a few steps first: there is nothing to record yet")
+        frames = [np.concatenate([d, t if t is not None else np.zeros_like(d)], axis=1) for d, t, _, _ in self.log]
+        video = np.stack(frames).repeat(4, axis=1).repeat(4, axis=2)
+        iio.imwrite(path, video, fps=12, codec="libx264", macro_block_size=1)
+        return path
+
+    def close(self):
+        if self.renderer is not None:
+            with GL_LOCK:
+                self.renderer.close()
+            self.renderer = None
+
+
+class SessionStore:
+    """Sessions by id (Gradio's per-tab session hash), freed after `idle_seconds` without a request."""
+
+    def __init__(self, gen: Generator, idle_seconds: float = 900.0, max_sessions: int = 32):
+        self.gen, self.idle, self.max = gen, idle_seconds, max_sessions
+        self.sessions: dict[str, PlaySession] = {}
+        self.lock = threading.Lock()
+
+    def get(self, sid: str) -> PlaySession:
+        self.sweep()
+        with self.lock:
+            if sid not in self.sessions:
+                if len(self.sessions) >= self.max:
+                    raise WorldgenError(f"the viewer is full ({self.max} players); try again later")
+                self.sessions[sid] = PlaySession(self.gen)
+            s = self.sessions[sid]
+            s.last_seen = time.monotonic()
+            return s
+
+    def by_token(self, token: str) -> PlaySession:
+        with self.lock:
+            found = next((s for s in self.sessions.values() if s.token == token), None)
+        if found is None:
+            raise WorldgenError("this page's session has expired: reload the page")
+        found.last_seen = time.monotonic()
+        return found
+
+    def drop(self, sid: str) -> None:
+        with self.lock:
+            s = self.sessions.pop(sid, None)
+        if s is not None:
+            with s.lock:
+                s.close()
+
+    def sweep(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            stale = [sid for sid, s in self.sessions.items() if now - s.last_seen > self.idle]
+        for sid in stale:
+            self.drop(sid)
