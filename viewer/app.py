@@ -70,8 +70,8 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
                     view = s.reset()
                 elif command == "reanchor":
                     view = s.reanchor()
-                else:  # "load": a fresh tab gets a world at once
-                    view = s.view() if s.dream is not None else s.new_world(int(seed), WorldSpec(biome=biome))
+                else:  # "load": a fresh tab gets a world of its own at once
+                    view = s.view() if s.dream is not None else s.new_world(store.next_seed(), WorldSpec(biome=biome))
             return view, f"**{view['source']}**, step {view['step']}"
         except (WorldgenError, ValueError) as e:
             return gr.skip(), f"⚠️ {e}"
@@ -136,10 +136,10 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
         inputs = [seed, biome, height, density, undo_n, upload]
         for command, trigger in (("load", demo.load), ("new", new_btn.click), ("image", image_btn.click),
                                  ("undo", undo_btn.click), ("reset", reset_btn.click), ("reanchor", anchor_btn.click)):
-            trigger(control_handler(command), inputs, [player, status], concurrency_id="model")
-        glb_btn.click(export_handler("glb"), None, [glb_file, preview, status])
-        ply_btn.click(export_handler("ply"), None, [ply_file, status])
-        mp4_btn.click(export_handler("mp4"), None, [mp4_file, status])
+            trigger(control_handler(command), inputs, [player, status], api_name=command, concurrency_id="model")
+        glb_btn.click(export_handler("glb"), None, [glb_file, preview, status], api_name="export_glb")
+        ply_btn.click(export_handler("ply"), None, [ply_file, status], api_name="export_ply")
+        mp4_btn.click(export_handler("mp4"), None, [mp4_file, status], api_name="export_mp4")
         def forget(request: gr.Request):
             store.drop(request.session_hash)
 
@@ -147,8 +147,10 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
     return demo
 
 
-def launch(model: str = "bundled", host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False):
+def launch(model: str = "bundled", host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> gr.Blocks:
+    """Serve the viewer. Only localhost unless `host` says otherwise; no extra file paths are served."""
     demo = build_app(model)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, allowed_paths=[], max_file_size=MAX_UPLOAD_BYTES,
-                inbrowser=open_browser, show_error=True)
+                show_error=True, prevent_thread_lock=not block, quiet=not block)
+    return demo

@@ -69,14 +69,14 @@ class Snapshot:
 
 
 class PlaySession:
-    def __init__(self, gen: Generator):
+    def __init__(self, gen: Generator, renderer: Renderer):
         self.gen = gen
+        self.renderer = renderer  # shared by all sessions, used under GL_LOCK
         self.k = gen.config.context
         self.res = gen.config.resolution
         self.lock = threading.Lock()
         self.last_seen = time.monotonic()
         self.token = secrets.token_urlsafe(16)  # lets the page's play loop reach this session
-        self.renderer: Renderer | None = None
         self.world: World | None = None
         self.image: Image.Image | None = None
         self.version = 0
@@ -96,9 +96,6 @@ class PlaySession:
     def new_world(self, seed: int, spec: WorldSpec) -> dict:
         self._clear()
         self.world, self.image = World(int(seed), spec), None
-        if self.renderer is None:
-            with GL_LOCK:
-                self.renderer = Renderer(self.res)
         self.player = spawn(self.world, np.random.default_rng([int(seed), 0, 7]))
         for _ in range(self.k):
             self.context.append(self._render_truth())
@@ -205,7 +202,7 @@ class PlaySession:
             raise WorldgenError("play a few steps first: the dreamed cloud is built from generated frames")
         if not self.gen.config.geometry:
             raise WorldgenError("this model has no geometry (it was trained without depth), so there is no 3D")
-        intr = self.renderer.intrinsics if self.renderer is not None else self.gen_state["intrinsics"]
+        intr = self.gen_state["intrinsics"]
         pts, cols = [], []
         for rgb, _, depth, pose in list(self.log)[-400:]:
             p, ok = unproject(depth, pose, np.asarray(intr))
@@ -225,10 +222,8 @@ class PlaySession:
         return path
 
     def close(self):
-        if self.renderer is not None:
-            with GL_LOCK:
-                self.renderer.close()
-            self.renderer = None
+        """Free what the session holds (its model state and logs); the shared renderer stays."""
+        self._clear()
 
 
 class SessionStore:
@@ -236,8 +231,17 @@ class SessionStore:
 
     def __init__(self, gen: Generator, idle_seconds: float = 900.0, max_sessions: int = 32):
         self.gen, self.idle, self.max = gen, idle_seconds, max_sessions
+        with GL_LOCK:
+            self.renderer = Renderer(gen.config.resolution)
         self.sessions: dict[str, PlaySession] = {}
         self.lock = threading.Lock()
+        self._seed = secrets.randbelow(1000) * 1000
+
+    def next_seed(self) -> int:
+        """A different world seed for every new tab."""
+        with self.lock:
+            self._seed += 1
+            return self._seed
 
     def get(self, sid: str) -> PlaySession:
         self.sweep()
@@ -245,7 +249,7 @@ class SessionStore:
             if sid not in self.sessions:
                 if len(self.sessions) >= self.max:
                     raise WorldgenError(f"the viewer is full ({self.max} players); try again later")
-                self.sessions[sid] = PlaySession(self.gen)
+                self.sessions[sid] = PlaySession(self.gen, self.renderer)
             s = self.sessions[sid]
             s.last_seen = time.monotonic()
             return s

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
@@ -62,64 +63,106 @@ def lit_triangles(mesh: ChunkMesh, light_dir: np.ndarray) -> tuple[np.ndarray, n
     return corners.reshape(-1, 3), np.repeat(rgba, 3, axis=0).astype(np.float32)
 
 
-class Renderer:
-    """Renders any World from any pose at one resolution. Reuse one instance for many frames and worlds."""
+@dataclass
+class _WorldScene:
+    """A pyrender scene for one world: the camera and the merged region of chunks around it."""
 
-    def __init__(self, resolution: int = 64, yfov: float = DEFAULT_YFOV):
+    scene: pyrender.Scene
+    camera: pyrender.Node
+    region_node: pyrender.Node | None = None
+    region: tuple | None = None
+    lit: dict | None = None
+
+
+class Renderer:
+    """Renders any World from any pose at one resolution. Reuse one instance for many frames and worlds.
+
+    One GL context serves every world; the scenes of the `max_worlds` most recently used worlds are kept,
+    so several players can share one renderer. Not thread-safe: serialise calls.
+    """
+
+    def __init__(self, resolution: int = 64, yfov: float = DEFAULT_YFOV, max_worlds: int = 8):
         self.resolution = check_resolution(resolution)
         self.yfov = float(yfov)
         self.intrinsics = intrinsics_matrix(self.resolution, self.yfov)
         self._renderer = pyrender.OffscreenRenderer(self.resolution, self.resolution)
-        self._scene: pyrender.Scene | None = None
-        self._camera_node = None
-        self._region_node = None
-        self._world: World | None = None
-        self._region: tuple | None = None
-        self._lit: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._release()
+        self._worlds: OrderedDict[tuple, _WorldScene] = OrderedDict()
+        self._max_worlds = max_worlds
 
-    def _use_world(self, world: World) -> None:
-        if world is self._world:
-            return
-        spec = world.spec
-        self._scene = pyrender.Scene(bg_color=[*world.sky_color(), 1.0], ambient_light=[1.0, 1.0, 1.0])
+    def _scene_for(self, world: World) -> _WorldScene:
+        key = (world.seed, world.spec)
+        if key in self._worlds:
+            self._worlds.move_to_end(key)
+            return self._worlds[key]
+        scene = pyrender.Scene(bg_color=[*world.sky_color(), 1.0], ambient_light=[1.0, 1.0, 1.0])
         camera = pyrender.PerspectiveCamera(yfov=self.yfov, aspectRatio=1.0, znear=ZNEAR,
-                                            zfar=spec.view_distance * 1.5)
-        self._camera_node = self._scene.add(camera, pose=np.eye(4))
-        self._world, self._region, self._region_node, self._lit = world, None, None, {}
+                                            zfar=world.spec.view_distance * 1.5)
+        ws = self._worlds[key] = _WorldScene(scene, scene.add(camera, pose=np.eye(4)), lit={})
+        if len(self._worlds) > self._max_worlds:
+            self._worlds.popitem(last=False)
+        return ws
 
-    def _update_region(self, x: float, z: float) -> None:
-        world = self._world
+    @staticmethod
+    def _update_region(ws: _WorldScene, world: World, x: float, z: float) -> None:
         keys = tuple(world.chunks_within(x, z, world.spec.view_distance))
         region = (world.chunk_of(x, z), keys)
-        if region == self._region:
+        if region == ws.region:
             return
         light = np.asarray(world.spec.light_direction(), dtype=np.float32)
-        for key in keys:
-            if key not in self._lit:
-                self._lit[key] = lit_triangles(world.chunk_mesh(*key), light)
-        self._lit = {k: self._lit[k] for k in keys}
-        if self._region_node is not None:
-            self._scene.remove_node(self._region_node)
-        positions = np.concatenate([self._lit[k][0] for k in keys])
-        colours = np.concatenate([self._lit[k][1] for k in keys])
+        lit = {k: ws.lit[k] if k in ws.lit else lit_triangles(world.chunk_mesh(*k), light) for k in keys}
+        if ws.region_node is not None:
+            ws.scene.remove_node(ws.region_node)
+        positions = np.concatenate([lit[k][0] for k in keys])
+        colours = np.concatenate([lit[k][1] for k in keys])
         primitive = pyrender.Primitive(positions=positions, color_0=colours, mode=pyrender.GLTF.TRIANGLES)
-        self._region_node = self._scene.add(pyrender.Mesh([primitive]))
-        self._region = region
+        ws.region_node = ws.scene.add(pyrender.Mesh([primitive]))
+        ws.region, ws.lit = region, lit
 
     def render(self, world: World, pose: np.ndarray) -> Frame:
         pose = np.asarray(pose, dtype=np.float32)
         if pose.shape != (4, 4) or not np.isfinite(pose).all():
             raise WorldgenError(f"camera pose must be a finite 4x4 matrix, got shape {pose.shape}")
-        self._use_world(world)
-        self._update_region(float(pose[0, 3]), float(pose[2, 3]))
-        self._scene.set_pose(self._camera_node, pose)
-        rgb, depth = self._renderer.render(self._scene, flags=pyrender.RenderFlags.FLAT)
+        ws = self._scene_for(world)
+        self._update_region(ws, world, float(pose[0, 3]), float(pose[2, 3]))
+        ws.scene.set_pose(ws.camera, pose)
+        try:
+            rgb, depth = self._renderer.render(ws.scene, flags=pyrender.RenderFlags.FLAT)
+        finally:
+            self._release()
         return Frame(np.ascontiguousarray(rgb), depth.astype(np.float32, copy=False), self.intrinsics, pose)
 
+    def _release(self) -> None:
+        """Un-bind the EGL context from this thread, so the next call may come from another thread."""
+        platform = self._renderer._platform
+        if getattr(platform, "_egl_display", None) is not None:
+            from OpenGL.EGL import EGL_NO_CONTEXT, EGL_NO_SURFACE, eglMakeCurrent
+            eglMakeCurrent(platform._egl_display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT)
+
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.delete()
-            self._renderer = None
+        """Free this renderer's GL context. Unlike pyrender's own delete, the shared EGL display is not
+        terminated, so other renderers in the process keep working."""
+        self._worlds.clear()
+        r, self._renderer = self._renderer, None
+        if r is None:
+            return
+        platform = r._platform
+        if getattr(platform, "_egl_display", None) is None:
+            r.delete()
+            return
+        from OpenGL.EGL import EGL_NO_CONTEXT, EGL_NO_SURFACE, eglDestroyContext, eglMakeCurrent
+        platform.make_current()
+        r._renderer.delete()
+        eglMakeCurrent(platform._egl_display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT)
+        eglDestroyContext(platform._egl_display, platform._egl_context)
+        platform._egl_context = platform._egl_display = None
+        r._renderer = r._platform = None  # pyrender's __del__ then has nothing left to terminate
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: GL may already be gone
+            pass
 
     def __enter__(self):
         return self

@@ -1,0 +1,164 @@
+"""The viewer: per-session logic, the Gradio API through gradio_client, and a real headless Chromium."""
+import socket
+import time
+
+import numpy as np
+import pytest
+import trimesh
+from flax import nnx
+from PIL import Image
+
+from viewer.session import PlaySession, SessionStore, load_upload
+from worldgen.errors import WorldgenError
+from worldgen.model.config import preset
+from worldgen.model.runner import Generator
+from worldgen.model.store import export_model
+from worldgen.model.world_model import WorldModel
+from worldgen.spec import WorldSpec
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return export_model(WorldModel(preset("tiny"), rngs=nnx.Rngs(0)), tmp_path_factory.mktemp("m") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def gen(tiny_model):
+    return Generator(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def renderer(gen):
+    from worldgen.render import Renderer
+    with Renderer(gen.config.resolution) as r:
+        yield r
+
+
+def test_session_play_undo_reanchor_and_exports(gen, renderer, tmp_path):
+    s = PlaySession(gen, renderer)
+    v0 = s.new_world(3, WorldSpec())
+    assert v0["dream"].startswith("data:image/png;base64,") and v0["truth"] and v0["step"] == 0
+    for a in (1, 1, 3, 1):
+        v = s.step(a)
+    assert v["step"] == 4 and v["psnr"] is not None and v["undo"] == 4
+    moved = s.player
+    v = s.undo(2)
+    assert v["step"] == 2 and s.player != moved and len(s.log) == 2
+    assert s.reanchor()["step"] == 2
+    glb = trimesh.load(s.export_glb(tmp_path / "w.glb"), force="mesh")
+    assert len(glb.faces) > 100
+    cloud = trimesh.load(s.export_dream_ply(tmp_path / "d.ply"))
+    assert len(cloud.vertices) > 100 and cloud.colors.shape[0] == len(cloud.vertices)
+    assert (tmp_path / "v.mp4").exists() is False and s.export_mp4(tmp_path / "v.mp4").stat().st_size > 0
+    s.close()
+
+
+def test_session_from_image_and_bad_uploads(gen, renderer, tmp_path):
+    s = PlaySession(gen, renderer)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 200, 3), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    v = s.dream_from_image(load_upload(tmp_path / "a.jpg", 10_000_000))
+    assert v["truth"] is None and s.step(1)["step"] == 1
+    with pytest.raises(WorldgenError, match="needs a world from a seed"):
+        s.reanchor()
+    (tmp_path / "b.png").write_text("this is not an image")
+    with pytest.raises(WorldgenError, match="b.png is not an image"):
+        load_upload(tmp_path / "b.png", 10_000_000)
+    with pytest.raises(WorldgenError, match="the limit is 0 MB"):
+        load_upload(tmp_path / "a.jpg", 100)
+    assert s.step(2)["step"] == 2  # the session survived
+
+
+def test_idle_sessions_are_freed(gen):
+    store = SessionStore(gen, idle_seconds=0.05)
+    a = store.get("a")
+    assert store.by_token(a.token) is a and store.get("b") is not a
+    time.sleep(0.1)
+    store.sweep()
+    assert not store.sessions
+    with pytest.raises(WorldgenError, match="expired"):
+        store.by_token(a.token)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    from viewer.app import launch
+    port = _free_port()
+    demo = launch(str(model_dir), port=port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_api_sessions_are_separate(server, tmp_path):
+    from gradio_client import Client, handle_file
+    a, b = Client(server, verbose=False), Client(server, verbose=False)
+    args = lambda seed: (seed, "snow", 4.0, 1.5, 2, None)
+    va, _ = a.predict(*args(11), api_name="/new")
+    vb, _ = b.predict(*args(12), api_name="/new")
+    assert va["source"] == "world 11 (snow)" and vb["source"] == "world 12 (snow)"
+    assert va["token"] != vb["token"] and va["dream"] != vb["dream"]
+    (tmp_path / "x.png").write_bytes(b"\x89PNG broken")
+    view, status = a.predict(11, "snow", 4.0, 1.5, 2, handle_file(str(tmp_path / "x.png")), api_name="/image")
+    assert "not an image" in status
+    glb, _, status = a.predict(api_name="/export_glb")
+    assert len(trimesh.load(glb, force="mesh").faces) > 100
+    _, status = b.predict(*args(12), api_name="/undo")
+    assert "nothing to undo" in status
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url):
+    page = browser.new_context(accept_downloads=True).new_page()
+    page.goto(url)
+    page.wait_for_selector(".wg-player[data-ready='1']", timeout=60_000)
+    page.wait_for_function("document.querySelector('.wg-dream').src.startsWith('data:')", timeout=60_000)
+    return page
+
+
+def test_browser_play_and_download(server, browser, tmp_path):
+    page = _open(browser, server)
+    frames = lambda: page.eval_on_selector_all(".wg-views img", "es => es.map(e => e.src)")
+    first = frames()
+    page.click(".wg-hud")
+    page.keyboard.down("w")
+    page.wait_for_function("Number(document.querySelector('.wg-player').dataset.step) >= 5", timeout=60_000)
+    fps = float(page.eval_on_selector(".wg-player", "e => e.dataset.fps"))
+    page.keyboard.up("w")
+    assert fps > 0
+    assert frames() != first
+    assert page.evaluate("window.scrollY") == 0  # held keys do not scroll the page
+    page.click("#export-glb")
+    link = page.wait_for_selector("#glb-file a[download]", timeout=60_000)
+    with page.expect_download() as download:
+        link.click()
+    path = tmp_path / "scene.glb"
+    download.value.save_as(path)
+    assert len(trimesh.load(path, force="mesh").faces) > 100
+
+
+def test_two_browser_contexts_get_different_worlds(server, browser):
+    a, b = _open(browser, server), _open(browser, server)
+    source = lambda p: p.inner_text(".wg-source")
+    assert source(a).startswith("world ") and source(a) != source(b)
+    a.click(".wg-hud")
+    a.keyboard.down("w")
+    a.wait_for_function("Number(document.querySelector('.wg-player').dataset.step) >= 3", timeout=60_000)
+    a.keyboard.up("w")
+    assert b.eval_on_selector(".wg-player", "e => e.dataset.step") == "0"
