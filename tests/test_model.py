@@ -92,7 +92,8 @@ def test_step_cost_is_constant_cache_is_bounded(rollout_dataset, tiny_model):
         state, out = gen.step(state, np.array([i % 7]), jax.random.key(i))
     assert jax.tree.map(jnp.shape, state) == shapes  # fixed-size world cache and context
     assert gen._step._cache_size() == 1  # one compiled step serves every step
-    assert int(state["slot"]) == (k + 12) % tiny_model.config.cache_frames
+    total = tiny_model.config.cache_frames  # real frames keep slots 0..k-1; generated ones cycle k..total-1
+    assert int(state["slot"]) == k + 12 % (total - k)
 
 
 def test_batched_rollout_and_bad_actions(rollout_dataset, tiny_model):

@@ -10,11 +10,16 @@ def _train(args):
     from training.train_world_model import train_world_model
     cfg = FitConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                     warmup_steps=min(args.warmup, args.steps), checkpoint_every=args.checkpoint_every,
-                    eval_every=args.eval_every, seed=args.seed)
+                    eval_every=args.eval_every, seed=args.seed, weight_decay=args.weight_decay)
     _, info = train_world_model(args.data, args.workdir, args.preset, cfg, resume=args.resume, out=args.out,
-                                eval_episodes=args.eval_episodes)
+                                eval_episodes=args.eval_episodes, stage=args.stage, init=args.init)
     print(f"trained {info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
+
+
+def _export(args):
+    from training.train_world_model import export_checkpoint
+    print(f"exported {export_checkpoint(args.workdir, args.out)}")
 
 
 def _eval(args):
@@ -43,10 +48,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=0, help="0: evaluate only at the end")
     p.add_argument("--eval-episodes", type=int, default=8)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--stage", default="all", choices=("all", "pose"),
+                   help="all: the whole model; pose: refine only the camera-motion head of --init")
+    p.add_argument("--init", type=Path, default=None, help="start from this model folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --workdir")
     p.add_argument("--out", type=Path, default=None, help="where to export the trained model (default WORKDIR/model)")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("export-checkpoint", help="turn the newest checkpoint of a training run into a model folder")
+    p.add_argument("--workdir", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("eval", help="roll the model out on held-out worlds and write metrics.json + plots")
     p.add_argument("--model", default="bundled", help="a model folder, or 'bundled'")

@@ -102,3 +102,21 @@ def loss_fn(model: WorldModel, batch, intrinsics_33, key):
         loss = loss + DISP_WEIGHT * metrics["disp_l1"] + POSE_WEIGHT * metrics["pose_mse"]
     metrics["loss"] = loss
     return loss, metrics
+
+
+POSE_SCALE = jnp.array([1.0, 1.0, 1.0, 10.0])  # a yaw error of 0.1 rad moves the whole image; weigh it up
+
+
+def pose_loss_fn(model: WorldModel, batch, intrinsics_33, key):
+    """Camera-motion loss alone (the `pose` training stage): from the last disparity and the action."""
+    depth, poses, actions = batch["depth_BTHW"], batch["poses_BT44"], batch["actions_BT"]
+    scale = jnp.exp(0.03 * jax.random.normal(key, (depth.shape[0], 1, 1)))
+    last_disp = depth_to_disparity(depth[:, -2] * scale)
+    target = jax.vmap(pose_delta)(poses[:, -2], poses[:, -1])
+    pred = model.pose_delta(last_disp, actions[:, -1])
+    err = (pred - target) * POSE_SCALE
+    metrics = {"pose_mse": jnp.mean((pred - target) ** 2),
+               "yaw_err_deg": jnp.degrees(jnp.sqrt(jnp.mean((pred - target)[:, 3] ** 2))),
+               "move_err_cm": 100 * jnp.sqrt(jnp.mean(jnp.sum((pred - target)[:, :3] ** 2, -1)))}
+    metrics["loss"] = jnp.mean(err ** 2)
+    return metrics["loss"], metrics

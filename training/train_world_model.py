@@ -10,23 +10,41 @@ from flax import nnx
 
 from training.evaluate import evaluate
 from training.fit import FitConfig, fit
-from training.objective import loss_fn
+from training.objective import loss_fn, pose_loss_fn
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import DataError
 from worldgen.model.config import preset
 from worldgen.model.runner import Generator
-from worldgen.model.store import export_model
+from worldgen.model.store import export_model, load_model
 from worldgen.model.world_model import WorldModel
 from worldgen.render import intrinsics_matrix
 
 TARGETS_PER_WINDOW = 4
 
 
+STAGES = ("all", "pose")
+
+
 def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit_cfg: FitConfig = FitConfig(),
                       resume: bool = False, out: Path | None = None, eval_episodes: int = 8,
-                      progress: bool = True) -> tuple[WorldModel, dict]:
+                      progress: bool = True, stage: str = "all", init: Path | None = None) -> tuple[WorldModel, dict]:
+    """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
+    its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched)."""
+    if stage not in STAGES:
+        raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
     train = EpisodeDataset(data, "train")
-    config = preset(preset_name, num_actions=train.num_actions, geometry=train.has_geometry)
+    if init is not None:
+        base = load_model(init)
+        config = base.config
+        if (train.num_actions, train.has_geometry) != (config.num_actions, config.geometry):
+            raise DataError(f"{data} has {train.num_actions} actions (geometry: {train.has_geometry}) but the model "
+                            f"in {init} has {config.num_actions} (geometry: {config.geometry})")
+    elif stage == "pose":
+        raise DataError("the pose stage refines a trained model: pass --init MODEL_DIR")
+    else:
+        config = preset(preset_name, num_actions=train.num_actions, geometry=train.has_geometry)
+    if stage == "pose" and not train.has_geometry:
+        raise DataError(f"{data} has no poses: the pose stage needs recorded depth and poses")
     if train.resolution != config.resolution:
         raise DataError(f"{data} is {train.resolution}x{train.resolution} but preset '{preset_name}' works at "
                         f"{config.resolution}x{config.resolution}: record the data at that resolution")
@@ -37,7 +55,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit
         heldout = EpisodeDataset(data, "heldout")
     except DataError:
         heldout = None  # no held-out worlds: train without periodic evaluation
-    model = WorldModel(config, rngs=nnx.Rngs(fit_cfg.seed))
+    model = base if init is not None else WorldModel(config, rngs=nnx.Rngs(fit_cfg.seed))
     intrinsics = jnp.asarray(train.intrinsics if train.has_geometry else intrinsics_matrix(config.resolution))
 
     def eval_fn(m):
@@ -46,14 +64,37 @@ def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit
         return {"psnr": result["psnr"], "baseline_psnr": result["baseline_psnr"]}
 
     t0 = time.time()
-    last = fit(model, lambda m, b, k: loss_fn(m, b, intrinsics, k),
-               lambda step: train.windows(fit_cfg.batch_size, window, fit_cfg.seed, step), fit_cfg, workdir,
+    objective, length = (loss_fn, window) if stage == "all" else (pose_loss_fn, 2)
+    last = fit(model, lambda m, b, k: objective(m, b, intrinsics, k),
+               lambda step: train.windows(fit_cfg.batch_size, length, fit_cfg.seed, step), fit_cfg, workdir,
                meta={"data": str(data), "preset": preset_name}, resume=resume, progress=progress,
                eval_fn=eval_fn if heldout is not None and eval_episodes else None)
     seeds = sorted({int(s) for s in train.seeds})
-    info = {"preset": preset_name, "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
+    info = {"preset": preset_name, "stage": stage, "init": str(init) if init else None, "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
             "steps": fit_cfg.steps, "batch_size": fit_cfg.batch_size, "final_metrics": last,
             "wall_seconds_this_run": round(time.time() - t0, 1)}
     export_model(model, out or Path(workdir) / "model", extra={"training": info})
     (Path(workdir) / "train_summary.json").write_text(json.dumps(info, indent=1))
     return model, info
+
+
+def export_checkpoint(workdir: Path, out: Path) -> Path:
+    """Export the newest checkpoint of a training run as a model folder (e.g. to use a run before it ends)."""
+    from training import checkpoint
+    from training.fit import FitConfig as _Fit, build_optimizer
+
+    mngr = checkpoint.manager(Path(workdir) / "checkpoints")
+    step = mngr.latest_step()
+    if step is None:
+        raise DataError(f"{workdir} has no checkpoints")
+    from orbax import checkpoint as ocp
+    meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    from worldgen.model.config import ModelConfig
+    config = ModelConfig.from_dict(meta["model_config"])
+    model = WorldModel(config, rngs=nnx.Rngs(0))
+    optimizer = build_optimizer(model, _Fit(**meta["fit_config"]))
+    graphdef, state = nnx.split((model, optimizer))
+    state, _ = checkpoint.restore_latest(mngr, state, config)
+    model, _ = nnx.merge(graphdef, state)
+    mngr.close()
+    return export_model(model, out, extra={"training": {"from_checkpoint": str(workdir), "step": step, **meta}})

@@ -17,6 +17,7 @@ class ModelConfig:
     context: real frames given at the start of a rollout, and frames each training target sees.
     cache_frames: frames of coloured points kept in the world cache (a ring buffer; fixed cost per step).
     channels: U-Net widths per resolution level. sample_steps: flow-matching sampling steps per frame.
+    sample_temperature: scale of the starting noise when sampling (1 = as trained, 0 = mean prediction).
     """
 
     resolution: int = 64
@@ -27,6 +28,7 @@ class ModelConfig:
     channels: tuple[int, ...] = (16, 48, 96)
     embed_dim: int = 64
     sample_steps: int = 2
+    sample_temperature: float = 1.0
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
@@ -40,6 +42,8 @@ class ModelConfig:
             raise WorldgenError(f"ModelConfig.cache_frames = {self.cache_frames}: expected context..64")
         if not self.channels or any(c < 4 or c % 4 for c in self.channels):
             raise WorldgenError(f"ModelConfig.channels = {self.channels}: expected widths that are multiples of 4")
+        if not 0.0 <= self.sample_temperature <= 2.0:
+            raise WorldgenError(f"ModelConfig.sample_temperature = {self.sample_temperature}: expected 0..2")
         if not 1 <= self.sample_steps <= 16:
             raise WorldgenError(f"ModelConfig.sample_steps = {self.sample_steps}: expected 1..16")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))

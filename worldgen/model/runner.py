@@ -88,7 +88,8 @@ class Generator:
         b, h, w, _ = rgb.shape
         zeros = jnp.zeros((b, h, w))
         cond = wm.conditioning(jnp.zeros_like(rgb), zeros, zeros, rgb, rgb, zeros)
-        _, disp = wm.sample(model, cond, jnp.zeros((b,), jnp.int32), key, self.config.sample_steps)
+        _, disp = wm.sample(model, cond, jnp.zeros((b,), jnp.int32), key, self.config.sample_steps,
+                            self.config.sample_temperature)
         return disp
 
     def from_image(self, image, key=None):

@@ -7,7 +7,7 @@ Per step (see `step`): predict the camera delta from (action, last disparity) ->
 splat the cached coloured points into it -> sample the next frame with `sample_steps` flow-matching steps
 conditioned on the warp, the last two frames and the action -> unproject the new frame into the cache
 slot of the oldest frame. The cache is a ring buffer of `cache_frames` frames, so a step costs the same
-at step 10 and step 10,000. With `geometry=False` the warp inputs are zero and the same network is a
+at step 10 and step 10,000; the real starting frames keep their slots. With `geometry=False` the warp inputs are zero and the same network is a
 plain 2D action-conditioned predictor.
 """
 from __future__ import annotations
@@ -73,16 +73,30 @@ def warp_cache(points_BN3, colors_BN3, valid_BN, pose_B44, intrinsics_33, resolu
     return rgb, depth_to_disparity(depth), mask
 
 
+def warp_composite(config: ModelConfig, state, pose_B44, n: int, occlusion_ratio: float = 0.7):
+    """Warp the cache with the real starting frames first: where they cover a pixel they win, unless a
+    generated point lies much nearer (a new occluder). Generated frames fill everything else."""
+    pinned = config.context * n
+    warp = lambda sl: warp_cache(state["points"][:, sl], state["colors"][:, sl], state["valid"][:, sl], pose_B44,
+                                 state["intrinsics"], config.resolution)
+    rgb_r, disp_r, mask_r = warp(slice(0, pinned))
+    rgb_g, disp_g, mask_g = warp(slice(pinned, None))
+    use_real = (mask_r > 0) & ~((mask_g > 0) & (disp_g * occlusion_ratio > disp_r))
+    rgb = jnp.where(use_real[..., None], rgb_r, rgb_g)
+    disp = jnp.where(use_real, disp_r, disp_g)
+    return rgb, disp, jnp.maximum(mask_r, mask_g)
+
+
 def conditioning(warp_rgb, warp_disp, warp_mask, last_rgb, prev_rgb, last_disp):
     """The 12 conditioning channels (everything but x_t), all (B,H,W,.)."""
     return jnp.concatenate([warp_rgb * warp_mask[..., None], warp_disp[..., None], warp_mask[..., None],
                             last_rgb, prev_rgb, last_disp[..., None]], axis=-1)
 
 
-def sample(model: WorldModel, cond_BHWC, action_B, key, steps: int):
+def sample(model: WorldModel, cond_BHWC, action_B, key, steps: int, temperature: float = 1.0):
     """Few-step flow-matching sampler (deterministic given the key). Returns rgb (signed) and disparity."""
     b, h, w, _ = cond_BHWC.shape
-    noise = jax.random.normal(key, (b, h, w, 3))
+    noise = temperature * jax.random.normal(key, (b, h, w, 3))
     x, rgb, disp = noise, noise, None
     for i in range(steps):
         t, t_next = i / steps, (i + 1) / steps
@@ -116,14 +130,22 @@ def init_state(config: ModelConfig, frames_BKHWC, depth_BKHW, poses_BK44, intrin
     return state
 
 
-def fuse(config: ModelConfig, state, rgb_BHWC, depth_BHW, pose_B44):
-    """Write one frame's coloured points into the oldest cache slot."""
+def fuse(config: ModelConfig, state, rgb_BHWC, depth_BHW, pose_B44, keep_BHW=None):
+    """Write one frame's coloured points (those where `keep` is true) into the next cache slot.
+
+    The first `context` slots hold the real frames a rollout starts from and are never overwritten by
+    generated frames; generated frames cycle through the remaining slots.
+    """
     n = rgb_BHWC.shape[1] * rgb_BHWC.shape[2]
     pts, ok = jax.vmap(lambda d, p: unproject(d, p, state["intrinsics"]))(depth_BHW, pose_B44)
-    start = state["slot"] * n
-    upd = lambda buf, new: jax.lax.dynamic_update_slice_in_dim(buf, new, start, axis=1)
+    if keep_BHW is not None:
+        ok = ok & keep_BHW.reshape(ok.shape)
+    slot = state["slot"]
+    upd = lambda buf, new: jax.lax.dynamic_update_slice_in_dim(buf, new, slot * n, axis=1)
+    k, total = config.context, config.cache_frames
+    next_slot = jnp.where(slot + 1 < total, slot + 1, k if total > k else 0)
     return dict(state, points=upd(state["points"], pts), colors=upd(state["colors"], rgb_BHWC.reshape(len(pts), n, 3)),
-                valid=upd(state["valid"], ok), slot=(state["slot"] + 1) % config.cache_frames)
+                valid=upd(state["valid"], ok), slot=next_slot.astype(jnp.int32))
 
 
 def step(model: WorldModel, state, action_B, key):
@@ -133,13 +155,12 @@ def step(model: WorldModel, state, action_B, key):
     if config.geometry:
         delta = model.pose_delta(state["last_disp"], action_B)
         pose = jax.vmap(apply_delta)(state["pose"], delta)
-        warp_rgb, warp_disp, mask = warp_cache(state["points"], state["colors"], state["valid"], pose,
-                                               state["intrinsics"], h)
+        warp_rgb, warp_disp, mask = warp_composite(config, state, pose, h * w)
     else:
         pose = state["pose"]
         warp_rgb, warp_disp, mask = jnp.zeros((b, h, w, 3)), jnp.zeros((b, h, w)), jnp.zeros((b, h, w))
     cond = conditioning(warp_rgb, warp_disp, mask, state["last_rgb"], state["prev_rgb"], state["last_disp"])
-    rgb, disp = sample(model, cond, action_B, key, config.sample_steps)
+    rgb, disp = sample(model, cond, action_B, key, config.sample_steps, config.sample_temperature)
     depth = disparity_to_depth(disp)
     new = dict(state, last_rgb=rgb, prev_rgb=state["last_rgb"], last_disp=disp, pose=pose)
     if config.geometry:
