@@ -6,6 +6,9 @@ from pathlib import Path
 
 
 def _train(args):
+    if args.distributed:
+        import jax
+        jax.distributed.initialize()  # reads the coordinator/process settings from the environment
     from training.fit import FitConfig
     from training.train_world_model import train_world_model
     cfg = FitConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
@@ -53,6 +56,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="all: the whole model; pose: refine only the camera-motion head of --init")
     p.add_argument("--init", type=Path, default=None, help="start from this model folder")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize() (see README, Multi-host training)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --workdir")
     p.add_argument("--out", type=Path, default=None, help="where to export the trained model (default WORKDIR/model)")
     p.set_defaults(func=_train)

@@ -4,11 +4,15 @@ AdamW with warm-up + cosine decay + global-norm clipping; a jitted, donated step
 (model, optimizer) on a ("data",) mesh of every device; metrics fetched one step late into a JSONL file
 with a progress bar; periodic evaluation; orbax checkpoints holding model, optimizer, step and data
 position; an exact `resume`; and a stop on NaN that names the step.
+
+Multi-host: call `jax.distributed.initialize()` first (`worldgen train --distributed`); the mesh then
+spans every device of every process, each process computes the same host batch and feeds its slice.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,6 +67,15 @@ def build_mesh() -> Mesh:
     return Mesh(np.array(jax.devices()), ("data",))
 
 
+def shard_batch(batch: dict, sharding: NamedSharding) -> dict:
+    """Global arrays from a host batch that every process computes identically (batches are a pure
+    function of the step); each device takes its slice of the batch axis. Works on one or many hosts."""
+    def put(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+    return {k: put(v) for k, v in batch.items()}
+
+
 def make_train_step(graphdef, loss_fn):
     def train_step(state, batch, key):
         model, optimizer = nnx.merge(graphdef, state)
@@ -103,7 +116,7 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
     meta = dict(meta or {}, model_config=model.config.to_dict(), fit_config=asdict(cfg))
     step_fn = make_train_step(graphdef, loss_fn)
     base_key = jax.random.key(cfg.seed)
-    log = open(workdir / "metrics.jsonl", "a")
+    log = open(workdir / "metrics.jsonl", "a") if jax.process_index() == 0 else open(os.devnull, "w")
     pending, last = None, {}
 
     def flush(item):
@@ -120,7 +133,7 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="training", disable=not progress)
     try:
         for step in bar:
-            batch = jax.device_put(batches(step), data_sharding)
+            batch = shard_batch(batches(step), data_sharding)
             state, metrics = step_fn(state, batch, jax.random.fold_in(base_key, step))
             if pending is not None:
                 last = flush(pending)

@@ -106,7 +106,10 @@ def _cmd_bench(args):
     found = dict(BENCHMARKS, **{ep.name: ep.load() for ep in entry_points(group="worldgen.benchmarks")})
     if args.what not in found:
         raise WorldgenError(f"unknown benchmark {args.what!r}: expected one of {', '.join(found)}")
-    print(found[args.what](**({"model": args.model} if args.model else {})))
+    options = {"model": args.model} if args.model else {}
+    if args.screenshot:
+        options["screenshot"] = args.screenshot
+    print(found[args.what](**options))
 
 
 def _cmd_demo(args):
@@ -162,9 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", type=Path)
     p.set_defaults(func=_cmd_inspect)
 
-    p = sub.add_parser("bench", help="benchmarks that print a table: render, generate, train")
-    p.add_argument("what", help="render | generate | train")
-    p.add_argument("--model", default=None, help="generate: a model folder or 'bundled' (default)")
+    p = sub.add_parser("bench", help="benchmarks that print a table: render, generate, train, viewer")
+    p.add_argument("what", help="render | generate | train | viewer")
+    p.add_argument("--model", default=None, help="generate, viewer: a model folder or 'bundled' (default)")
+    p.add_argument("--screenshot", default=None, help="viewer: save a screenshot of the page here")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("demo", help="walk an explorer through a world and save an animated GIF")

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from worldgen.errors import SpecError
+from worldgen.frozen import from_dict
 
 OBJECT_KINDS = ("tree", "rock", "building", "pillar")
 
@@ -136,12 +137,7 @@ class WorldSpec:
 
     @classmethod
     def from_dict(cls, values: dict) -> "WorldSpec":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise SpecError(f"unknown WorldSpec field(s) {', '.join(unknown)}: expected some of {', '.join(sorted(known))}")
-        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(**fixed)
+        return from_dict(cls, values, SpecError)
 
     @classmethod
     def from_json(cls, text: str) -> "WorldSpec":

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from worldgen.actions import NUM_ACTIONS
 from worldgen.errors import WorldgenError
+from worldgen.frozen import from_dict
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ModelConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise WorldgenError(f"unknown ModelConfig field(s): {', '.join(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        return from_dict(cls, values, WorldgenError)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

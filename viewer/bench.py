@@ -1,0 +1,55 @@
+"""`worldgen bench viewer`: frames/s of the viewer measured in a real headless Chromium.
+
+It serves the app with the given model, opens the page, holds the W key for `seconds`, and reads the
+FPS counter the page itself computes (frames shown in the last second), plus the step count.
+"""
+from __future__ import annotations
+
+import socket
+import time
+
+from worldgen.benchmarks import peak_memory_row, table
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_viewer(model: str = "bundled", seconds: float = 10.0, screenshot: str | None = None) -> str:
+    from playwright.sync_api import sync_playwright
+
+    from viewer.app import launch
+    port = _free_port()
+    demo = launch(model, port=port, block=False)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector(".wg-player[data-ready='1']", timeout=120_000)
+            page.wait_for_function("document.querySelector('.wg-dream').src.startsWith('data:')", timeout=120_000)
+            page.click(".wg-hud")
+            page.keyboard.down("w")
+            time.sleep(1.0)  # let the loop settle
+            start_step, t0 = int(page.eval_on_selector(".wg-player", "e => e.dataset.step")), time.time()
+            samples = []
+            while time.time() - t0 < seconds:
+                time.sleep(0.5)
+                samples.append(float(page.eval_on_selector(".wg-player", "e => e.dataset.fps")))
+            steps = int(page.eval_on_selector(".wg-player", "e => e.dataset.step")) - start_step
+            elapsed = time.time() - t0
+            if screenshot:
+                page.screenshot(path=screenshot)
+            page.keyboard.up("w")
+            browser.close()
+    finally:
+        demo.close()
+    return table([("browser FPS counter (median)", f"{sorted(samples)[len(samples) // 2]:.1f} frames/s"),
+                  ("steps / wall time", f"{steps / elapsed:.1f} frames/s over {elapsed:.0f} s"),
+                  peak_memory_row()])
