@@ -11,3 +11,4 @@ worldgen train --data data/explore --workdir runs/small-pose --stage pose --init
   --out assets/world_model
 worldgen eval --model assets/world_model --data data/explore --out docs/eval --episodes 32
 cp docs/eval/metrics.json assets/world_model/metrics.json
+worldgen model-card --model assets/world_model --metrics docs/eval/metrics.json

@@ -143,7 +143,10 @@ def test_browser_play_and_download(server, browser, tmp_path):
     page.keyboard.up("w")
     assert fps > 0
     assert frames() != first
-    assert page.evaluate("window.scrollY") == 0  # held keys do not scroll the page
+    page.keyboard.down("ArrowDown")  # would scroll this long page if the app let it
+    page.wait_for_function("Number(document.querySelector('.wg-player').dataset.step) >= 8", timeout=60_000)
+    page.keyboard.up("ArrowDown")
+    assert page.evaluate("window.scrollY") == 0
     page.click("#export-glb")
     link = page.wait_for_selector("#glb-file a[download]", timeout=60_000)
     with page.expect_download() as download:

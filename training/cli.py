@@ -25,6 +25,11 @@ def _export(args):
     print(f"exported {export_checkpoint(args.workdir, args.out)}")
 
 
+def _card(args):
+    from training.model_card import write_model_card
+    print(f"wrote {write_model_card(args.model, args.metrics, args.command, args.notes)}")
+
+
 def _eval(args):
     from training.evaluate import evaluate, summary_table, write_report
     from worldgen.dataset import EpisodeDataset
@@ -66,6 +71,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workdir", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("model-card", help="write MODEL_CARD.md for a model folder from an eval's metrics.json")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--command", default="bash scripts/bundled_model.sh")
+    p.add_argument("--notes", default="")
+    p.set_defaults(func=_card)
 
     p = sub.add_parser("eval", help="roll the model out on held-out worlds and write metrics.json + plots")
     p.add_argument("--model", default="bundled", help="a model folder, or 'bundled'")

@@ -15,7 +15,7 @@ from worldgen.dataset import EpisodeDataset
 from worldgen.errors import DataError
 from worldgen.model.config import preset
 from worldgen.model.runner import Generator
-from worldgen.model.store import export_model, load_model
+from worldgen.model.store import export_model, load_model, read_config
 from worldgen.model.world_model import WorldModel
 from worldgen.render import intrinsics_matrix
 
@@ -73,6 +73,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit
     info = {"preset": preset_name, "stage": stage, "init": str(init) if init else None, "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
             "steps": fit_cfg.steps, "batch_size": fit_cfg.batch_size, "final_metrics": last,
             "wall_seconds_this_run": round(time.time() - t0, 1)}
+    if init is not None:
+        info["init_training"] = read_config(init)[1].get("training")
     export_model(model, out or Path(workdir) / "model", extra={"training": info})
     (Path(workdir) / "train_summary.json").write_text(json.dumps(info, indent=1))
     return model, info

@@ -88,5 +88,5 @@ def depth_to_disparity(depth):
     return jnp.where(depth > MIN_DEPTH, 1.0 / jnp.maximum(depth, 0.5), 0.0)
 
 
-def disparity_to_depth(disp, sky_below: float = 0.01):
+def disparity_to_depth(disp, sky_below: float = 0.013):
     return jnp.where(disp > sky_below, 1.0 / jnp.maximum(disp, sky_below), 0.0)
