@@ -135,3 +135,17 @@ def test_config_validation():
     cfg = preset("small")
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     assert dataclasses.replace(cfg, num_actions=5).num_actions == 5
+
+
+def test_bundled_model_loads_and_steps():
+    from worldgen.model.store import BUNDLED, load_model
+    import json
+    model = load_model("bundled")
+    assert model.config.resolution == 64 and model.config.num_actions == 7 and model.config.geometry
+    metrics = json.loads((BUNDLED / "metrics.json").read_text())
+    assert metrics["model"] == "bundled" and set(metrics["psnr"]) == {"1", "4", "8", "16", "32"}
+    size = sum(f.stat().st_size for f in BUNDLED.rglob("*") if f.is_file())
+    assert size < 50e6
+    gen = Generator(model)
+    _, out = gen.step(gen.from_image(np.zeros((80, 60, 3), np.uint8)), np.array([1]), jax.random.key(0))
+    assert out["rgb"].shape == (1, 64, 64, 3)

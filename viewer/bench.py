@@ -37,6 +37,8 @@ def bench_viewer(model: str = "bundled", seconds: float = 10.0, screenshot: str 
             page.click(".wg-hud")
             page.keyboard.down("w")
             time.sleep(1.0)  # let the loop settle
+            if screenshot:  # early in the walk: long walks drift (see docs/model.md)
+                page.screenshot(path=screenshot)
             start_step, t0 = int(page.eval_on_selector(".wg-player", "e => e.dataset.step")), time.time()
             samples = []
             while time.time() - t0 < seconds:
@@ -44,8 +46,6 @@ def bench_viewer(model: str = "bundled", seconds: float = 10.0, screenshot: str 
                 samples.append(float(page.eval_on_selector(".wg-player", "e => e.dataset.fps")))
             steps = int(page.eval_on_selector(".wg-player", "e => e.dataset.step")) - start_step
             elapsed = time.time() - t0
-            if screenshot:
-                page.screenshot(path=screenshot)
             page.keyboard.up("w")
             browser.close()
     finally:
