@@ -143,7 +143,7 @@ def test_bundled_model_loads_and_steps():
     model = load_model("bundled")
     assert model.config.resolution == 64 and model.config.num_actions == 7 and model.config.geometry
     metrics = json.loads((BUNDLED / "metrics.json").read_text())
-    assert metrics["model"] == "bundled" and set(metrics["psnr"]) == {"1", "4", "8", "16", "32"}
+    assert metrics["n_episodes"] >= 16 and set(metrics["psnr"]) == {"1", "4", "8", "16", "32"}
     size = sum(f.stat().st_size for f in BUNDLED.rglob("*") if f.is_file())
     assert size < 50e6
     gen = Generator(model)
