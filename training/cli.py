@@ -15,7 +15,8 @@ def _train(args):
                     warmup_steps=min(args.warmup, args.steps), checkpoint_every=args.checkpoint_every,
                     eval_every=args.eval_every, seed=args.seed, weight_decay=args.weight_decay)
     _, info = train_world_model(args.data, args.workdir, args.preset, cfg, resume=args.resume, out=args.out,
-                                eval_episodes=args.eval_episodes, stage=args.stage, init=args.init)
+                                eval_episodes=args.eval_episodes, stage=args.stage, init=args.init,
+                                self_forced=args.self_forced)
     print(f"trained {info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
@@ -60,6 +61,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stage", default="all", choices=("all", "pose"),
                    help="all: the whole model; pose: refine only the camera-motion head of --init")
     p.add_argument("--init", type=Path, default=None, help="start from this model folder")
+    p.add_argument("--self-forced", type=float, default=0.0,
+                   help="weight of the loss on a step taken from the model's own previous frame (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() (see README, Multi-host training)")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from worldgen.model.geometry import apply_delta, depth_to_disparity, pose_delta, splat, unproject
-from worldgen.model.world_model import WorldModel, conditioning, to_signed
+from worldgen.model.geometry import (apply_delta, depth_to_disparity, disparity_to_depth, pose_delta, splat,
+                                     unproject)
+from worldgen.model.world_model import WorldModel, conditioning, sample, to_signed
 
 IDENTITY_P = 0.1
 POSE_WEIGHT = 10.0
@@ -90,12 +91,50 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
             "pose_pred": pose_pred, "pose_target": pose_target, "coverage": mask.mean()}
 
 
-def loss_fn(model: WorldModel, batch, intrinsics_33, key):
-    """Scalar loss and metrics for one window batch."""
+def self_forced(model: WorldModel, batch, intrinsics_33, key):
+    """Train on the model's own output: sample frame K (no gradient) from real frames 0..K-1, then predict
+    frame K+1 with that generated frame, and its predicted depth, as the newest context frame."""
+    config = model.config
+    k = config.context
+    frames = to_signed(batch["frames_BTHWC"])
+    depth, poses, actions = batch["depth_BTHW"], batch["poses_BT44"], batch["actions_BT"]
+    b, _, h, w, _ = frames.shape
+    k_first, k_t, k_eps = jax.random.split(key, 3)
+
+    def warp_from(ctx_rgb, ctx_depth, ctx_pose, target_pose):
+        pts, ok = jax.vmap(jax.vmap(lambda d, p: unproject(d, p, intrinsics_33)))(ctx_depth, ctx_pose)
+        rgb, d, mask = jax.vmap(lambda p, c, v, pose: splat(p, c, v, pose, intrinsics_33, h, w))(
+            pts.reshape(b, -1, 3), ctx_rgb.reshape(b, -1, 3), ok.reshape(b, -1), target_pose)
+        return rgb, depth_to_disparity(d), mask
+
+    prev = frames[:, k - 2] if k > 1 else frames[:, k - 1]
+    warp = warp_from(frames[:, :k], depth[:, :k], poses[:, :k], poses[:, k])
+    cond = conditioning(*warp, frames[:, k - 1], prev, depth_to_disparity(depth[:, k - 1]))
+    own_rgb, own_disp = jax.lax.stop_gradient(
+        sample(model, cond, actions[:, k], k_first, config.sample_steps, config.sample_temperature))
+    own_depth = disparity_to_depth(own_disp)
+    ctx_rgb = jnp.concatenate([frames[:, 1:k], own_rgb[:, None]], 1)
+    ctx_depth = jnp.concatenate([depth[:, 1:k], own_depth[:, None]], 1)
+    warp = warp_from(ctx_rgb, ctx_depth, poses[:, 1:k + 1], poses[:, k + 1])
+    cond = conditioning(*warp, own_rgb, frames[:, k - 1], own_disp)
+    target = frames[:, k + 1]
+    t = jax.random.uniform(k_t, (b,), maxval=0.999)
+    x_t = (1 - t)[:, None, None, None] * jax.random.normal(k_eps, target.shape) + t[:, None, None, None] * target
+    rgb_pred, disp_pred = model.denoise(x_t, t, cond, actions[:, k + 1])
+    return jnp.mean((rgb_pred - target) ** 2), jnp.mean(jnp.abs(disp_pred - depth_to_disparity(depth[:, k + 1])))
+
+
+def loss_fn(model: WorldModel, batch, intrinsics_33, key, self_forced_weight: float = 0.0):
+    """Scalar loss and metrics for one window batch. With self_forced_weight > 0 (geometry models), the
+    loss also covers a step taken from the model's own previous frame (see `self_forced`)."""
     out = teacher_forced(model, batch, intrinsics_33, key)
     rgb_mse = jnp.mean((out["rgb_pred"] - out["rgb_target"]) ** 2)
     metrics = {"rgb_mse": rgb_mse, "psnr": 10 * jnp.log10(4.0 / rgb_mse), "coverage": out["coverage"]}
     loss = rgb_mse
+    if self_forced_weight and model.config.geometry:
+        own_mse, own_disp = self_forced(model, batch, intrinsics_33, jax.random.fold_in(key, 1))
+        metrics.update(self_forced_mse=own_mse, self_forced_disp_l1=own_disp)
+        loss = loss + self_forced_weight * (own_mse + DISP_WEIGHT * own_disp)
     if out["disp_target"] is not None:
         metrics["disp_l1"] = jnp.mean(jnp.abs(out["disp_pred"] - out["disp_target"]))
         metrics["pose_mse"] = jnp.mean((out["pose_pred"] - out["pose_target"]) ** 2)

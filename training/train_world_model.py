@@ -27,7 +27,8 @@ STAGES = ("all", "pose")
 
 def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit_cfg: FitConfig = FitConfig(),
                       resume: bool = False, out: Path | None = None, eval_episodes: int = 8,
-                      progress: bool = True, stage: str = "all", init: Path | None = None) -> tuple[WorldModel, dict]:
+                      progress: bool = True, stage: str = "all", init: Path | None = None,
+                      self_forced: float = 0.0) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
     its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched)."""
     if stage not in STAGES:
@@ -64,13 +65,16 @@ def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit
         return {"psnr": result["psnr"], "baseline_psnr": result["baseline_psnr"]}
 
     t0 = time.time()
-    objective, length = (loss_fn, window) if stage == "all" else (pose_loss_fn, 2)
+    if stage == "all":
+        objective, length = (lambda m, b, i, k: loss_fn(m, b, i, k, self_forced)), window
+    else:
+        objective, length = pose_loss_fn, 2
     last = fit(model, lambda m, b, k: objective(m, b, intrinsics, k),
                lambda step: train.windows(fit_cfg.batch_size, length, fit_cfg.seed, step), fit_cfg, workdir,
                meta={"data": str(data), "preset": preset_name}, resume=resume, progress=progress,
                eval_fn=eval_fn if heldout is not None and eval_episodes else None)
     seeds = sorted({int(s) for s in train.seeds})
-    info = {"preset": preset_name, "stage": stage, "init": str(init) if init else None, "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
+    info = {"preset": preset_name, "stage": stage, "self_forced": self_forced, "init": str(init) if init else None, "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
             "steps": fit_cfg.steps, "batch_size": fit_cfg.batch_size, "final_metrics": last,
             "wall_seconds_this_run": round(time.time() - t0, 1)}
     if init is not None:
