@@ -23,6 +23,15 @@ DISP_WEIGHT = 2.0
 _POSE_JITTER = jnp.array([0.05, 0.05, 0.02, 0.01])
 
 
+def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33):
+    """Reproject K context frames (colours, depth, poses) into each target camera: rgb, disparity, mask."""
+    m, _, h, w, _ = ctx_rgb_MKHWC.shape
+    pts, ok = jax.vmap(jax.vmap(lambda d, p: unproject(d, p, intrinsics_33)))(ctx_depth_MKHW, ctx_pose_MK44)
+    rgb, depth, mask = jax.vmap(lambda p, c, v, pose: splat(p, c, v, pose, intrinsics_33, h, w))(
+        pts.reshape(m, -1, 3), ctx_rgb_MKHWC.reshape(m, -1, 3), ok.reshape(m, -1), target_pose_M44)
+    return rgb, depth_to_disparity(depth), mask
+
+
 def _gather_targets(batch, k: int):
     """Per-target views of a window batch, flattened to M = B * (T - K)."""
     frames = to_signed(batch["frames_BTHWC"])
@@ -59,11 +68,8 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
         last_disp = depth_to_disparity(g["last_depth"] * scale[:, -1])
         jitter = _POSE_JITTER * augment * jax.random.normal(k_pose, (m, config.context, 4))
         ctx_pose = jax.vmap(jax.vmap(apply_delta))(g["ctx_pose"], jitter)
-        pts, ok = jax.vmap(jax.vmap(lambda d, p: unproject(d, p, intrinsics_33)))(ctx_depth, ctx_pose)
-        cols = noisy(g["ctx_rgb"], kn[2]).reshape(m, -1, 3)
-        warp = jax.vmap(lambda p, c, v, pose: splat(p, c, v, pose, intrinsics_33, h, w))(
-            pts.reshape(m, -1, 3), cols, ok.reshape(m, -1), g["target_pose"])
-        warp_rgb, warp_disp, mask = warp[0], depth_to_disparity(warp[1]), warp[2]
+        warp_rgb, warp_disp, mask = warp_context(noisy(g["ctx_rgb"], kn[2]), ctx_depth, ctx_pose,
+                                                 g["target_pose"], intrinsics_33)
         target_rgb, target_disp = g["target_rgb"], depth_to_disparity(g["target_depth"])
         pose_target = jax.vmap(pose_delta)(g["last_pose"], g["target_pose"])
         ident = jax.random.uniform(k_id, (m,)) < IDENTITY_P * augment
@@ -98,14 +104,9 @@ def self_forced(model: WorldModel, batch, intrinsics_33, key):
     k = config.context
     frames = to_signed(batch["frames_BTHWC"])
     depth, poses, actions = batch["depth_BTHW"], batch["poses_BT44"], batch["actions_BT"]
-    b, _, h, w, _ = frames.shape
+    b = frames.shape[0]
     k_first, k_t, k_eps = jax.random.split(key, 3)
-
-    def warp_from(ctx_rgb, ctx_depth, ctx_pose, target_pose):
-        pts, ok = jax.vmap(jax.vmap(lambda d, p: unproject(d, p, intrinsics_33)))(ctx_depth, ctx_pose)
-        rgb, d, mask = jax.vmap(lambda p, c, v, pose: splat(p, c, v, pose, intrinsics_33, h, w))(
-            pts.reshape(b, -1, 3), ctx_rgb.reshape(b, -1, 3), ok.reshape(b, -1), target_pose)
-        return rgb, depth_to_disparity(d), mask
+    warp_from = lambda rgb, depth_, pose, target: warp_context(rgb, depth_, pose, target, intrinsics_33)
 
     prev = frames[:, k - 2] if k > 1 else frames[:, k - 1]
     warp = warp_from(frames[:, :k], depth[:, :k], poses[:, :k], poses[:, k])

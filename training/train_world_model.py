@@ -9,11 +9,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 from training.evaluate import evaluate
-from training.fit import FitConfig, fit
+import orbax.checkpoint as ocp
+
+from training import checkpoint
+from training.fit import FitConfig, build_optimizer, fit
 from training.objective import loss_fn, pose_loss_fn
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import DataError
-from worldgen.model.config import preset
+from worldgen.model.config import ModelConfig, preset
 from worldgen.model.runner import Generator
 from worldgen.model.store import export_model, load_model, read_config
 from worldgen.model.world_model import WorldModel
@@ -47,7 +50,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit
     if stage == "pose" and not train.has_geometry:
         raise DataError(f"{data} has no poses: the pose stage needs recorded depth and poses")
     if train.resolution != config.resolution:
-        raise DataError(f"{data} is {train.resolution}x{train.resolution} but preset '{preset_name}' works at "
+        model_name = f"preset '{preset_name}'" if init is None else str(init)
+        raise DataError(f"{data} is {train.resolution}x{train.resolution} but {model_name} works at "
                         f"{config.resolution}x{config.resolution}: record the data at that resolution")
     window = config.context + TARGETS_PER_WINDOW
     if train.steps < window:
@@ -74,7 +78,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit
                meta={"data": str(data), "preset": preset_name}, resume=resume, progress=progress,
                eval_fn=eval_fn if heldout is not None and eval_episodes else None)
     seeds = sorted({int(s) for s in train.seeds})
-    info = {"preset": preset_name, "stage": stage, "self_forced": self_forced, "init": str(init) if init else None, "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
+    info = {"preset": preset_name, "stage": stage, "self_forced": self_forced, "init": str(init) if init else None,
+            "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
             "steps": fit_cfg.steps, "batch_size": fit_cfg.batch_size, "final_metrics": last,
             "wall_seconds_this_run": round(time.time() - t0, 1)}
     if init is not None:
@@ -86,19 +91,14 @@ def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit
 
 def export_checkpoint(workdir: Path, out: Path) -> Path:
     """Export the newest checkpoint of a training run as a model folder (e.g. to use a run before it ends)."""
-    from training import checkpoint
-    from training.fit import FitConfig as _Fit, build_optimizer
-
     mngr = checkpoint.manager(Path(workdir) / "checkpoints")
     step = mngr.latest_step()
     if step is None:
         raise DataError(f"{workdir} has no checkpoints")
-    from orbax import checkpoint as ocp
     meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-    from worldgen.model.config import ModelConfig
     config = ModelConfig.from_dict(meta["model_config"])
     model = WorldModel(config, rngs=nnx.Rngs(0))
-    optimizer = build_optimizer(model, _Fit(**meta["fit_config"]))
+    optimizer = build_optimizer(model, FitConfig(**meta["fit_config"]))
     graphdef, state = nnx.split((model, optimizer))
     state, _ = checkpoint.restore_latest(mngr, state, config)
     model, _ = nnx.merge(graphdef, state)

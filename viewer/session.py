@@ -25,6 +25,7 @@ from worldgen.actions import Action
 from worldgen.errors import WorldgenError
 from worldgen.export import export_world
 from worldgen.model.runner import Generator
+from worldgen.model.world_model import to_uint8
 from worldgen.player import PlayerState, camera_pose, spawn, step as player_step
 from worldgen.render import Renderer
 from worldgen.spec import WorldSpec
@@ -106,7 +107,7 @@ class PlaySession:
         self._clear()
         self.world, self.image, self.player = None, image, None
         self.gen_state = self.gen.from_image(image)
-        self.dream = np.asarray(self.gen_state["last_rgb"][0] * 127.5 + 127.5).clip(0, 255).astype(np.uint8)
+        self.dream = np.asarray(to_uint8(self.gen_state["last_rgb"][0]))
         return self._changed()
 
     def reset(self) -> dict:
@@ -166,7 +167,7 @@ class PlaySession:
                 self.log.pop()
         self.gen_state, self.player, self.step_count = snap.gen_state, snap.player, snap.step
         self.context = deque(snap.context, maxlen=self.k)
-        self.dream = np.asarray(self.gen_state["last_rgb"][0] * 127.5 + 127.5).clip(0, 255).astype(np.uint8)
+        self.dream = np.asarray(to_uint8(self.gen_state["last_rgb"][0]))
         self.truth = self.context[-1][0] if self.world is not None else None
         return self._changed()
 

@@ -6,9 +6,9 @@ Dimension keys: B batch, T time, K context frames, N cached points, H height, W 
 Per step (see `step`): predict the camera delta from (action, last disparity) -> move the pose ->
 splat the cached coloured points into it -> sample the next frame with `sample_steps` flow-matching steps
 conditioned on the warp, the last two frames and the action -> unproject the new frame into the cache
-slot of the oldest frame. The cache is a ring buffer of `cache_frames` frames, so a step costs the same
-at step 10 and step 10,000; the real starting frames keep their slots. With `geometry=False` the warp inputs are zero and the same network is a
-plain 2D action-conditioned predictor.
+slot of the oldest generated frame. The cache is a ring buffer of `cache_frames` frames, so a step costs
+the same at step 10 and step 10,000; the real starting frames keep their slots. With `geometry=False`
+the warp inputs are zero and the same network is a plain 2D action-conditioned predictor.
 """
 from __future__ import annotations
 
