@@ -14,7 +14,8 @@ from worldgen.dataset import EpisodeDataset
 from worldgen.errors import WorldgenError
 from worldgen.model import world_model as wm
 from worldgen.model.config import ModelConfig, preset
-from worldgen.model.geometry import apply_delta, pose_delta, splat, unproject
+from worldgen.model.geometry import (apply_delta, depth_to_disparity, disparity_to_depth, pose_delta, splat,
+                                     unproject)
 from worldgen.model.runner import Generator
 from worldgen.player import camera_pose, spawn, step
 from worldgen.render import Renderer
@@ -31,6 +32,28 @@ def test_reprojecting_a_frame_into_its_own_pose_reproduces_it():
     assert np.array_equal(np.asarray(mask) > 0, ground)
     assert np.allclose(np.asarray(rgb)[ground], f.rgb_HWC[ground], atol=1e-3)
     assert np.allclose(np.asarray(depth)[ground], f.depth_HW[ground], rtol=1e-4)
+
+
+def test_sky_points_carry_the_sky_into_other_views_and_read_back_as_sky():
+    world = World(4)
+    s0 = spawn(world, np.random.default_rng(0))
+    s1, _ = step(world, s0, Action.TURN_LEFT)
+    with Renderer(48) as r:
+        f0, f1 = (r.render(world, camera_pose(world, s)) for s in (s0, s1))
+    intr = jnp.asarray(f0.intrinsics)
+    pts, ok = unproject(jnp.asarray(f0.depth_HW), jnp.asarray(f0.pose), intr, sky=True)
+    colors = jnp.asarray(f0.rgb_HWC.reshape(-1, 3), jnp.float32)
+    assert bool(ok.all())
+    rgb, depth, mask = splat(pts, colors, ok, jnp.asarray(f0.pose), intr, 48, 48)
+    assert np.asarray(mask).all() and np.allclose(np.asarray(rgb), f0.rgb_HWC, atol=1e-3)
+    sky0 = f0.depth_HW == 0
+    assert sky0.any() and not np.asarray(disparity_to_depth(depth_to_disparity(depth)))[sky0].any()
+    # Turned 15 degrees left: the sky f0 saw lands on sky in f1, in the sky's colour.
+    rgb, depth, mask = splat(pts, colors, ok, jnp.asarray(f1.pose), intr, 48, 48)
+    from_sky = (np.asarray(mask) > 0) & (np.asarray(depth) > 500)
+    assert from_sky.sum() > 0.5 * sky0.sum()
+    assert (f1.depth_HW[from_sky] == 0).mean() > 0.95
+    assert (np.abs(np.asarray(rgb)[from_sky] - f1.rgb_HWC[from_sky]).max(-1) < 3).mean() > 0.9
 
 
 def test_pose_delta_matches_player_motion_and_inverts():

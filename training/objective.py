@@ -26,7 +26,7 @@ _POSE_JITTER = jnp.array([0.05, 0.05, 0.02, 0.01])
 def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33):
     """Reproject K context frames (colours, depth, poses) into each target camera: rgb, disparity, mask."""
     m, _, h, w, _ = ctx_rgb_MKHWC.shape
-    pts, ok = jax.vmap(jax.vmap(lambda d, p: unproject(d, p, intrinsics_33)))(ctx_depth_MKHW, ctx_pose_MK44)
+    pts, ok = jax.vmap(jax.vmap(lambda d, p: unproject(d, p, intrinsics_33, sky=True)))(ctx_depth_MKHW, ctx_pose_MK44)
     rgb, depth, mask = jax.vmap(lambda p, c, v, pose: splat(p, c, v, pose, intrinsics_33, h, w))(
         pts.reshape(m, -1, 3), ctx_rgb_MKHWC.reshape(m, -1, 3), ok.reshape(m, -1), target_pose_M44)
     return rgb, depth_to_disparity(depth), mask

@@ -73,15 +73,15 @@ def warp_cache(points_BN3, colors_BN3, valid_BN, pose_B44, intrinsics_33, resolu
     return rgb, depth_to_disparity(depth), mask
 
 
-def warp_composite(config: ModelConfig, state, pose_B44, n: int, occlusion_ratio: float = 0.7):
-    """Warp the cache with the real starting frames first: where they cover a pixel they win, unless a
-    generated point lies much nearer (a new occluder). Generated frames fill everything else."""
+def warp_composite(config: ModelConfig, state, pose_B44, n: int):
+    """Warp the cache with the real starting frames first: where they cover a pixel (sky included) they
+    win; generated frames fill everything else. A revisited view is then the real one, not the dream's."""
     pinned = config.context * n
     warp = lambda sl: warp_cache(state["points"][:, sl], state["colors"][:, sl], state["valid"][:, sl], pose_B44,
                                  state["intrinsics"], config.resolution)
     rgb_r, disp_r, mask_r = warp(slice(0, pinned))
     rgb_g, disp_g, mask_g = warp(slice(pinned, None))
-    use_real = (mask_r > 0) & ~((mask_g > 0) & (disp_g * occlusion_ratio > disp_r))
+    use_real = mask_r > 0
     rgb = jnp.where(use_real[..., None], rgb_r, rgb_g)
     disp = jnp.where(use_real, disp_r, disp_g)
     return rgb, disp, jnp.maximum(mask_r, mask_g)
@@ -126,20 +126,19 @@ def init_state(config: ModelConfig, frames_BKHWC, depth_BKHW, poses_BK44, intrin
     }
     if config.geometry:
         for i in range(k):
-            state = fuse(config, state, rgb[:, i], depth_BKHW[:, i].astype(jnp.float32), poses_BK44[:, i])
+            state = fuse(config, state, rgb[:, i], depth_BKHW[:, i].astype(jnp.float32), poses_BK44[:, i], sky=True)
     return state
 
 
-def fuse(config: ModelConfig, state, rgb_BHWC, depth_BHW, pose_B44, keep_BHW=None):
-    """Write one frame's coloured points (those where `keep` is true) into the next cache slot.
+def fuse(config: ModelConfig, state, rgb_BHWC, depth_BHW, pose_B44, sky: bool = False):
+    """Write one frame's coloured points into the next cache slot; with `sky`, also its sky (as points at
+    SKY_DEPTH). Real frames keep their sky; a dreamed sky is not remembered, so its errors do not persist.
 
     The first `context` slots hold the real frames a rollout starts from and are never overwritten by
     generated frames; generated frames cycle through the remaining slots.
     """
     n = rgb_BHWC.shape[1] * rgb_BHWC.shape[2]
-    pts, ok = jax.vmap(lambda d, p: unproject(d, p, state["intrinsics"]))(depth_BHW, pose_B44)
-    if keep_BHW is not None:
-        ok = ok & keep_BHW.reshape(ok.shape)
+    pts, ok = jax.vmap(lambda d, p: unproject(d, p, state["intrinsics"], sky=sky))(depth_BHW, pose_B44)
     slot = state["slot"]
     upd = lambda buf, new: jax.lax.dynamic_update_slice_in_dim(buf, new, slot * n, axis=1)
     k, total = config.context, config.cache_frames
