@@ -6,12 +6,11 @@ import time
 from pathlib import Path
 
 import jax.numpy as jnp
+import orbax.checkpoint as ocp
 from flax import nnx
 
-from training.evaluate import evaluate
-import orbax.checkpoint as ocp
-
 from training import checkpoint
+from training.evaluate import evaluate
 from training.fit import FitConfig, build_optimizer, fit
 from training.objective import loss_fn, pose_loss_fn
 from worldgen.dataset import EpisodeDataset
