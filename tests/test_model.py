@@ -89,7 +89,7 @@ def test_causality_prediction_at_t_ignores_later_frames(rollout_dataset, tiny_mo
 
 def test_self_forced_loss_trains_on_own_frames(rollout_dataset, tiny_model):
     data = EpisodeDataset(rollout_dataset, "train")
-    batch = data.windows(2, tiny_model.config.context + 2, seed=0, step=0)
+    batch = data.windows(2, tiny_model.config.context + 3, seed=0, step=0)  # two dreamed frames, then a target
     plain, _ = loss_fn(tiny_model, batch, jnp.asarray(data.intrinsics), jax.random.key(0))
     loss, metrics = loss_fn(tiny_model, batch, jnp.asarray(data.intrinsics), jax.random.key(0), 1.0)
     assert np.isfinite(float(loss)) and float(loss) > float(plain) and metrics["self_forced_mse"] > 0

@@ -3,10 +3,11 @@
 Dimension keys: B batch, T window length, K context frames, M = B * targets per window, H, W, C.
 
 Every frame t >= K of a window is a target, predicted from frames t-K..t-1 and action t only (causal).
-Robustness to its own errors: context colours get Gaussian noise, context depths a random scale, and
-context poses a random jitter before they are fused and reprojected, so the network learns to correct
-imperfect warps. With probability IDENTITY_P a target is replaced by its own last frame, action noop and
-no warp: that trains depth from a single image, used to start a dream from any picture.
+Robustness to its own errors: context colours get Gaussian noise and a per-frame colour drift, context
+depths a random scale and per-pixel noise, and context poses a random jitter before they are fused and
+reprojected, so the network learns to correct imperfect warps. With probability IDENTITY_P a target is
+replaced by its own last frame, action noop and no warp: that trains depth from a single image, used to
+start a dream from any picture.
 """
 from __future__ import annotations
 
@@ -21,12 +22,17 @@ IDENTITY_P = 0.1
 POSE_WEIGHT = 10.0
 DISP_WEIGHT = 2.0
 _POSE_JITTER = jnp.array([0.05, 0.05, 0.02, 0.01])
+DEPTH_SPECKLE = 0.1  # largest per-pixel log-depth noise on context frames
+COLOUR_DRIFT = 0.1  # largest per-frame colour offset (signed units) on context frames
 
 
-def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33):
-    """Reproject K context frames (colours, depth, poses) into each target camera: rgb, disparity, mask."""
-    m, _, h, w, _ = ctx_rgb_MKHWC.shape
-    pts, ok = jax.vmap(jax.vmap(lambda d, p: unproject(d, p, intrinsics_33, sky=True)))(ctx_depth_MKHW, ctx_pose_MK44)
+def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33, sky_K=None):
+    """Reproject K context frames (colours, depth, poses) into each target camera: rgb, disparity, mask.
+    `sky_K` says which frames keep their sky as points (default all: real frames do, dreamed ones do not)."""
+    m, k, h, w, _ = ctx_rgb_MKHWC.shape
+    sky_MK = jnp.broadcast_to(jnp.ones((k,), bool) if sky_K is None else jnp.asarray(sky_K), (m, k))
+    pts, ok = jax.vmap(jax.vmap(lambda d, p, s: unproject(d, p, intrinsics_33, sky=s)))(
+        ctx_depth_MKHW, ctx_pose_MK44, sky_MK)
     rgb, depth, mask = jax.vmap(lambda p, c, v, pose: splat(p, c, v, pose, intrinsics_33, h, w))(
         pts.reshape(m, -1, 3), ctx_rgb_MKHWC.reshape(m, -1, 3), ok.reshape(m, -1), target_pose_M44)
     return rgb, depth_to_disparity(depth), mask
@@ -56,19 +62,25 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
     config = model.config
     g = _gather_targets(batch, config.context)
     m, h, w = g["target_rgb"].shape[:3]
-    k_noise, k_depth, k_pose, k_id, k_t, k_grid, k_eps = jax.random.split(key, 7)
+    k_noise, k_depth, k_pose, k_id, k_t, k_grid, k_eps, k_drift = jax.random.split(key, 8)
     sigma = jax.random.uniform(k_noise, (m, 1, 1, 1), maxval=0.15) * augment
     noisy = lambda x, kk: x + sigma.reshape((m,) + (1,) * (x.ndim - 1)) * jax.random.normal(kk, x.shape)
     kn = jax.random.split(k_noise, 3)
     last_rgb, prev_rgb = noisy(g["last_rgb"], kn[0]), noisy(g["prev_rgb"], kn[1])
     action = g["action"]
     if config.geometry:
-        scale = jnp.exp(0.03 * augment * jax.random.normal(k_depth, (m, config.context + 1, 1, 1)))
-        ctx_depth = g["ctx_depth"] * scale[:, :-1]
+        kd = jax.random.split(k_depth, 3)
+        scale = jnp.exp(0.03 * augment * jax.random.normal(kd[0], (m, config.context + 1, 1, 1)))
+        # Dreamed frames disagree with each other per pixel, in depth and colour: the z-buffer then picks
+        # winners from different frames pixel by pixel, which is speckle. Show the network such warps.
+        depth_amp = jax.random.uniform(kd[1], (m, 1, 1, 1), maxval=DEPTH_SPECKLE) * augment
+        ctx_depth = g["ctx_depth"] * scale[:, :-1] * jnp.exp(depth_amp * jax.random.normal(kd[2], g["ctx_depth"].shape))
+        drift_amp = jax.random.uniform(k_drift, (m, 1, 1, 1, 1), maxval=COLOUR_DRIFT) * augment
+        drift = drift_amp * jax.random.normal(jax.random.fold_in(k_drift, 1), (m, config.context, 1, 1, 3))
         last_disp = depth_to_disparity(g["last_depth"] * scale[:, -1])
         jitter = _POSE_JITTER * augment * jax.random.normal(k_pose, (m, config.context, 4))
         ctx_pose = jax.vmap(jax.vmap(apply_delta))(g["ctx_pose"], jitter)
-        warp_rgb, warp_disp, mask = warp_context(noisy(g["ctx_rgb"], kn[2]), ctx_depth, ctx_pose,
+        warp_rgb, warp_disp, mask = warp_context(noisy(g["ctx_rgb"], kn[2]) + drift, ctx_depth, ctx_pose,
                                                  g["target_pose"], intrinsics_33)
         target_rgb, target_disp = g["target_rgb"], depth_to_disparity(g["target_depth"])
         pose_target = jax.vmap(pose_delta)(g["last_pose"], g["target_pose"])
@@ -98,36 +110,39 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
 
 
 def self_forced(model: WorldModel, batch, intrinsics_33, key):
-    """Train on the model's own output: sample frame K (no gradient) from real frames 0..K-1, then predict
-    frame K+1 with that generated frame, and its predicted depth, as the newest context frame."""
+    """Train on the model's own rollout: sample frames K..T-2 one by one (no gradient), each from the K
+    frames before it, real or dreamed (with its predicted depth, and no sky, as at inference). Then predict
+    the last frame of the window from a context that is mostly the model's own."""
     config = model.config
     k = config.context
     frames = to_signed(batch["frames_BTHWC"])
     depth, poses, actions = batch["depth_BTHW"], batch["poses_BT44"], batch["actions_BT"]
-    b = frames.shape[0]
-    k_first, k_t, k_eps = jax.random.split(key, 3)
-    warp_from = lambda rgb, depth_, pose, target: warp_context(rgb, depth_, pose, target, intrinsics_33)
+    b, n = frames.shape[:2]
+    rgb, dep, disp = list(jnp.moveaxis(frames, 1, 0)), list(jnp.moveaxis(depth, 1, 0)), [None] * n
+    real = [True] * n
+    keys = jax.random.split(key, n + 1)
 
-    prev = frames[:, k - 2] if k > 1 else frames[:, k - 1]
-    warp = warp_from(frames[:, :k], depth[:, :k], poses[:, :k], poses[:, k])
-    cond = conditioning(*warp, frames[:, k - 1], prev, depth_to_disparity(depth[:, k - 1]))
-    own_rgb, own_disp = jax.lax.stop_gradient(
-        sample(model, cond, actions[:, k], k_first, config.sample_steps, config.sample_temperature))
-    own_depth = disparity_to_depth(own_disp)
-    ctx_rgb = jnp.concatenate([frames[:, 1:k], own_rgb[:, None]], 1)
-    ctx_depth = jnp.concatenate([depth[:, 1:k], own_depth[:, None]], 1)
-    warp = warp_from(ctx_rgb, ctx_depth, poses[:, 1:k + 1], poses[:, k + 1])
-    cond = conditioning(*warp, own_rgb, frames[:, k - 1], own_disp)
-    target = frames[:, k + 1]
-    t = jax.random.uniform(k_t, (b,), maxval=0.999)
-    x_t = (1 - t)[:, None, None, None] * jax.random.normal(k_eps, target.shape) + t[:, None, None, None] * target
-    rgb_pred, disp_pred = model.denoise(x_t, t, cond, actions[:, k + 1])
-    return jnp.mean((rgb_pred - target) ** 2), jnp.mean(jnp.abs(disp_pred - depth_to_disparity(depth[:, k + 1])))
+    def cond_at(t):
+        ctx = slice(t - k, t)
+        warp = warp_context(jnp.stack(rgb[ctx], 1), jnp.stack(dep[ctx], 1), poses[:, ctx], poses[:, t],
+                            intrinsics_33, sky_K=jnp.array(real[ctx]))
+        last_disp = disp[t - 1] if disp[t - 1] is not None else depth_to_disparity(dep[t - 1])
+        return conditioning(*warp, rgb[t - 1], rgb[max(t - 2, 0)], last_disp)
+
+    for t in range(k, n - 1):
+        own_rgb, own_disp = jax.lax.stop_gradient(
+            sample(model, cond_at(t), actions[:, t], keys[t], config.sample_steps, config.sample_temperature))
+        rgb[t], disp[t], dep[t], real[t] = own_rgb, own_disp, disparity_to_depth(own_disp), False
+    cond, target = cond_at(n - 1), frames[:, n - 1]
+    t = jax.random.uniform(keys[n - 1], (b,), maxval=0.999)
+    x_t = (1 - t)[:, None, None, None] * jax.random.normal(keys[n], target.shape) + t[:, None, None, None] * target
+    rgb_pred, disp_pred = model.denoise(x_t, t, cond, actions[:, n - 1])
+    return jnp.mean((rgb_pred - target) ** 2), jnp.mean(jnp.abs(disp_pred - depth_to_disparity(depth[:, n - 1])))
 
 
 def loss_fn(model: WorldModel, batch, intrinsics_33, key, self_forced_weight: float = 0.0):
     """Scalar loss and metrics for one window batch. With self_forced_weight > 0 (geometry models), the
-    loss also covers a step taken from the model's own previous frame (see `self_forced`)."""
+    loss also covers the last frame of the window predicted from the model's own rollout (see `self_forced`)."""
     out = teacher_forced(model, batch, intrinsics_33, key)
     rgb_mse = jnp.mean((out["rgb_pred"] - out["rgb_target"]) ** 2)
     metrics = {"rgb_mse": rgb_mse, "psnr": 10 * jnp.log10(4.0 / rgb_mse), "coverage": out["coverage"]}

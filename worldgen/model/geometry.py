@@ -15,16 +15,16 @@ SKY_DEPTH = 1000.0  # sky pixels kept as points this far along their rays: in ef
 
 
 def unproject(depth_HW: jax.Array, pose_44: jax.Array, intrinsics_33: jax.Array,
-              sky: bool = False) -> tuple[jax.Array, jax.Array]:
+              sky: bool | jax.Array = False) -> tuple[jax.Array, jax.Array]:
     """World points (H*W, 3) of a depth map and their validity (H*W,) (depth > 0).
 
-    With `sky`, sky pixels (depth 0) become valid points at SKY_DEPTH, so a reprojection also knows where
+    With `sky` (a bool, also traced), sky pixels (depth 0) become valid points at SKY_DEPTH, so a reprojection also knows where
     the sky was seen and in which colour; their disparity reads back as sky (see disparity_to_depth).
     """
     h, w = depth_HW.shape
     v, u = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
     fx, fy, cx, cy = intrinsics_33[0, 0], intrinsics_33[1, 1], intrinsics_33[0, 2], intrinsics_33[1, 2]
-    d = jnp.where(depth_HW > MIN_DEPTH, depth_HW, SKY_DEPTH) if sky else depth_HW
+    d = jnp.where(depth_HW > MIN_DEPTH, depth_HW, jnp.where(sky, SKY_DEPTH, depth_HW))
     cam_HW3 = jnp.stack([(u + 0.5 - cx) * d / fx, -(v + 0.5 - cy) * d / fy, -d], -1)
     world_N3 = cam_HW3.reshape(-1, 3) @ pose_44[:3, :3].T + pose_44[:3, 3]
     return world_N3, (d > MIN_DEPTH).reshape(-1)
