@@ -3,11 +3,10 @@
 Dimension keys: B batch, T window length, K context frames, M = B * targets per window, H, W, C.
 
 Every frame t >= K of a window is a target, predicted from frames t-K..t-1 and action t only (causal).
-Robustness to its own errors: context colours get Gaussian noise and a per-frame colour drift, context
-depths a random scale and per-pixel noise, and context poses a random jitter before they are fused and
-reprojected, so the network learns to correct imperfect warps. With probability IDENTITY_P a target is
-replaced by its own last frame, action noop and no warp: that trains depth from a single image, used to
-start a dream from any picture.
+Robustness to its own errors: context colours get Gaussian noise, context depths a random scale, and
+context poses a random jitter before they are fused and reprojected, so the network learns to correct
+imperfect warps. With probability IDENTITY_P a target is replaced by its own last frame, action noop and
+no warp: that trains depth from a single image, used to start a dream from any picture.
 """
 from __future__ import annotations
 
@@ -22,8 +21,6 @@ IDENTITY_P = 0.1
 POSE_WEIGHT = 10.0
 DISP_WEIGHT = 2.0
 _POSE_JITTER = jnp.array([0.05, 0.05, 0.02, 0.01])
-DEPTH_SPECKLE = 0.1  # largest per-pixel log-depth noise on context frames
-COLOUR_DRIFT = 0.1  # largest per-frame colour offset (signed units) on context frames
 
 
 def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33, sky_K=None):
@@ -62,25 +59,19 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
     config = model.config
     g = _gather_targets(batch, config.context)
     m, h, w = g["target_rgb"].shape[:3]
-    k_noise, k_depth, k_pose, k_id, k_t, k_grid, k_eps, k_drift = jax.random.split(key, 8)
+    k_noise, k_depth, k_pose, k_id, k_t, k_grid, k_eps = jax.random.split(key, 7)
     sigma = jax.random.uniform(k_noise, (m, 1, 1, 1), maxval=0.15) * augment
     noisy = lambda x, kk: x + sigma.reshape((m,) + (1,) * (x.ndim - 1)) * jax.random.normal(kk, x.shape)
     kn = jax.random.split(k_noise, 3)
     last_rgb, prev_rgb = noisy(g["last_rgb"], kn[0]), noisy(g["prev_rgb"], kn[1])
     action = g["action"]
     if config.geometry:
-        kd = jax.random.split(k_depth, 3)
-        scale = jnp.exp(0.03 * augment * jax.random.normal(kd[0], (m, config.context + 1, 1, 1)))
-        # Dreamed frames disagree with each other per pixel, in depth and colour: the z-buffer then picks
-        # winners from different frames pixel by pixel, which is speckle. Show the network such warps.
-        depth_amp = jax.random.uniform(kd[1], (m, 1, 1, 1), maxval=DEPTH_SPECKLE) * augment
-        ctx_depth = g["ctx_depth"] * scale[:, :-1] * jnp.exp(depth_amp * jax.random.normal(kd[2], g["ctx_depth"].shape))
-        drift_amp = jax.random.uniform(k_drift, (m, 1, 1, 1, 1), maxval=COLOUR_DRIFT) * augment
-        drift = drift_amp * jax.random.normal(jax.random.fold_in(k_drift, 1), (m, config.context, 1, 1, 3))
+        scale = jnp.exp(0.03 * augment * jax.random.normal(k_depth, (m, config.context + 1, 1, 1)))
+        ctx_depth = g["ctx_depth"] * scale[:, :-1]
         last_disp = depth_to_disparity(g["last_depth"] * scale[:, -1])
         jitter = _POSE_JITTER * augment * jax.random.normal(k_pose, (m, config.context, 4))
         ctx_pose = jax.vmap(jax.vmap(apply_delta))(g["ctx_pose"], jitter)
-        warp_rgb, warp_disp, mask = warp_context(noisy(g["ctx_rgb"], kn[2]) + drift, ctx_depth, ctx_pose,
+        warp_rgb, warp_disp, mask = warp_context(noisy(g["ctx_rgb"], kn[2]), ctx_depth, ctx_pose,
                                                  g["target_pose"], intrinsics_33)
         target_rgb, target_disp = g["target_rgb"], depth_to_disparity(g["target_depth"])
         pose_target = jax.vmap(pose_delta)(g["last_pose"], g["target_pose"])
