@@ -62,7 +62,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="all: the whole model; pose: refine only the camera-motion head of --init")
     p.add_argument("--init", type=Path, default=None, help="start from this model folder")
     p.add_argument("--self-forced", type=float, default=0.0,
-                   help="weight of the loss on the last frame of each window predicted from the model's own rollout (0: off)")
+                   help="weight of the loss on each window's last frame, predicted from the model's own "
+                        "rollout (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() (see README, Multi-host training)")

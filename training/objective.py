@@ -23,11 +23,11 @@ DISP_WEIGHT = 2.0
 _POSE_JITTER = jnp.array([0.05, 0.05, 0.02, 0.01])
 
 
-def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33, sky_K=None):
+def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33, sky_K=True):
     """Reproject K context frames (colours, depth, poses) into each target camera: rgb, disparity, mask.
-    `sky_K` says which frames keep their sky as points (default all: real frames do, dreamed ones do not)."""
+    `sky_K` says which frames keep their sky as points (real frames do, dreamed ones do not)."""
     m, k, h, w, _ = ctx_rgb_MKHWC.shape
-    sky_MK = jnp.broadcast_to(jnp.ones((k,), bool) if sky_K is None else jnp.asarray(sky_K), (m, k))
+    sky_MK = jnp.broadcast_to(jnp.asarray(sky_K, bool), (m, k))
     pts, ok = jax.vmap(jax.vmap(lambda d, p, s: unproject(d, p, intrinsics_33, sky=s)))(
         ctx_depth_MKHW, ctx_pose_MK44, sky_MK)
     rgb, depth, mask = jax.vmap(lambda p, c, v, pose: splat(p, c, v, pose, intrinsics_33, h, w))(
@@ -109,7 +109,8 @@ def self_forced(model: WorldModel, batch, intrinsics_33, key):
     frames = to_signed(batch["frames_BTHWC"])
     depth, poses, actions = batch["depth_BTHW"], batch["poses_BT44"], batch["actions_BT"]
     b, n = frames.shape[:2]
-    rgb, dep, disp = list(jnp.moveaxis(frames, 1, 0)), list(jnp.moveaxis(depth, 1, 0)), [None] * n
+    rgb, dep = list(jnp.moveaxis(frames, 1, 0)), list(jnp.moveaxis(depth, 1, 0))
+    disp = [depth_to_disparity(d) for d in dep]
     real = [True] * n
     keys = jax.random.split(key, n + 1)
 
@@ -117,8 +118,7 @@ def self_forced(model: WorldModel, batch, intrinsics_33, key):
         ctx = slice(t - k, t)
         warp = warp_context(jnp.stack(rgb[ctx], 1), jnp.stack(dep[ctx], 1), poses[:, ctx], poses[:, t],
                             intrinsics_33, sky_K=jnp.array(real[ctx]))
-        last_disp = disp[t - 1] if disp[t - 1] is not None else depth_to_disparity(dep[t - 1])
-        return conditioning(*warp, rgb[t - 1], rgb[max(t - 2, 0)], last_disp)
+        return conditioning(*warp, rgb[t - 1], rgb[max(t - 2, 0)], disp[t - 1])
 
     for t in range(k, n - 1):
         own_rgb, own_disp = jax.lax.stop_gradient(

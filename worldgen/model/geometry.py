@@ -18,8 +18,9 @@ def unproject(depth_HW: jax.Array, pose_44: jax.Array, intrinsics_33: jax.Array,
               sky: bool | jax.Array = False) -> tuple[jax.Array, jax.Array]:
     """World points (H*W, 3) of a depth map and their validity (H*W,) (depth > 0).
 
-    With `sky` (a bool, also traced), sky pixels (depth 0) become valid points at SKY_DEPTH, so a reprojection also knows where
-    the sky was seen and in which colour; their disparity reads back as sky (see disparity_to_depth).
+    With `sky` (a bool, also traced), sky pixels (depth 0) become valid points at SKY_DEPTH, so a reprojection
+    also knows where the sky was seen and in which colour; their disparity reads back as sky (see
+    disparity_to_depth).
     """
     h, w = depth_HW.shape
     v, u = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
