@@ -131,11 +131,14 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
         assert set(m[key]) == {"1", "4", "8", "16", "32"} and all(np.isfinite(v) for v in m[key].values())
     assert set(m["delta_psnr"]) == {"8", "16"} and np.isfinite(m["loop_psnr"]) and len(m["loop_actions"]) >= 16
     assert (out / "psnr.png").stat().st_size > 0 and (out / "rollout.gif").stat().st_size > 0
-    # Bad inputs: another resolution, an empty folder, another action set.
+    # Bad inputs: another resolution, a preset that contradicts --init, an empty folder.
     capsys.readouterr()
     assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "r2"), "--preset", "small",
                  "--steps", "1"]) == 2
     assert "is 32x32 but preset 'small' works at 64x64" in capsys.readouterr().err
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "r3"), "--preset", "small",
+                 "--init", str(work / "model"), "--steps", "1"]) == 2
+    assert "--preset small does not describe the model in" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["eval", "--model", str(work / "model"), "--data", str(tmp_path / "empty"), "--out", str(out)]) == 2
     assert "holds no shards" in capsys.readouterr().err

@@ -27,12 +27,13 @@ TARGETS_PER_WINDOW = 4
 STAGES = ("all", "pose")
 
 
-def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit_cfg: FitConfig = FitConfig(),
+def train_world_model(data: Path, workdir: Path, preset_name: str | None = None, fit_cfg: FitConfig = FitConfig(),
                       resume: bool = False, out: Path | None = None, eval_episodes: int = 8,
                       progress: bool = True, stage: str = "all", init: Path | None = None,
                       self_forced: float = 0.0) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
-    its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched)."""
+    its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched).
+    The model is `init`'s, else a new one of preset `preset_name` (default small); naming both, they must agree."""
     if stage not in STAGES:
         raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
     train = EpisodeDataset(data, "train")
@@ -42,9 +43,14 @@ def train_world_model(data: Path, workdir: Path, preset_name: str = "small", fit
         if (train.num_actions, train.has_geometry) != (config.num_actions, config.geometry):
             raise DataError(f"{data} has {train.num_actions} actions (geometry: {train.has_geometry}) but the model "
                             f"in {init} has {config.num_actions} (geometry: {config.geometry})")
+        named = preset_name and preset(preset_name, num_actions=config.num_actions, geometry=config.geometry)
+        if named and named != config:
+            raise DataError(f"--preset {preset_name} does not describe the model in {init}: leave --preset out "
+                            f"to keep training that model as it is")
     elif stage == "pose":
         raise DataError("the pose stage refines a trained model: pass --init MODEL_DIR")
     else:
+        preset_name = preset_name or "small"
         config = preset(preset_name, num_actions=train.num_actions, geometry=train.has_geometry)
     if stage == "pose" and not train.has_geometry:
         raise DataError(f"{data} has no poses: the pose stage needs recorded depth and poses")
