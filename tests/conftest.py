@@ -30,3 +30,19 @@ def tiny_model():
     from worldgen.model.config import preset
     from worldgen.model.world_model import WorldModel
     return WorldModel(preset("tiny"), rngs=nnx.Rngs(0))
+
+
+@pytest.fixture(scope="session")
+def random_tiny_model():
+    """A tiny model whose weights are random and non-zero everywhere: the U-Net head and the FiLM layers
+    of a fresh model start at zero, which would hide a leak from a causality test."""
+    import jax
+    from flax import nnx
+
+    from worldgen.model.config import preset
+    from worldgen.model.world_model import WorldModel
+    graphdef, params, rest = nnx.split(WorldModel(preset("tiny"), rngs=nnx.Rngs(0)), nnx.Param, ...)
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    leaves = [x + 0.2 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]
+    return nnx.merge(graphdef, jax.tree.unflatten(tree, leaves), rest)

@@ -121,11 +121,20 @@ def test_four_devices_give_the_same_loss_as_one(tiny_dataset, tmp_path):
 def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     work, out = tmp_path / "run", tmp_path / "eval"
     assert main(["train", "--data", str(rollout_dataset), "--workdir", str(work), "--preset", "tiny",
-                 "--steps", "3", "--batch-size", "2", "--eval-episodes", "2"]) == 0
+                 "--steps", "3", "--batch-size", "2", "--eval-episodes", "2", "--rollout", "1", "--window", "12",
+                 "--rollout-targets", "4"]) == 0
     assert (work / "model" / "config.json").is_file()
+    logged = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["rollout_mse"]) for r in logged if "loss" in r)
     assert main(["eval", "--model", str(work / "model"), "--data", str(rollout_dataset), "--out", str(out),
-                 "--episodes", "2"]) == 0
+                 "--episodes", "2", "--long-walks", "2", "--long-steps", "12"]) == 0
     m = json.loads((out / "metrics.json").read_text())
+    walk = m["long_walk"]
+    assert list(walk["spans"]) == ["1-10", "11-12"] and walk["walks"] == 2 and np.isfinite(walk["revisit_psnr"])
+    for span in walk["spans"].values():
+        assert set(span) == {"psnr", "copy_last_psnr", "sharpness_ratio", "colour_distance",
+                             "copy_last_colour_distance"} and 0 <= span["colour_distance"] <= 1
+    assert (out / "long_walk.png").stat().st_size > 0 and (out / "filmstrip.png").stat().st_size > 0
     assert m["horizons"] == [1, 4, 8, 16, 32] and m["n_episodes"] == 2 and m["context_frames"] == 2
     for key in ("psnr", "ssim", "baseline_psnr", "sharpness_ratio", "depth_absrel"):
         assert set(m[key]) == {"1", "4", "8", "16", "32"} and all(np.isfinite(v) for v in m[key].values())

@@ -10,7 +10,7 @@ from flax import nnx
 
 from training.fit import FitConfig, build_optimizer, make_train_step
 from training.objective import loss_fn
-from training.train_world_model import TARGETS_PER_WINDOW
+from training.objective import TEACHER_TARGETS as TARGETS_PER_WINDOW
 from worldgen.benchmarks import matmul_peak_gflops, peak_memory_row, table
 from worldgen.model.config import preset
 from worldgen.model.world_model import WorldModel

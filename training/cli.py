@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 
@@ -16,8 +17,9 @@ def _train(args):
                     eval_every=args.eval_every, seed=args.seed, weight_decay=args.weight_decay)
     _, info = train_world_model(args.data, args.workdir, args.preset, cfg, resume=args.resume, out=args.out,
                                 eval_episodes=args.eval_episodes, stage=args.stage, init=args.init,
-                                self_forced=args.self_forced)
-    print(f"trained {info['steps']} steps; final metrics {info['final_metrics']}; model in "
+                                rollout=args.rollout, window=args.window, rollout_targets=args.rollout_targets,
+                                stop_after=args.stop_after)
+    print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
 
@@ -42,6 +44,13 @@ def _eval(args):
     result, arrays = evaluate(gen, data, args.episodes, model_name=args.model if args.model == "bundled" else str(path))
     paths = write_report(result, arrays, args.out)
     print(summary_table(result))
+    if args.long_walks:
+        from training.long_walk import long_walk, table_text, write_long_walk_report
+        walk, walk_arrays = long_walk(gen, args.long_walks, args.long_steps)
+        paths += write_long_walk_report(walk, walk_arrays, args.out)
+        result["long_walk"] = {key: v for key, v in walk.items() if key != "per_step"}
+        paths[0].write_text(json.dumps(result, indent=1))
+        print(table_text(walk))
     print("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -62,9 +71,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stage", default="all", choices=("all", "pose"),
                    help="all: the whole model; pose: refine only the camera-motion head of --init")
     p.add_argument("--init", type=Path, default=None, help="start from this model folder")
-    p.add_argument("--self-forced", type=float, default=0.0,
-                   help="weight of the loss on each window's last frame, predicted from the model's own "
-                        "rollout (0: off)")
+    p.add_argument("--rollout", type=float, default=0.0,
+                   help="weight of the loss on the model's own rollout through its world memory over each "
+                        "window (0: off; see docs/model.md)")
+    p.add_argument("--window", type=int, default=None,
+                   help="frames per training window (default: the whole episode with --rollout, else 8)")
+    p.add_argument("--rollout-targets", type=int, default=32, help="rollout steps scored per batch")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="stop once this many steps of the --steps schedule are done (resume later with --resume)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() (see README, Multi-host training)")
@@ -90,4 +104,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--episodes", type=int, default=32)
     p.add_argument("--split", default="heldout", choices=("heldout", "train", "all"))
+    p.add_argument("--long-walks", type=int, default=8,
+                   help="explorer walks on unseen worlds for the long-walk test (0: skip)")
+    p.add_argument("--long-steps", type=int, default=200, help="dreamed steps per long walk")
     p.set_defaults(func=_eval)

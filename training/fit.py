@@ -90,9 +90,11 @@ def make_train_step(graphdef, loss_fn):
 
 def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cfg: FitConfig, workdir: Path,
         *, meta: dict | None = None, eval_fn: Callable | None = None, resume: bool = False,
-        progress: bool = True) -> dict:
+        progress: bool = True, stop_after: int | None = None) -> dict:
     """Train `model` in place for cfg.steps steps. `batches(step)` returns the host batch for a step
-    (a pure function of the step, so the data position is just the step). Returns the last metrics."""
+    (a pure function of the step, so the data position is just the step). Returns the last metrics.
+    With `stop_after`, stop (with a checkpoint) once that many steps of the cfg.steps schedule are done;
+    `resume` continues the same schedule later."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = build_mesh()
@@ -130,7 +132,8 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
         log.flush()
         return values
 
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="training", disable=not progress)
+    end = cfg.steps if stop_after is None else min(stop_after, cfg.steps)
+    bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc="training", disable=not progress)
     try:
         for step in bar:
             batch = shard_batch(batches(step), data_sharding)
@@ -140,7 +143,7 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
                 bar.set_postfix(loss=f"{last['loss']:.4f}", psnr=f"{last.get('psnr', 0):.1f}")
             pending = (step, metrics, time.time())
             done = step + 1
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            if done % cfg.checkpoint_every == 0 or done == end:
                 last = flush(pending)
                 pending = None
                 checkpoint.save(mngr, done, state, dict(meta, step=done, data_step=done))

@@ -44,3 +44,12 @@ def depth_absrel(pred_BHW: np.ndarray, true_BHW: np.ndarray) -> float:
     if not m.any():
         return float("nan")
     return float(np.mean(np.abs(pred_BHW[m] - true_BHW[m]) / true_BHW[m]))
+
+
+def colour_distance(pred_BHWC: np.ndarray, true_BHWC: np.ndarray, bins: int = 8) -> float:
+    """Total-variation distance (0..1) between the joint RGB histograms (bins^3 cells) of two frames, averaged
+    over the batch: 0 = the same colours in the same amounts, 1 = no colour in common."""
+    def hist(frames):
+        idx = (frames.astype(np.int64) * bins // 256) @ np.array([bins * bins, bins, 1])
+        return np.stack([np.bincount(f.ravel(), minlength=bins ** 3) / f.size for f in idx])
+    return float(np.mean(0.5 * np.abs(hist(pred_BHWC) - hist(true_BHWC)).sum(-1)))

@@ -23,6 +23,17 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
     gain = sum(m["psnr"][h] - m["baseline_psnr"][h] for h in ("1", "4", "8", "16")) / 4
     params = sum(f.stat().st_size for f in (Path(model_dir) / "params").rglob("*") if f.is_file())
     train = info.get("training", {})
+    walk = m.get("long_walk")
+    walk_text = ""
+    if walk:
+        lines = ["| dreamed steps | PSNR | copy-last | sharpness | colour distance | copy-last colour |",
+                 "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f} | {v['sharpness_ratio']:.2f} | "
+                  f"{v['colour_distance']:.3f} | {v['copy_last_colour_distance']:.3f} |" for span, v in walk["spans"].items()]
+        walk_text = (f"\n## Long walk ({walk['walks']} unseen worlds, explorer actions, {walk['steps']} dreamed steps)\n\n"
+                     + "\n".join(lines) + f"\n\nRevisit ({len(walk['revisit_actions']) // 2} moves out and back): "
+                     f"{walk['revisit_psnr']:.2f} dB against the true start frame. Plots: docs/eval/long_walk.png, "
+                     "docs/eval/filmstrip.png (truth over dream at steps 1, 10, 25, 50, 100, 200).\n")
     text = f"""# worldgen bundled world model
 
 - Architecture: see docs/model.md. Config: `{json.dumps(config.to_dict())}`
@@ -40,7 +51,7 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
 - delta_psnr (true minus random actions): {', '.join(f'{h}: {v:+.2f} dB' for h, v in m['delta_psnr'].items())}
 - loop_psnr ({len(m['loop_actions'])} actions out and back): {m['loop_psnr']:.2f} dB
 - targets: {TARGETS}
-
+{walk_text}
 {notes}
 """
     path = Path(model_dir) / "MODEL_CARD.md"

@@ -13,25 +13,28 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from worldgen.model.geometry import (apply_delta, depth_to_disparity, disparity_to_depth, pose_delta, splat,
-                                     unproject)
-from worldgen.model.world_model import WorldModel, conditioning, sample, to_signed
+from flax import nnx
 
+from worldgen.model import memory
+from worldgen.model.geometry import apply_delta, depth_to_disparity, pose_delta
+from worldgen.model.world_model import WorldModel, advance, conditioning, init_state, recall, sample, to_signed
+
+TEACHER_TARGETS = 4  # teacher-forced targets per window (the frames after the K context frames)
 IDENTITY_P = 0.1
 POSE_WEIGHT = 10.0
 DISP_WEIGHT = 2.0
 _POSE_JITTER = jnp.array([0.05, 0.05, 0.02, 0.01])
 
 
-def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33, sky_K=True):
-    """Reproject K context frames (colours, depth, poses) into each target camera: rgb, disparity, mask.
-    `sky_K` says which frames keep their sky as points (real frames do, dreamed ones do not)."""
+def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33):
+    """Draw K real context frames (colours, depth, poses; sky kept) into each target camera the way the
+    world memory draws its pinned frames: rgb, disparity, mask."""
     m, k, h, w, _ = ctx_rgb_MKHWC.shape
-    sky_MK = jnp.broadcast_to(jnp.asarray(sky_K, bool), (m, k))
-    pts, ok = jax.vmap(jax.vmap(lambda d, p, s: unproject(d, p, intrinsics_33, sky=s)))(
-        ctx_depth_MKHW, ctx_pose_MK44, sky_MK)
-    rgb, depth, mask = jax.vmap(lambda p, c, v, pose: splat(p, c, v, pose, intrinsics_33, h, w))(
-        pts.reshape(m, -1, 3), ctx_rgb_MKHWC.reshape(m, -1, 3), ok.reshape(m, -1), target_pose_M44)
+    pts, ok, rad = memory.surfels(ctx_depth_MKHW.reshape(m * k, h, w), ctx_pose_MK44.reshape(m * k, 4, 4),
+                                  intrinsics_33, sky=True)
+    draw = lambda p, c, r, v, pose: memory.render_points(p, c, r, v, pose, intrinsics_33, h)[:3]
+    rgb, depth, mask = jax.vmap(draw)(pts.reshape(m, -1, 3), ctx_rgb_MKHWC.reshape(m, -1, 3), rad.reshape(m, -1),
+                                      ok.reshape(m, -1), target_pose_M44)
     return rgb, depth_to_disparity(depth), mask
 
 
@@ -100,48 +103,54 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
             "pose_pred": pose_pred, "pose_target": pose_target, "coverage": mask.mean()}
 
 
-def self_forced(model: WorldModel, batch, intrinsics_33, key):
-    """Train on the model's own rollout: sample frames K..T-2 one by one (no gradient), each from the K
-    frames before it, real or dreamed (with its predicted depth, and no sky, as at inference). Then predict
-    the last frame of the window from a context that is mostly the model's own."""
+def own_rollout(model: WorldModel, batch, intrinsics_33, key, targets: int):
+    """Train the way the model is used: roll it out through its world memory over the whole window, from
+    K real frames, with the true actions and camera poses and no gradient (each frame sampled and written as
+    at inference); then score `targets` randomly chosen steps of that rollout against the true frames.
+    Returns (flow-matching MSE, disparity L1) of those steps."""
     config = model.config
     k = config.context
-    frames = to_signed(batch["frames_BTHWC"])
-    depth, poses, actions = batch["depth_BTHW"], batch["poses_BT44"], batch["actions_BT"]
-    b, n = frames.shape[:2]
-    rgb, dep = list(jnp.moveaxis(frames, 1, 0)), list(jnp.moveaxis(depth, 1, 0))
-    disp = [depth_to_disparity(d) for d in dep]
-    real = [True] * n
-    keys = jax.random.split(key, n + 1)
+    frames, depth, poses, actions = (batch["frames_BTHWC"], batch["depth_BTHW"], batch["poses_BT44"],
+                                     batch["actions_BT"])
+    b, t = frames.shape[:2]
+    graphdef, params = nnx.split(model)
+    frozen = nnx.merge(graphdef, jax.tree.map(jax.lax.stop_gradient, params))
+    state = init_state(config, frames[:, :k], depth[:, :k], poses[:, :k], intrinsics_33)
+    k_roll, k_pick, k_t, k_eps = jax.random.split(key, 4)
 
-    def cond_at(t):
-        ctx = slice(t - k, t)
-        warp = warp_context(jnp.stack(rgb[ctx], 1), jnp.stack(dep[ctx], 1), poses[:, ctx], poses[:, t],
-                            intrinsics_33, sky_K=jnp.array(real[ctx]))
-        return conditioning(*warp, rgb[t - 1], rgb[max(t - 2, 0)], disp[t - 1])
+    def body(state, inputs):
+        pose, action, kk = inputs
+        cond, fine = recall(config, state, pose)
+        rgb, disp = sample(frozen, cond, action, kk, config.sample_steps, config.sample_temperature)
+        return advance(config, state, rgb, disp, pose, fine), cond
 
-    for t in range(k, n - 1):
-        own_rgb, own_disp = jax.lax.stop_gradient(
-            sample(model, cond_at(t), actions[:, t], keys[t], config.sample_steps, config.sample_temperature))
-        rgb[t], disp[t], dep[t], real[t] = own_rgb, own_disp, disparity_to_depth(own_disp), False
-    cond, target = cond_at(n - 1), frames[:, n - 1]
-    t = jax.random.uniform(keys[n - 1], (b,), maxval=0.999)
-    x_t = (1 - t)[:, None, None, None] * jax.random.normal(keys[n], target.shape) + t[:, None, None, None] * target
-    rgb_pred, disp_pred = model.denoise(x_t, t, cond, actions[:, n - 1])
-    return jnp.mean((rgb_pred - target) ** 2), jnp.mean(jnp.abs(disp_pred - depth_to_disparity(depth[:, n - 1])))
+    steps = (jnp.moveaxis(poses[:, k:], 1, 0), actions[:, k:].T, jax.random.split(k_roll, t - k))
+    _, conds = jax.lax.scan(body, state, steps)  # (T-K, B, H, W, C)
+    flat = lambda x: jnp.moveaxis(x[:, k:], 1, 0).reshape((-1,) + x.shape[2:])
+    pick = jax.random.choice(k_pick, (t - k) * b, (min(targets, (t - k) * b),), replace=False)
+    cond = jax.lax.stop_gradient(conds.reshape((-1,) + conds.shape[2:])[pick])
+    target = to_signed(flat(frames)[pick])
+    target_disp = depth_to_disparity(flat(depth)[pick].astype(jnp.float32))
+    m = len(pick)
+    tt = jax.random.uniform(k_t, (m,), maxval=0.999)
+    x_t = (1 - tt)[:, None, None, None] * jax.random.normal(k_eps, target.shape) + tt[:, None, None, None] * target
+    rgb_pred, disp_pred = model.denoise(x_t, tt, cond, flat(actions)[pick])
+    return jnp.mean((rgb_pred - target) ** 2), jnp.mean(jnp.abs(disp_pred - target_disp))
 
 
-def loss_fn(model: WorldModel, batch, intrinsics_33, key, self_forced_weight: float = 0.0):
-    """Scalar loss and metrics for one window batch. With self_forced_weight > 0 (geometry models), the
-    loss also covers the last frame of the window predicted from the model's own rollout (see `self_forced`)."""
-    out = teacher_forced(model, batch, intrinsics_33, key)
+def loss_fn(model: WorldModel, batch, intrinsics_33, key, rollout_weight: float = 0.0, rollout_targets: int = 32):
+    """Scalar loss and metrics for one window batch: teacher-forced on the first K + 4 frames of each
+    window; with rollout_weight > 0 (geometry models), plus `rollout_targets` steps of the model's own
+    rollout over the whole window (see `own_rollout`)."""
+    short = model.config.context + TEACHER_TARGETS
+    out = teacher_forced(model, {name: v[:, :short] for name, v in batch.items()}, intrinsics_33, key)
     rgb_mse = jnp.mean((out["rgb_pred"] - out["rgb_target"]) ** 2)
     metrics = {"rgb_mse": rgb_mse, "psnr": 10 * jnp.log10(4.0 / rgb_mse), "coverage": out["coverage"]}
     loss = rgb_mse
-    if self_forced_weight and model.config.geometry:
-        own_mse, own_disp = self_forced(model, batch, intrinsics_33, jax.random.fold_in(key, 1))
-        metrics.update(self_forced_mse=own_mse, self_forced_disp_l1=own_disp)
-        loss = loss + self_forced_weight * (own_mse + DISP_WEIGHT * own_disp)
+    if rollout_weight and model.config.geometry:
+        own_mse, own_disp = own_rollout(model, batch, intrinsics_33, jax.random.fold_in(key, 1), rollout_targets)
+        metrics.update(rollout_mse=own_mse, rollout_psnr=10 * jnp.log10(4.0 / own_mse), rollout_disp_l1=own_disp)
+        loss = loss + rollout_weight * (own_mse + DISP_WEIGHT * own_disp)
     if out["disp_target"] is not None:
         metrics["disp_l1"] = jnp.mean(jnp.abs(out["disp_pred"] - out["disp_target"]))
         metrics["pose_mse"] = jnp.mean((out["pose_pred"] - out["pose_target"]) ** 2)

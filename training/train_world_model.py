@@ -12,7 +12,7 @@ from flax import nnx
 from training import checkpoint
 from training.evaluate import evaluate
 from training.fit import FitConfig, build_optimizer, fit
-from training.objective import loss_fn, pose_loss_fn
+from training.objective import TEACHER_TARGETS, loss_fn, pose_loss_fn
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import DataError
 from worldgen.model.config import ModelConfig, preset
@@ -21,18 +21,18 @@ from worldgen.model.store import export_model, load_model, read_config
 from worldgen.model.world_model import WorldModel
 from worldgen.render import intrinsics_matrix
 
-TARGETS_PER_WINDOW = 4
-
-
 STAGES = ("all", "pose")
 
 
 def train_world_model(data: Path, workdir: Path, preset_name: str | None = None, fit_cfg: FitConfig = FitConfig(),
                       resume: bool = False, out: Path | None = None, eval_episodes: int = 8,
                       progress: bool = True, stage: str = "all", init: Path | None = None,
-                      self_forced: float = 0.0) -> tuple[WorldModel, dict]:
+                      rollout: float = 0.0, window: int | None = None,
+                      rollout_targets: int = 32, stop_after: int | None = None) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
     its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched).
+    With `rollout` > 0, windows of `window` frames (default: whole episodes) also train on the model's own
+    rollout through its world memory (`objective.own_rollout`), `rollout_targets` steps per batch.
     The model is `init`'s, else a new one of preset `preset_name` (default small); naming both, they must agree."""
     if stage not in STAGES:
         raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
@@ -58,7 +58,12 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
         model_name = f"preset '{preset_name}'" if init is None else str(init)
         raise DataError(f"{data} is {train.resolution}x{train.resolution} but {model_name} works at "
                         f"{config.resolution}x{config.resolution}: record the data at that resolution")
-    window = config.context + TARGETS_PER_WINDOW
+    window = window or (train.steps if rollout else config.context + TEACHER_TARGETS)
+    if rollout and not train.has_geometry:
+        raise DataError(f"{data} has no depth/poses: training on own rollouts needs the world memory")
+    if window < config.context + TEACHER_TARGETS:
+        raise DataError(f"--window {window} is too short: the model needs {config.context} context frames "
+                        f"and {TEACHER_TARGETS} targets")
     if train.steps < window:
         raise DataError(f"{data} episodes have {train.steps} steps; training needs windows of {window}")
     try:
@@ -75,17 +80,18 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
 
     t0 = time.time()
     if stage == "all":
-        objective, length = (lambda m, b, i, k: loss_fn(m, b, i, k, self_forced)), window
+        objective, length = (lambda m, b, i, k: loss_fn(m, b, i, k, rollout, rollout_targets)), window
     else:
         objective, length = pose_loss_fn, 2
     last = fit(model, lambda m, b, k: objective(m, b, intrinsics, k),
                lambda step: train.windows(fit_cfg.batch_size, length, fit_cfg.seed, step), fit_cfg, workdir,
                meta={"data": str(data), "preset": preset_name}, resume=resume, progress=progress,
+               stop_after=stop_after,
                eval_fn=eval_fn if heldout is not None and eval_episodes else None)
     seeds = sorted({int(s) for s in train.seeds})
-    info = {"preset": preset_name, "stage": stage, "self_forced": self_forced, "init": str(init) if init else None,
+    info = {"preset": preset_name, "stage": stage, "rollout": rollout, "window": length, "init": str(init) if init else None,
             "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
-            "steps": fit_cfg.steps, "batch_size": fit_cfg.batch_size, "final_metrics": last,
+            "steps": fit_cfg.steps, "stopped_after": stop_after, "batch_size": fit_cfg.batch_size, "final_metrics": last,
             "wall_seconds_this_run": round(time.time() - t0, 1)}
     if init is not None:
         info["init_training"] = read_config(init)[1].get("training")

@@ -25,7 +25,7 @@ from worldgen.actions import Action
 from worldgen.errors import WorldgenError
 from worldgen.export import export_world
 from worldgen.model.runner import Generator
-from worldgen.model.world_model import to_uint8
+from worldgen.model.world_model import WorldState, to_uint8
 from worldgen.player import PlayerState, camera_pose, spawn, step as player_step
 from worldgen.render import Renderer
 from worldgen.spec import WorldSpec
@@ -63,7 +63,7 @@ def load_upload(path: str | Path, max_bytes: int) -> Image.Image:
 class Snapshot:
     """Everything `undo` restores."""
 
-    gen_state: dict
+    gen_state: WorldState
     player: PlayerState | None
     context: tuple
     step: int
@@ -107,7 +107,7 @@ class PlaySession:
         self._clear()
         self.world, self.image, self.player = None, image, None
         self.gen_state = self.gen.from_image(image)
-        self.dream = np.asarray(to_uint8(self.gen_state["last_rgb"][0]))
+        self.dream = np.asarray(to_uint8(self.gen_state.last_rgb[0]))
         return self._changed()
 
     def reset(self) -> dict:
@@ -167,7 +167,7 @@ class PlaySession:
                 self.log.pop()
         self.gen_state, self.player, self.step_count = snap.gen_state, snap.player, snap.step
         self.context = deque(snap.context, maxlen=self.k)
-        self.dream = np.asarray(to_uint8(self.gen_state["last_rgb"][0]))
+        self.dream = np.asarray(to_uint8(self.gen_state.last_rgb[0]))
         self.truth = self.context[-1][0] if self.world is not None else None
         return self._changed()
 
@@ -203,7 +203,7 @@ class PlaySession:
             raise WorldgenError("play a few steps first: the dreamed cloud is built from generated frames")
         if not self.gen.config.geometry:
             raise WorldgenError("this model has no geometry (it was trained without depth), so there is no 3D")
-        intr = self.gen_state["intrinsics"]
+        intr = self.gen_state.intrinsics
         pts, cols = [], []
         for rgb, _, depth, pose in list(self.log)[-400:]:
             p, ok = unproject(depth, pose, np.asarray(intr))

@@ -16,7 +16,8 @@ class ModelConfig:
 
     geometry: keep a 3D point cache and reproject it (needs depth + poses); False = plain 2D predictor.
     context: real frames given at the start of a rollout, and frames each training target sees.
-    cache_frames: frames of coloured points kept in the world cache (a ring buffer; fixed cost per step).
+    cache_frames: world-memory capacity in frames of points: `context` frames pinned for the real start, the
+        rest a ring of dreamed surfels written once each (fixed capacity, fixed cost per step).
     channels: U-Net widths per resolution level. sample_steps: flow-matching sampling steps per frame.
     sample_temperature: scale of the starting noise when sampling (1 = as trained, 0 = mean prediction).
     """

@@ -76,10 +76,12 @@ class Generator:
                               jnp.asarray(poses_BK44, jnp.float32), jnp.asarray(intrinsics_33, jnp.float32))
 
     def step(self, state, actions_B, key):
+        wm.check_state(self.config, state)
         with self.lock:
             return self._step(self.params, state, self._check_actions(actions_B), key)
 
     def rollout(self, state, actions_BT, key):
+        wm.check_state(self.config, state)
         with self.lock:
             return self._rollout(self.params, state, self._check_actions(actions_BT), key)
 

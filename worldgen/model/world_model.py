@@ -1,24 +1,26 @@
-"""The world model: camera motion from the action, reprojection of a 3D point cache, and a flow-matching
-U-Net that completes the reprojection into the next RGB frame plus disparity.
+"""The world model: camera motion from the action, a persistent world memory, and a flow-matching U-Net
+that completes what the memory shows into the next RGB frame plus disparity.
 
-Dimension keys: B batch, T time, K context frames, N cached points, H height, W width, C channels.
+Dimension keys: B batch, T time, K context frames, H height, W width, C channels.
 
-Per step (see `step`): predict the camera delta from (action, last disparity) -> move the pose ->
-splat the cached coloured points into it -> sample the next frame with `sample_steps` flow-matching steps
-conditioned on the warp, the last two frames and the action -> unproject the new frame into the cache
-slot of the oldest generated frame. The cache is a ring buffer of `cache_frames` frames, so a step costs
-the same at step 10 and step 10,000; the real starting frames keep their slots. With `geometry=False`
-the warp inputs are zero and the same network is a plain 2D action-conditioned predictor.
+Per step (see `step`): predict the camera delta from (action, last disparity) -> move the pose -> draw the
+world memory (`worldgen.model.memory`) into it -> sample the next frame with `sample_steps` flow-matching
+steps conditioned on that drawing, the last two frames and the action -> write to memory only what it did
+not know at full resolution (`advance`). Memory has a fixed capacity, so a step costs the same at step 10
+and step 10,000; the real starting frames are pinned. Every frame fed back is rounded to 8 bits, as shown.
+With `geometry=False` the memory inputs are zero and the same network is a plain 2D action-conditioned
+predictor.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
+from flax import nnx, struct
 
+from worldgen.errors import WorldgenError
+from worldgen.model import memory as mem
 from worldgen.model.config import ModelConfig
-from worldgen.model.geometry import (apply_delta, depth_to_disparity, disparity_to_depth, splat,
-                                     unproject)
+from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth
 from worldgen.model.unet import UNet, timestep_embedding
 
 IN_CHANNELS = 15  # x_t 3, warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
@@ -66,27 +68,6 @@ def to_uint8(rgb_signed):
     return jnp.clip(jnp.round((rgb_signed + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
-def warp_cache(points_BN3, colors_BN3, valid_BN, pose_B44, intrinsics_33, resolution: int):
-    """Splat each batch element's cache into its pose: warp rgb (signed), disparity and mask."""
-    fn = lambda p, c, v, pose: splat(p, c, v, pose, intrinsics_33, resolution, resolution)
-    rgb, depth, mask = jax.vmap(fn)(points_BN3, colors_BN3, valid_BN, pose_B44)
-    return rgb, depth_to_disparity(depth), mask
-
-
-def warp_composite(config: ModelConfig, state, pose_B44, n: int):
-    """Warp the cache with the real starting frames first: where they cover a pixel (sky included) they
-    win; generated frames fill everything else. A revisited view is then the real one, not the dream's."""
-    pinned = config.context * n
-    warp = lambda sl: warp_cache(state["points"][:, sl], state["colors"][:, sl], state["valid"][:, sl], pose_B44,
-                                 state["intrinsics"], config.resolution)
-    rgb_r, disp_r, mask_r = warp(slice(0, pinned))
-    rgb_g, disp_g, mask_g = warp(slice(pinned, None))
-    use_real = mask_r > 0
-    rgb = jnp.where(use_real[..., None], rgb_r, rgb_g)
-    disp = jnp.where(use_real, disp_r, disp_g)
-    return rgb, disp, jnp.maximum(mask_r, mask_g)
-
-
 def conditioning(warp_rgb, warp_disp, warp_mask, last_rgb, prev_rgb, last_disp):
     """The 12 conditioning channels (everything but x_t), all (B,H,W,.)."""
     return jnp.concatenate([warp_rgb * warp_mask[..., None], warp_disp[..., None], warp_mask[..., None],
@@ -108,66 +89,88 @@ def sample(model: WorldModel, cond_BHWC, action_B, key, steps: int, temperature:
 
 # --- rollout state ---------------------------------------------------------------------------------
 
-def init_state(config: ModelConfig, frames_BKHWC, depth_BKHW, poses_BK44, intrinsics_33):
+@struct.dataclass
+class WorldState:
+    """Everything a dream carries from one step to the next (a pytree: jit, vmap and scan apply)."""
+
+    memory: mem.Memory
+    last_rgb: jax.Array  # (B,H,W,3) signed
+    prev_rgb: jax.Array  # (B,H,W,3) signed
+    last_disp: jax.Array  # (B,H,W)
+    pose: jax.Array  # (B,4,4) camera-to-world
+    intrinsics: jax.Array  # (3,3)
+
+
+def check_state(config: ModelConfig, state) -> None:
+    """A clear error for a state that another model config made (other resolution, context or memory)."""
+    if not isinstance(state, WorldState):
+        raise WorldgenError(f"expected a WorldState from Generator.init, got {type(state).__name__}")
+    n = config.resolution ** 2
+    want = {"frame": (config.resolution,) * 2 + (3,), "memory points": config.cache_frames * n,
+            "pinned points": config.context * n}
+    got = {"frame": tuple(state.last_rgb.shape[1:]), "memory points": state.memory.capacity,
+           "pinned points": state.memory.pinned}
+    bad = [f"{k}: state {got[k]}, model {want[k]}" for k in want if got[k] != want[k]]
+    if bad:
+        raise WorldgenError("this dream state was made by a model of another config (" + "; ".join(bad) + ")")
+
+
+def quantise(rgb_signed):
+    """Round signed RGB to the 256 levels a frame is shown in, as every frame fed back is (as in DIAMOND)."""
+    return jnp.round((jnp.clip(rgb_signed, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
+
+
+def init_state(config: ModelConfig, frames_BKHWC, depth_BKHW, poses_BK44, intrinsics_33) -> WorldState:
     """Rollout state from K real frames (uint8) with depth and poses (zeros when geometry is off)."""
     b, k, h, w, _ = frames_BKHWC.shape
-    n = h * w
     rgb = to_signed(frames_BKHWC)
-    state = {
-        "points": jnp.zeros((b, config.cache_frames * n, 3)),
-        "colors": jnp.zeros((b, config.cache_frames * n, 3)),
-        "valid": jnp.zeros((b, config.cache_frames * n), bool),
-        "slot": jnp.zeros((), jnp.int32),
-        "last_rgb": rgb[:, -1],
-        "prev_rgb": rgb[:, -2] if k > 1 else rgb[:, -1],
-        "last_disp": depth_to_disparity(depth_BKHW[:, -1].astype(jnp.float32)),
-        "pose": poses_BK44[:, -1].astype(jnp.float32),
-        "intrinsics": jnp.asarray(intrinsics_33, jnp.float32),
-    }
+    intrinsics = jnp.asarray(intrinsics_33, jnp.float32)
+    memory = mem.empty(b, config.context * h * w, (config.cache_frames - config.context) * h * w)
     if config.geometry:
-        for i in range(k):
-            state = fuse(config, state, rgb[:, i], depth_BKHW[:, i].astype(jnp.float32), poses_BK44[:, i], sky=True)
-    return state
+        for i in range(k):  # the last K frames, when more are given, fill the K pinned slots
+            memory = mem.pin(memory, i % config.context, rgb[:, i], depth_BKHW[:, i].astype(jnp.float32),
+                             poses_BK44[:, i].astype(jnp.float32), intrinsics)
+    return WorldState(memory=memory, last_rgb=rgb[:, -1], prev_rgb=rgb[:, -2] if k > 1 else rgb[:, -1],
+                      last_disp=depth_to_disparity(depth_BKHW[:, -1].astype(jnp.float32)),
+                      pose=poses_BK44[:, -1].astype(jnp.float32), intrinsics=intrinsics)
 
 
-def fuse(config: ModelConfig, state, rgb_BHWC, depth_BHW, pose_B44, sky: bool = False):
-    """Write one frame's coloured points into the next cache slot; with `sky`, also its sky (as points at
-    SKY_DEPTH). Real frames keep their sky; a dreamed sky is not remembered, so its errors do not persist.
-
-    The first `context` slots hold the real frames a rollout starts from and are never overwritten by
-    generated frames; generated frames cycle through the remaining slots.
-    """
-    n = rgb_BHWC.shape[1] * rgb_BHWC.shape[2]
-    pts, ok = jax.vmap(lambda d, p: unproject(d, p, state["intrinsics"], sky=sky))(depth_BHW, pose_B44)
-    slot = state["slot"]
-    upd = lambda buf, new: jax.lax.dynamic_update_slice_in_dim(buf, new, slot * n, axis=1)
-    k, total = config.context, config.cache_frames
-    next_slot = jnp.where(slot + 1 < total, slot + 1, k if total > k else 0)
-    return dict(state, points=upd(state["points"], pts), colors=upd(state["colors"], rgb_BHWC.reshape(len(pts), n, 3)),
-                valid=upd(state["valid"], ok), slot=next_slot.astype(jnp.int32))
+def recall(config: ModelConfig, state: WorldState, pose_B44):
+    """Conditioning for the frame at `pose_B44` from memory and the last frames, and what memory knows
+    there at full resolution (fine_BHW, the pixels the next frame need not write)."""
+    b, h, w, _ = state.last_rgb.shape
+    if config.geometry:
+        rgb, depth, mask, fine = mem.render(state.memory, pose_B44, state.intrinsics, config.resolution)
+        disp = depth_to_disparity(depth)
+    else:
+        rgb, disp, mask = jnp.zeros((b, h, w, 3)), jnp.zeros((b, h, w)), jnp.zeros((b, h, w))
+        fine = jnp.zeros((b, h, w), bool)
+    return conditioning(rgb, disp, mask, state.last_rgb, state.prev_rgb, state.last_disp), fine
 
 
-def step(model: WorldModel, state, action_B, key):
+def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44, fine_BHW) -> WorldState:
+    """The state after showing a frame: it becomes the last frame, and what memory did not know is written."""
+    rgb = quantise(rgb_BHWC)
+    new = state.replace(last_rgb=rgb, prev_rgb=state.last_rgb, last_disp=disp_BHW, pose=pose_B44)
+    if config.geometry:
+        new = new.replace(memory=mem.write(state.memory, rgb, disparity_to_depth(disp_BHW), pose_B44,
+                                           state.intrinsics, ~fine_BHW))
+    return new
+
+
+def step(model: WorldModel, state: WorldState, action_B, key):
     """One generated step for every batch element. Returns (new state, outputs)."""
     config = model.config
-    b, h, w, _ = state["last_rgb"].shape
-    if config.geometry:
-        delta = model.pose_delta(state["last_disp"], action_B)
-        pose = jax.vmap(apply_delta)(state["pose"], delta)
-        warp_rgb, warp_disp, mask = warp_composite(config, state, pose, h * w)
-    else:
-        pose = state["pose"]
-        warp_rgb, warp_disp, mask = jnp.zeros((b, h, w, 3)), jnp.zeros((b, h, w)), jnp.zeros((b, h, w))
-    cond = conditioning(warp_rgb, warp_disp, mask, state["last_rgb"], state["prev_rgb"], state["last_disp"])
+    pose = jax.vmap(apply_delta)(state.pose, model.pose_delta(state.last_disp, action_B)) if config.geometry \
+        else state.pose
+    cond, fine = recall(config, state, pose)
     rgb, disp = sample(model, cond, action_B, key, config.sample_steps, config.sample_temperature)
-    depth = disparity_to_depth(disp)
-    new = dict(state, last_rgb=rgb, prev_rgb=state["last_rgb"], last_disp=disp, pose=pose)
-    if config.geometry:
-        new = fuse(config, new, rgb, depth, pose)
-    return new, {"rgb": to_uint8(rgb), "depth": depth, "pose": pose, "coverage": mask.mean((1, 2))}
+    new = advance(config, state, rgb, disp, pose, fine)
+    return new, {"rgb": to_uint8(rgb), "depth": disparity_to_depth(disp), "pose": pose,
+                 "coverage": cond[..., 4].mean((1, 2))}
 
 
-def rollout(model: WorldModel, state, actions_BT, key):
+def rollout(model: WorldModel, state: WorldState, actions_BT, key):
     """Generate len(actions) steps with lax.scan: frames_BTHWC uint8, depth_BTHW, poses_BT44."""
     keys = jax.random.split(key, actions_BT.shape[1])
 

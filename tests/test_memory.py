@@ -1,0 +1,149 @@
+"""The world memory: write-once surfels, footprint rendering, fixed capacity, and rollouts that are causal."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from worldgen import World
+from worldgen.actions import Action
+from worldgen.dataset import EpisodeDataset
+from worldgen.errors import WorldgenError
+from worldgen.model import memory as mem
+from worldgen.model import world_model as wm
+from worldgen.model.config import preset
+from worldgen.model.geometry import splat, unproject
+from worldgen.model.runner import Generator
+from worldgen.player import camera_pose, spawn, step
+from worldgen.render import Renderer
+
+RES = 48
+
+
+@pytest.fixture(scope="module")
+def walk():
+    """Rendered frames of a short walk: spawn, 3 steps forward, then 3 back (a revisit of the start)."""
+    world = World(4)
+    s = spawn(world, np.random.default_rng(0))
+    frames = []
+    with Renderer(RES) as r:
+        for a in [Action.NOOP] + [Action.FORWARD] * 3 + [Action.BACK] * 3:
+            s, _ = step(world, s, a)
+            frames.append(r.render(world, camera_pose(world, s)))
+    return frames
+
+
+def as_batch(f):
+    return (jnp.asarray(f.rgb_HWC)[None].astype(jnp.float32) / 127.5 - 1, jnp.asarray(f.depth_HW)[None],
+            jnp.asarray(f.pose)[None])
+
+
+def test_a_surface_written_once_renders_back_identically_from_the_same_pose(walk):
+    f = walk[0]
+    rgb, depth, pose = as_batch(f)
+    intr = jnp.asarray(f.intrinsics)
+    m = mem.write(mem.empty(1, 0, 4 * RES * RES), rgb, depth, pose, intr, jnp.ones((1, RES, RES), bool))
+    out_rgb, out_depth, cov, fine = mem.render(m, pose, intr, RES)
+    ground = f.depth_HW > 0
+    flying = np.asarray(mem.flying_pixels(depth))[0] & ground
+    solid = ground & ~flying
+    assert np.asarray(fine)[0][solid].all()
+    assert np.allclose(np.asarray(out_rgb)[0][solid], np.asarray(rgb)[0][solid], atol=1e-5)
+    assert np.allclose(np.asarray(out_depth)[0][solid], f.depth_HW[solid], rtol=1e-4)
+    # Written again from the same pose, nothing is new: the ring cursor does not move.
+    again = mem.write(m, rgb, depth, pose, intr, ~fine)
+    assert int(again.cursor[0]) == int(m.cursor[0]) + int((~np.asarray(fine)[0] & ~flying & ground).sum()) \
+        + int((~np.asarray(fine)[0] & ~ground).sum())
+
+
+def test_magnified_near_ground_is_drawn_without_pinholes(walk):
+    """Seen from 3 steps (1.5 m) closer, the ground of the first frame is magnified: the footprint levels
+    and the pinhole fill leave far fewer holes than a one-pixel splat. (Not none: the footprint is round,
+    and ground seen at a grazing angle stretches more along the view than across it; see docs/model.md.)"""
+    far, near = walk[0], walk[3]
+    rgb, depth, pose = as_batch(far)
+    intr = jnp.asarray(far.intrinsics)
+    m = mem.write(mem.empty(1, 0, RES * RES), rgb, depth, pose, intr, jnp.ones((1, RES, RES), bool))
+    _, _, cov, _ = mem.render(m, jnp.asarray(near.pose)[None], intr, RES)
+    pts, ok = unproject(depth[0], pose[0], intr)
+    _, _, cov_point = splat(pts, rgb[0].reshape(-1, 3), ok, jnp.asarray(near.pose), intr, RES, RES)
+    # The near view's pixels whose surface the far view saw: project the near truth into the far camera.
+    near_pts, near_ok = unproject(jnp.asarray(near.depth_HW), jnp.asarray(near.pose), intr)
+    _, _, seen = splat(near_pts, jnp.ones((RES * RES, 1)), near_ok, pose[0], intr, RES, RES)
+    cam = (np.asarray(near_pts) - far.pose[:3, 3]) @ far.pose[:3, :3]
+    u = intr[0, 2] + intr[0, 0] * cam[:, 0] / -cam[:, 2]
+    v = intr[1, 2] - intr[1, 1] * cam[:, 1] / -cam[:, 2]
+    inside = (np.asarray(near_ok) & (u >= 1) & (u < RES - 1) & (v >= 1) & (v < RES - 1)).reshape(RES, RES)
+    assert inside.sum() > 0.3 * RES * RES
+    holes_footprint = 1 - float(np.asarray(cov)[0][inside].mean())
+    holes_point = 1 - float(np.asarray(cov_point)[inside].mean())
+    assert holes_point > 0.3 and holes_footprint < 0.7 * holes_point
+
+
+def test_a_pose_seen_at_step_0_renders_from_memory_at_step_n(walk, tiny_model):
+    """Walk 3 forward and 3 back: back at the start pose, the memory draws the real start frame again."""
+    config = tiny_model.config.__class__(**{**tiny_model.config.to_dict(), "resolution": RES, "channels": (8, 16)})
+    first = walk[0]
+    frames = np.stack([first.rgb_HWC, first.rgb_HWC])[None]
+    depth = np.stack([first.depth_HW, first.depth_HW])[None].astype(np.float32)
+    poses = np.stack([first.pose, first.pose])[None]
+    state = wm.init_state(config, *map(jnp.asarray, (frames, depth, poses)), jnp.asarray(first.intrinsics))
+    for f in walk[1:]:  # dreamed frames (here: the true ones) are written where memory knew nothing
+        cond, fine = wm.recall(config, state, jnp.asarray(f.pose)[None])
+        state = wm.advance(config, state, jnp.asarray(f.rgb_HWC)[None] / 127.5 - 1.0,
+                           jnp.asarray(np.where(f.depth_HW > 0, 1 / np.maximum(f.depth_HW, 0.5), 0))[None],
+                           jnp.asarray(f.pose)[None], fine)
+    cond, fine = wm.recall(config, state, jnp.asarray(walk[-1].pose)[None])
+    shown = np.asarray(wm.to_uint8(cond[0, ..., 0:3]))
+    assert np.allclose(walk[-1].pose, first.pose, atol=1e-4)
+    assert np.asarray(cond[0, ..., 4]).all() and np.abs(shown.astype(int) - first.rgb_HWC).max() <= 1
+
+
+def test_capacity_and_cost_per_step_stay_fixed_over_a_long_dream(rollout_dataset, random_tiny_model):
+    tiny_model = random_tiny_model  # a fresh model's camera-motion head starts at zero: it would not move
+    data = EpisodeDataset(rollout_dataset, "train")
+    ep = data.episode(1)
+    k = tiny_model.config.context
+    gen = Generator(tiny_model)
+    state = gen.init(ep["frames"][None, :k], ep["depth"][None, :k], ep["poses"][None, :k], data.intrinsics)
+    shapes = jax.tree.map(jnp.shape, state)
+    ring = state.memory.capacity - state.memory.pinned
+    written = 0
+    for i in range(40):  # far more new content than the ring holds: it wraps around
+        before = int(state.memory.cursor[0])
+        state, _ = gen.step(state, np.array([(Action.FORWARD, Action.TURN_LEFT)[i % 2]]), jax.random.key(i))
+        written += (int(state.memory.cursor[0]) - before) % ring
+    assert jax.tree.map(jnp.shape, state) == shapes
+    assert gen._step._cache_size() == 1  # one compiled step serves step 1 and step 40
+    assert written > ring  # the ring wrapped, and the pinned real frames are still whole:
+    assert bool(state.memory.valid[0, :state.memory.pinned].any())
+
+
+def test_rollout_is_causal_in_the_actions(rollout_dataset, random_tiny_model):
+    model = random_tiny_model
+    data = EpisodeDataset(rollout_dataset, "train")
+    a = data.arrays
+    k = model.config.context
+    gen = Generator(model)
+    state = gen.init(a["frames"][:2, :k], a["depth"][:2, :k], a["poses"][:2, :k], data.intrinsics)
+    actions = np.asarray(a["actions"][:2, k:k + 8])
+    _, base = gen.rollout(state, actions, jax.random.key(0))
+    for t in (2, 5):
+        changed = actions.copy()
+        changed[:, t:] = (changed[:, t:] + 3) % 7
+        _, out = gen.rollout(state, changed, jax.random.key(0))
+        assert np.array_equal(np.asarray(out["rgb"])[:, :t], np.asarray(base["rgb"])[:, :t])
+        assert not np.array_equal(np.asarray(out["rgb"])[:, t], np.asarray(base["rgb"])[:, t])
+
+
+def test_a_state_from_another_config_is_refused(rollout_dataset, tiny_model):
+    data = EpisodeDataset(rollout_dataset, "train")
+    ep = data.episode(0)
+    k = tiny_model.config.context
+    state = Generator(tiny_model).init(ep["frames"][None, :k], ep["depth"][None, :k], ep["poses"][None, :k],
+                                       data.intrinsics)
+    other = Generator(wm.WorldModel(preset("tiny", cache_frames=6), rngs=nnx.Rngs(0)))
+    with pytest.raises(WorldgenError, match="another config .*memory points: state 4096, model 6144"):
+        other.step(state, np.array([1]), jax.random.key(0))
+    with pytest.raises(WorldgenError, match="expected a WorldState"):
+        other.step({"last_rgb": 0}, np.array([1]), jax.random.key(0))

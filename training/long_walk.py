@@ -1,0 +1,136 @@
+"""Long walks: how a dream holds up over hundreds of steps on unseen worlds, against the rendered truth.
+
+Dimension keys: B walks, T steps, H, W, C.
+
+The recorder's curious explorer (`worldgen.policy.Explorer`) walks each unseen world; the model gets the
+first `context` rendered frames (RGB, depth, pose) and then only the explorer's actions. Per span of dreamed
+steps (1-10, 11-50, 51-100, 101-200, ...) we report PSNR against the truth, the PSNR of repeating the last
+real frame (copy-last), the sharpness ratio (1 = as sharp as the truth, > 1 = speckle) and the colour-histogram
+distance to the truth (0 = the same colours, 1 = none in common) for the dream and for copy-last. The revisit
+test walks 16 moves out and their inverses back and compares the dream on return with the true start frame.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from training import metrics as M
+from worldgen.actions import INVERSE, Action
+from worldgen.errors import WorldgenError
+from worldgen.model.runner import Generator
+from worldgen.record import record_episode
+from worldgen.render import Renderer
+from worldgen.world import World
+
+SEEDS = tuple(range(1000, 1000 + 10 * 64, 10))  # never recorded for training; held out by seed % 10 as well
+STRIP_STEPS = (1, 10, 25, 50, 100, 200, 500)
+REVISIT_OUT = (Action.FORWARD, Action.FORWARD, Action.TURN_LEFT, Action.FORWARD, Action.FORWARD,
+               Action.STRAFE_RIGHT, Action.FORWARD, Action.TURN_RIGHT, Action.TURN_RIGHT, Action.FORWARD,
+               Action.FORWARD, Action.STRAFE_LEFT, Action.TURN_LEFT, Action.FORWARD, Action.FORWARD, Action.FORWARD)
+REVISIT = REVISIT_OUT + tuple(INVERSE[a] for a in reversed(REVISIT_OUT))
+
+
+def spans(steps: int) -> list[tuple[int, int]]:
+    """(first, last) dreamed step of each reported span: 1-10, 11-50, 51-100, 101-200, 201-500, ... up to steps."""
+    edges = [e for e in (10, 50, 100, 200, 500, 1000) if e < steps] + [steps]
+    return [(lo + 1, hi) for lo, hi in zip([0] + edges[:-1], edges)]
+
+
+def render_walks(resolution: int, n_walks: int, steps: int, context: int):
+    """Explorer walks of context + steps frames on unseen worlds: frames, depth, poses, actions, intrinsics."""
+    if not 1 <= n_walks <= len(SEEDS):
+        raise WorldgenError(f"long walks: expected 1..{len(SEEDS)} walks, got {n_walks}")
+    if steps < 10:
+        raise WorldgenError(f"long walks: expected at least 10 dreamed steps, got {steps}")
+    eps = []
+    with Renderer(resolution) as r:
+        for seed in SEEDS[:n_walks]:
+            eps.append(record_episode(World(seed), r, np.random.default_rng([seed, 0, 7]), context + steps))
+        intrinsics = r.intrinsics
+    frames, depth, actions, poses = (np.stack([e[i] for e in eps]) for i in range(4))
+    return frames, depth.astype(np.float32), poses, actions, intrinsics
+
+
+def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0) -> tuple[dict, dict]:
+    """(figures for metrics.json, arrays for the plots and the filmstrip)."""
+    k = gen.config.context
+    if not gen.config.geometry:
+        raise WorldgenError("long walks start from rendered frames with depth: this model has no geometry")
+    frames, depth, poses, actions, intr = render_walks(gen.config.resolution, n_walks, steps, k)
+    state = gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr)
+    _, out = gen.rollout(state, actions[:, k:], jax.random.key(seed))
+    pred, truth, last = np.asarray(out["rgb"]), frames[:, k:], frames[:, k - 1]
+    per_step = {
+        "psnr": [M.pooled_psnr(pred[:, t], truth[:, t]) for t in range(steps)],
+        "copy_last_psnr": [M.pooled_psnr(last, truth[:, t]) for t in range(steps)],
+        "sharpness_ratio": [M.sharpness_ratio(pred[:, t], truth[:, t]) for t in range(steps)],
+        "colour_distance": [M.colour_distance(pred[:, t], truth[:, t]) for t in range(steps)],
+        "copy_last_colour_distance": [M.colour_distance(last, truth[:, t]) for t in range(steps)],
+    }
+    table = {f"{lo}-{hi}": {name: float(np.mean(v[lo - 1:hi])) for name, v in per_step.items()}
+             for lo, hi in spans(steps)}
+    loop = np.broadcast_to(np.array(REVISIT, np.int32), (len(frames), len(REVISIT)))
+    _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), loop, jax.random.key(seed))
+    result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]), "spans": table,
+              "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], last),
+              "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}
+    return result, {"pred": pred, "truth": truth}
+
+
+def table_text(result: dict) -> str:
+    head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>7}{'sharp':>7}{'colour':>8}"
+            f"{'copy-last':>11}")
+    lines = [f"long walk: {result['walks']} unseen worlds, explorer actions, {result['steps']} dreamed steps "
+             "(colour = colour-histogram distance to the truth)", head]
+    for span, v in result["spans"].items():
+        lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{v['psnr'] - v['copy_last_psnr']:>+7.2f}"
+                     f"{v['sharpness_ratio']:>7.2f}{v['colour_distance']:>8.3f}{v['copy_last_colour_distance']:>11.3f}")
+    lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
+                 f"{result['revisit_psnr']:.2f} dB against the true start frame")
+    return "\n".join(lines)
+
+
+def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
+    """long_walk.json, long_walk.png (PSNR, sharpness and colour distance per step) and filmstrip.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "long_walk.json", out / "long_walk.png", out / "filmstrip.png"]
+    paths[0].write_text(json.dumps(result, indent=1))
+    ps = result["per_step"]
+    t = np.arange(1, result["steps"] + 1)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), dpi=100)
+    for ax, (name, base, label) in zip(axes, (("psnr", "copy_last_psnr", "PSNR (dB)"),
+                                              ("sharpness_ratio", None, "sharpness ratio (1 = truth)"),
+                                              ("colour_distance", "copy_last_colour_distance",
+                                               "colour-histogram distance"))):
+        ax.plot(t, ps[name], label="dream")
+        if base:
+            ax.plot(t, ps[base], "--", label="copy last real frame")
+        if name == "sharpness_ratio":
+            ax.axhline(1.0, color="gray", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("dreamed steps")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"long walk, {result['walks']} unseen worlds: revisit {result['revisit_psnr']:.1f} dB")
+    fig.tight_layout()
+    fig.savefig(paths[1])
+    plt.close(fig)
+    cols = [s for s in STRIP_STEPS if s <= result["steps"]]
+    rows = []
+    for b in range(min(3, len(arrays["pred"]))):
+        rows.append(np.concatenate([arrays["truth"][b, s - 1] for s in cols], axis=1))
+        rows.append(np.concatenate([arrays["pred"][b, s - 1] for s in cols], axis=1))
+    strip = np.concatenate(rows, axis=0)
+    Image.fromarray(strip).resize((strip.shape[1] * 2, strip.shape[0] * 2), Image.NEAREST).save(paths[2])
+    return paths

@@ -1,0 +1,184 @@
+"""The persistent world memory: coloured surfels with a footprint, written once, rendered with holes filled.
+
+Dimension keys: B batch, N points, P pinned points, H height, W width, C colour channels, L pyramid levels.
+
+The memory is the authority on what has been seen. It holds two regions of fixed size:
+- pinned: the real frames a dream starts from, every pixel (sky too, as points at SKY_DEPTH); never overwritten;
+- ring: dreamed content. Only pixels the memory does not already know at full resolution are written, packed
+  one after another into a ring buffer (the oldest are overwritten once it is full), so a surface is written
+  once and not re-encoded every step. Capacity and cost per step are fixed.
+
+Each point keeps a world-space footprint radius: half a pixel at the depth it was seen from. Rendering
+(`render`) puts a point on the level of a 3-level pixel pyramid where its projected footprint is about one
+cell, so near surfaces seen from afar are drawn as 2x2 or 4x4 blocks rather than a sieve of one-pixel holes;
+the levels meet in one z-test, and single-pixel holes between known neighbours are filled. A pixel counts
+as known at full resolution (`fine`) when a level-0 point, or a fill between level-0 points, drew it; a
+pixel drawn only from magnified blocks is shown but rewritten (refined) by the next frame.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from worldgen.model.geometry import MIN_DEPTH, unproject
+
+LEVELS = 3
+FOOTPRINT = 0.5  # a point's radius, in pixels of the frame it was seen in
+LEVEL_UP = 1.0  # a point moves one pyramid level up when its projected diameter exceeds one cell of it
+DEPTH_TOLERANCE = 0.03  # points within 3% of the nearest depth of a pixel are averaged
+FLYING_EDGE = 0.25  # see flying_pixels
+
+
+@struct.dataclass
+class Memory:
+    points: jax.Array  # (B, N, 3) world positions
+    colors: jax.Array  # (B, N, 3) signed RGB in [-1, 1]
+    radius: jax.Array  # (B, N) world-space footprint radius (metres)
+    valid: jax.Array  # (B, N) bool
+    cursor: jax.Array  # (B,) int32: next ring position to write
+    pinned: int = struct.field(pytree_node=False, default=0)  # points in the pinned region (P)
+
+    @property
+    def capacity(self) -> int:
+        return self.points.shape[1]
+
+
+def empty(batch: int, pinned: int, ring: int) -> Memory:
+    n = pinned + ring
+    return Memory(points=jnp.zeros((batch, n, 3)), colors=jnp.zeros((batch, n, 3)), radius=jnp.zeros((batch, n)),
+                  valid=jnp.zeros((batch, n), bool), cursor=jnp.zeros((batch,), jnp.int32), pinned=pinned)
+
+
+def surfels(depth_BHW, pose_B44, intrinsics_33, sky):
+    """Points (B, HW, 3), validity (B, HW) and footprint radius (B, HW) of depth maps."""
+    pts, ok = jax.vmap(lambda d, p: unproject(d, p, intrinsics_33, sky=sky))(depth_BHW, pose_B44)
+    cam_depth = jnp.einsum("bnc,bc->bn", pts - pose_B44[:, None, :3, 3], -pose_B44[:, :3, 2])
+    return pts, ok, FOOTPRINT * cam_depth / intrinsics_33[0, 0]
+
+
+def pin(mem: Memory, index: int, rgb_BHWC, depth_BHW, pose_B44, intrinsics_33) -> Memory:
+    """Write a real frame, every pixel and its sky, into pinned slot `index`."""
+    b, h, w, _ = rgb_BHWC.shape
+    pts, ok, rad = surfels(depth_BHW, pose_B44, intrinsics_33, sky=True)
+    at = lambda buf, new: jax.lax.dynamic_update_slice_in_dim(buf, new, index * h * w, axis=1)
+    return mem.replace(points=at(mem.points, pts), colors=at(mem.colors, rgb_BHWC.reshape(b, -1, 3)),
+                       radius=at(mem.radius, rad), valid=at(mem.valid, ok))
+
+
+def flying_pixels(depth_BHW):
+    """Pixels stranded between two surfaces, as a blurred depth edge leaves them: more than FLYING_EDGE of
+    their depth nearer than the farthest and farther than the nearest of their 3x3 neighbours (sky ignored).
+    A true edge pixel lies on one of the two surfaces, and a ground plane changes less than that per pixel."""
+    pad = jnp.pad(depth_BHW, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    h, w = depth_BHW.shape[1:]
+    win = jnp.stack([pad[:, i:i + h, j:j + w] for i in range(3) for j in range(3)], 0)
+    near = jnp.where(win > MIN_DEPTH, win, jnp.inf).min(0)
+    far = jnp.where(win > MIN_DEPTH, win, 0.0).max(0)
+    gap = FLYING_EDGE * depth_BHW
+    return (depth_BHW > MIN_DEPTH) & (depth_BHW - near > gap) & (far - depth_BHW > gap)
+
+
+def write(mem: Memory, rgb_BHWC, depth_BHW, pose_B44, intrinsics_33, new_BHW) -> Memory:
+    """Append the pixels of a dreamed frame flagged in `new_BHW` (what memory did not know at full
+    resolution), minus flying pixels, to the ring. A dreamed sky is stored as sky (a map by direction)."""
+    b, h, w, _ = rgb_BHWC.shape
+    pts, ok, rad = surfels(depth_BHW, pose_B44, intrinsics_33, sky=True)
+    keep = (new_BHW & ~flying_pixels(depth_BHW)).reshape(b, -1) & ok
+    ring = mem.capacity - mem.pinned
+    order = jnp.cumsum(keep, axis=1) - 1
+    pos = jnp.where(keep, mem.pinned + (mem.cursor[:, None] + order) % ring, mem.capacity)  # capacity: dropped
+    rows = jnp.arange(b)[:, None]
+    put = lambda buf, new: buf.at[rows, pos].set(new, mode="drop")
+    return mem.replace(points=put(mem.points, pts), colors=put(mem.colors, rgb_BHWC.reshape(b, -1, 3)),
+                       radius=put(mem.radius, rad), valid=put(mem.valid, True),
+                       cursor=((mem.cursor + keep.sum(1)) % ring).astype(jnp.int32))
+
+
+def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int):
+    """Per-level z-buffered averages: colours (L, res, res, C), depth and weight (L, res, res), upsampled."""
+    rot, trans = pose_44[:3, :3], pose_44[:3, 3]
+    cam = (points_N3 - trans) @ rot
+    d = -cam[:, 2]
+    safe = jnp.where(d > MIN_DEPTH, d, 1.0)
+    fx, fy, cx, cy = intrinsics_33[0, 0], intrinsics_33[1, 1], intrinsics_33[0, 2], intrinsics_33[1, 2]
+    u, v = cx + fx * cam[:, 0] / safe, cy - fy * cam[:, 1] / safe
+    diameter = 2 * radius_N * fx / safe
+    level = jnp.clip(jnp.floor(jnp.log2(jnp.maximum(diameter * LEVEL_UP, 1.0))), 0, LEVELS - 1).astype(jnp.int32)
+    scale = 2 ** level
+    sizes = [(res >> lv) ** 2 for lv in range(LEVELS)]
+    offsets = jnp.array([sum(sizes[:lv]) for lv in range(LEVELS)])
+    side = res >> level
+    ui, vi = jnp.floor(u / scale).astype(jnp.int32), jnp.floor(v / scale).astype(jnp.int32)
+    ok = valid_N & (d > MIN_DEPTH) & (u >= 0) & (u < res) & (v >= 0) & (v < res)
+    n_seg = sum(sizes)
+    seg = jnp.where(ok, offsets[level] + vi * side + ui, n_seg)
+    zbuf = jax.ops.segment_min(jnp.where(ok, d, jnp.inf), seg, num_segments=n_seg + 1)
+    win = (ok & (d <= zbuf[seg] * (1 + DEPTH_TOLERANCE))).astype(colors_NC.dtype)
+    wsum = jax.ops.segment_sum(win, seg, num_segments=n_seg + 1)
+    csum = jax.ops.segment_sum(colors_NC * win[:, None], seg, num_segments=n_seg + 1)
+    dsum = jax.ops.segment_sum(d * win, seg, num_segments=n_seg + 1)
+    size0 = (jax.ops.segment_sum(diameter * win, seg, num_segments=n_seg + 1)[:sizes[0]]
+             / jnp.maximum(wsum[:sizes[0]], 1.0)).reshape(res, res)
+    cols, deps, wts = [], [], []
+    for lv in range(LEVELS):
+        sl = slice(sum(sizes[:lv]), sum(sizes[:lv + 1]))
+        s, rep = res >> lv, 2 ** lv
+        up = lambda x: jnp.repeat(jnp.repeat(x.reshape((s, s) + x.shape[1:]), rep, 0), rep, 1)
+        w = wsum[sl]
+        cols.append(up(csum[sl] / jnp.maximum(w, 1.0)[:, None]))
+        deps.append(up(jnp.where(w > 0, dsum[sl] / jnp.maximum(w, 1.0), jnp.inf)))
+        wts.append(up(w))
+    return jnp.stack(cols), jnp.stack(deps), jnp.stack(wts), size0
+
+
+def _fill_pinholes(rgb_HWC, depth_HW, known_HW, size_HW):
+    """Fill a pixel that is empty, or seen through a gap (much farther than both neighbours of a left/right
+    or up/down pair, whose points are magnified, so they leave gaps), with the mean of that known pair."""
+    pad = lambda x, fill: jnp.pad(x, ((1, 1), (1, 1)) + ((0, 0),) * (x.ndim - 2), constant_values=fill)
+    rp, dp, kp = pad(rgb_HWC, 0.0), pad(jnp.where(known_HW, depth_HW, jnp.inf), jnp.inf), pad(known_HW, False)
+    sp = pad(size_HW, 0.0)
+    h, w = depth_HW.shape
+    shift = lambda x, i, j: x[1 + i:1 + i + h, 1 + j:1 + j + w]
+    out_rgb, out_d, filled = rgb_HWC, depth_HW, jnp.zeros_like(known_HW)
+    for (i1, j1), (i2, j2) in (((0, -1), (0, 1)), ((-1, 0), (1, 0))):
+        both = shift(kp, i1, j1) & shift(kp, i2, j2)
+        pair_d = 0.5 * (shift(dp, i1, j1) + shift(dp, i2, j2))
+        magnified = jnp.minimum(shift(sp, i1, j1), shift(sp, i2, j2)) > 1.05
+        behind = ~known_HW | (magnified & (out_d > 1.15 * jnp.maximum(shift(dp, i1, j1), shift(dp, i2, j2))))
+        take = both & behind & ~filled
+        out_rgb = jnp.where(take[..., None], 0.5 * (shift(rp, i1, j1) + shift(rp, i2, j2)), out_rgb)
+        out_d = jnp.where(take, pair_d, out_d)
+        filled = filled | take
+    return out_rgb, out_d, filled
+
+
+def render_points(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int):
+    """Colours (H,W,C), depth (H,W; 0 where unknown), coverage (H,W) and full-resolution knowledge (H,W)."""
+    cols, deps, wts, size0 = _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res)
+    zmin = deps.min(0)
+    near = (deps <= zmin * (1 + DEPTH_TOLERANCE)) & (wts > 0)
+    weight = near * wts
+    total = weight.sum(0)
+    known = total > 0
+    rgb = (cols * weight[..., None]).sum(0) / jnp.maximum(total, 1e-6)[..., None]
+    depth = jnp.where(known, zmin, 0.0)
+    fine = near[0]
+    rgb, depth, filled = _fill_pinholes(rgb, depth, known & fine, size0)
+    fine = fine | filled
+    known = known | filled
+    return rgb, jnp.where(known, depth, 0.0), known.astype(jnp.float32), fine
+
+
+def render(mem: Memory, pose_B44, intrinsics_33, res: int):
+    """The memory seen from each pose: rgb (B,H,W,3), depth (B,H,W), coverage (B,H,W), fine (B,H,W) bool.
+
+    The real frames first: wherever they cover a pixel (sky included) they win, so a revisited view is the
+    real one; dreamed content fills the rest."""
+    draw = lambda sl: jax.vmap(lambda p, c, r, v, pose: render_points(p, c, r, v, pose, intrinsics_33, res))(
+        mem.points[:, sl], mem.colors[:, sl], mem.radius[:, sl], mem.valid[:, sl], pose_B44)
+    rgb_r, dep_r, cov_r, fine_r = draw(slice(0, mem.pinned))
+    rgb_g, dep_g, cov_g, fine_g = draw(slice(mem.pinned, None))
+    real = (cov_r > 0) & (fine_r | ~fine_g)  # a real pixel yields only to dreamed detail where it is magnified
+    return (jnp.where(real[..., None], rgb_r, rgb_g), jnp.where(real, dep_r, dep_g), jnp.maximum(cov_r, cov_g),
+            fine_r | fine_g)
