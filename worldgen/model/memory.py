@@ -107,12 +107,12 @@ def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_
     level = jnp.clip(jnp.floor(jnp.log2(jnp.maximum(diameter * LEVEL_UP, 1.0))), 0, LEVELS - 1).astype(jnp.int32)
     scale = 2 ** level
     sizes = [(res >> lv) ** 2 for lv in range(LEVELS)]
-    offsets = jnp.array([sum(sizes[:lv]) for lv in range(LEVELS)])
+    starts = [sum(sizes[:lv]) for lv in range(LEVELS + 1)]  # each level's first cell; starts[-1]: all cells
     side = res >> level
     ui, vi = jnp.floor(u / scale).astype(jnp.int32), jnp.floor(v / scale).astype(jnp.int32)
     ok = valid_N & (d > MIN_DEPTH) & (u >= 0) & (u < res) & (v >= 0) & (v < res)
-    n_seg = sum(sizes)
-    seg = jnp.where(ok, offsets[level] + vi * side + ui, n_seg)
+    n_seg = starts[-1]
+    seg = jnp.where(ok, jnp.array(starts[:-1])[level] + vi * side + ui, n_seg)
     zbuf = jax.ops.segment_min(jnp.where(ok, d, jnp.inf), seg, num_segments=n_seg + 1)
     win = (ok & (d <= zbuf[seg] * (1 + DEPTH_TOLERANCE))).astype(colors_NC.dtype)
     wsum = jax.ops.segment_sum(win, seg, num_segments=n_seg + 1)
@@ -122,7 +122,7 @@ def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_
              / jnp.maximum(wsum[:sizes[0]], 1.0)).reshape(res, res)
     cols, deps, wts = [], [], []
     for lv in range(LEVELS):
-        sl = slice(sum(sizes[:lv]), sum(sizes[:lv + 1]))
+        sl = slice(starts[lv], starts[lv + 1])
         s, rep = res >> lv, 2 ** lv
         up = lambda x: jnp.repeat(jnp.repeat(x.reshape((s, s) + x.shape[1:]), rep, 0), rep, 1)
         w = wsum[sl]
