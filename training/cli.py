@@ -38,6 +38,9 @@ def _eval(args):
     from worldgen.dataset import EpisodeDataset
     from worldgen.model.runner import Generator
     from worldgen.model.store import load_model, resolve_model
+    if args.long_walks:
+        from training.long_walk import check_walks
+        check_walks(args.long_walks, args.long_steps)  # before minutes of evaluation, not after
     path = resolve_model(args.model)
     gen = Generator(load_model(path))
     data = EpisodeDataset(args.data, args.split)

@@ -39,12 +39,16 @@ def spans(steps: int) -> list[tuple[int, int]]:
     return [(lo + 1, hi) for lo, hi in zip([0] + edges[:-1], edges)]
 
 
-def render_walks(resolution: int, n_walks: int, steps: int, context: int):
-    """Explorer walks of context + steps frames on unseen worlds: frames, depth, poses, actions, intrinsics."""
+def check_walks(n_walks: int, steps: int) -> None:
     if not 1 <= n_walks <= len(SEEDS):
         raise WorldgenError(f"long walks: expected 1..{len(SEEDS)} walks, got {n_walks}")
-    if steps < 10:
-        raise WorldgenError(f"long walks: expected at least 10 dreamed steps, got {steps}")
+    if not 10 <= steps <= 1000:
+        raise WorldgenError(f"long walks: expected 10..1000 dreamed steps, got {steps}")
+
+
+def render_walks(resolution: int, n_walks: int, steps: int, context: int):
+    """Explorer walks of context + steps frames on unseen worlds: frames, depth, poses, actions, intrinsics."""
+    check_walks(n_walks, steps)
     eps = []
     with Renderer(resolution) as r:
         for seed in SEEDS[:n_walks]:
