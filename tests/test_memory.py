@@ -57,9 +57,10 @@ def test_a_surface_written_once_renders_back_identically_from_the_same_pose(walk
 
 
 def test_magnified_near_ground_is_drawn_without_pinholes(walk):
-    """Seen from 3 steps (1.5 m) closer, the ground of the first frame is magnified: the footprint levels
-    and the pinhole fill leave far fewer holes than a one-pixel splat. (Not none: the footprint is round,
-    and ground seen at a grazing angle stretches more along the view than across it; see docs/model.md.)"""
+    """Seen from 3 steps (1.5 m) closer, the ground of the first frame is magnified: the footprints (up to
+    2x2 cells per level) and the pinhole fill leave few holes where a one-pixel splat leaves a sieve. (Not
+    none: the footprint is round, and ground seen at a grazing angle stretches more along the view than
+    across it; see docs/model.md.)"""
     far, near = walk[0], walk[3]
     rgb, depth, pose = as_batch(far)
     intr = jnp.asarray(far.intrinsics)
@@ -77,7 +78,7 @@ def test_magnified_near_ground_is_drawn_without_pinholes(walk):
     assert inside.sum() > 0.3 * RES * RES
     holes_footprint = 1 - float(np.asarray(cov)[0][inside].mean())
     holes_point = 1 - float(np.asarray(cov_point)[inside].mean())
-    assert holes_point > 0.3 and holes_footprint < 0.7 * holes_point
+    assert holes_point > 0.3 and holes_footprint < 0.15  # 0.32 with one point per cell and level
 
 
 def test_a_pose_seen_at_step_0_renders_from_memory_at_step_n(walk, tiny_model):

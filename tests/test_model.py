@@ -172,3 +172,16 @@ def test_bundled_model_loads_and_steps():
     gen = Generator(model)
     _, out = gen.step(gen.from_image(np.zeros((80, 60, 3), np.uint8)), np.array([1]), jax.random.key(0))
     assert out["rgb"].shape == (1, 64, 64, 3)
+
+
+def test_a_turn_turns_by_the_same_angle_whatever_the_scene(random_tiny_model):
+    """Yaw is a function of the action alone (a turn is never blocked), while the move sees the scene."""
+    m = random_tiny_model
+    res = m.config.resolution
+    disp = jax.random.uniform(jax.random.key(0), (2, res, res))
+    poses = jnp.stack([jnp.eye(4), jnp.asarray(camera_pose(World(0), spawn(World(0), np.random.default_rng(1))))])
+    for action in range(m.config.num_actions):
+        d = np.asarray(m.pose_delta(disp, jnp.full((2,), action), poses))
+        assert d[0, 3] == d[1, 3]
+    d = np.asarray(m.pose_delta(disp, jnp.full((2,), int(Action.FORWARD)), poses))
+    assert not np.allclose(d[0, :3], d[1, :3])

@@ -60,3 +60,18 @@ def test_random_walk_never_enters_obstacles_or_leaves_bounds():
         s, _ = step(world, s, int(a))
         assert not collides(world, s.x, s.z)
         assert abs(s.x) <= 16 - PLAYER_RADIUS and abs(s.z) <= 16 - PLAYER_RADIUS
+
+
+def test_explorer_pushes_on_after_a_blocked_move_about_half_the_time_then_turns_away():
+    from worldgen.policy import Explorer
+    pushed = 0
+    for seed in range(200):
+        ex = Explorer(np.random.default_rng(seed))
+        ex.plan.clear()
+        ex.plan.append(Action.FORWARD)
+        assert ex.act(False) == Action.FORWARD
+        after = [ex.act(True)] + [ex.act(False) for _ in range(20)]  # blocked once, then free
+        pushes = next(i for i, a in enumerate(after) if a != Action.FORWARD)
+        assert pushes <= 8 and after[pushes] in (Action.TURN_LEFT, Action.TURN_RIGHT)
+        pushed += pushes > 0
+    assert 60 < pushed < 140

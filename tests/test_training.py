@@ -159,3 +159,16 @@ def test_eval_refuses_another_action_set(rollout_dataset, tmp_path):
     model = WorldModel(preset("tiny", num_actions=5), rngs=nnx.Rngs(0))
     with pytest.raises(DataError, match="has 7 actions .* but the model was trained on 5"):
         evaluate(Generator(model), EpisodeDataset(rollout_dataset, "heldout"), 2)
+
+
+def test_revisit_routes_go_out_and_come_back_to_the_real_start_frame():
+    """Each route is 16 moves and their inverses; a world takes one that no obstacle blocks, so its truth at
+    the end is the start frame itself."""
+    from training.long_walk import REVISIT_ROUTES, render_revisits, render_walks
+    from worldgen.actions import INVERSE
+    for route in REVISIT_ROUTES:
+        assert len(route) == 32 and all(INVERSE[a] == b for a, b in zip(route[:16], reversed(route[16:])))
+    routes, ends, back = render_revisits(32, 3, 2)
+    frames = render_walks(32, 3, 10, 2)[0]
+    assert routes.shape == (3, 32) and back.sum() >= 2
+    assert all(np.array_equal(ends[i], frames[i, 1]) for i in range(3) if back[i])

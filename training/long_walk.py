@@ -7,7 +7,10 @@ first `context` rendered frames (RGB, depth, pose) and then only the explorer's 
 steps (1-10, 11-50, 51-100, 101-200, ...) we report PSNR against the truth, the PSNR of repeating the last
 real frame (copy-last), the sharpness ratio (1 = as sharp as the truth, > 1 = speckle) and the colour-histogram
 distance to the truth (0 = the same colours, 1 = none in common) for the dream and for copy-last. The revisit
-test walks 16 moves out and their inverses back and compares the dream on return with the true start frame.
+test walks 16 moves out and their inverses back and compares the dream on return with the rendered truth
+there. Each world takes the first of four mirror images of the route (left/right, forward/back swapped) that
+no obstacle blocks, so the player truly comes back to the start frame; `revisit_returned` counts the worlds
+where one did (elsewhere the truth at the route's end is a nearby view, not the start).
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from training import metrics as M
 from worldgen.actions import INVERSE, Action
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
-from worldgen.record import record_episode
+from worldgen.player import camera_pose, step
+from worldgen.record import explore, record_episode
 from worldgen.render import Renderer
 from worldgen.world import World
 
@@ -30,7 +34,18 @@ STRIP_STEPS = (1, 10, 25, 50, 100, 200, 500)
 REVISIT_OUT = (Action.FORWARD, Action.FORWARD, Action.TURN_LEFT, Action.FORWARD, Action.FORWARD,
                Action.STRAFE_RIGHT, Action.FORWARD, Action.TURN_RIGHT, Action.TURN_RIGHT, Action.FORWARD,
                Action.FORWARD, Action.STRAFE_LEFT, Action.TURN_LEFT, Action.FORWARD, Action.FORWARD, Action.FORWARD)
-REVISIT = REVISIT_OUT + tuple(INVERSE[a] for a in reversed(REVISIT_OUT))
+_MIRROR = {Action.TURN_LEFT: Action.TURN_RIGHT, Action.TURN_RIGHT: Action.TURN_LEFT,
+           Action.STRAFE_LEFT: Action.STRAFE_RIGHT, Action.STRAFE_RIGHT: Action.STRAFE_LEFT}
+_FLIP = {Action.FORWARD: Action.BACK, Action.BACK: Action.FORWARD}
+
+
+def _there_and_back(out) -> tuple[Action, ...]:
+    return tuple(out) + tuple(INVERSE[a] for a in reversed(out))
+
+
+REVISIT = _there_and_back(REVISIT_OUT)
+REVISIT_ROUTES = tuple(_there_and_back([swap.get(a, a) for a in REVISIT_OUT])
+                       for swap in ({}, _MIRROR, _FLIP, {**_MIRROR, **_FLIP}))
 
 
 def spans(steps: int) -> list[tuple[int, int]]:
@@ -46,6 +61,12 @@ def check_walks(n_walks: int, steps: int) -> None:
         raise WorldgenError(f"long walks: expected 10..1000 dreamed steps, got {steps}")
 
 
+def _start(seed: int, context: int):
+    """The world of a walk and the explorer's first `context` player states in it (the real start frames)."""
+    world = World(seed)
+    return world, [state for state, _, _ in explore(world, np.random.default_rng([seed, 0, 7]), context)]
+
+
 def render_walks(resolution: int, n_walks: int, steps: int, context: int):
     """Explorer walks of context + steps frames on unseen worlds: frames, depth, poses, actions, intrinsics."""
     check_walks(n_walks, steps)
@@ -56,6 +77,29 @@ def render_walks(resolution: int, n_walks: int, steps: int, context: int):
         intrinsics = r.intrinsics
     frames, depth, actions, poses = (np.stack([e[i] for e in eps]) for i in range(4))
     return frames, depth.astype(np.float32), poses, actions, intrinsics
+
+
+def render_revisits(resolution: int, n_walks: int, context: int):
+    """Per walk, after its real start frames, the first REVISIT_ROUTES entry no obstacle blocks (else the one
+    blocked least): actions (B, 32), the rendered truth at its end (B, H, W, 3), and whether it came back."""
+    routes, ends, back = [], [], []
+    with Renderer(resolution) as r:
+        for seed in SEEDS[:n_walks]:
+            world, states = _start(seed, context)
+            tried = []
+            for route in REVISIT_ROUTES:
+                state, blocked = states[-1], 0
+                for action in route:
+                    state, hit = step(world, state, action)
+                    blocked += hit
+                tried.append((blocked, route, state))
+                if not blocked:
+                    break
+            blocked, route, state = min(tried, key=lambda x: x[0])
+            routes.append(route)
+            ends.append(r.render(world, camera_pose(world, state)).rgb_HWC)
+            back.append(blocked == 0)
+    return np.array(routes, np.int32), np.stack(ends), np.array(back)
 
 
 def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0) -> tuple[dict, dict]:
@@ -76,10 +120,11 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0)
     }
     table = {f"{lo}-{hi}": {name: float(np.mean(v[lo - 1:hi])) for name, v in per_step.items()}
              for lo, hi in spans(steps)}
-    loop = np.broadcast_to(np.array(REVISIT, np.int32), (len(frames), len(REVISIT)))
-    _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), loop, jax.random.key(seed))
+    routes, route_ends, returned = render_revisits(gen.config.resolution, n_walks, k)
+    _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed))
     result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]), "spans": table,
-              "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], last),
+              "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], route_ends),
+              "revisit_returned": int(returned.sum()),
               "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}
     return result, {"pred": pred, "truth": truth}
 
@@ -93,7 +138,8 @@ def table_text(result: dict) -> str:
         lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{v['psnr'] - v['copy_last_psnr']:>+7.2f}"
                      f"{v['sharpness_ratio']:>7.2f}{v['colour_distance']:>8.3f}{v['copy_last_colour_distance']:>11.3f}")
     lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
-                 f"{result['revisit_psnr']:.2f} dB against the true start frame")
+                 f"{result['revisit_psnr']:.2f} dB against the rendered truth on return "
+                 f"({result['revisit_returned']} of {result['walks']} routes came back to the start unblocked)")
     return "\n".join(lines)
 
 

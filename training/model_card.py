@@ -32,7 +32,8 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
                   f"{v['colour_distance']:.3f} | {v['copy_last_colour_distance']:.3f} |" for span, v in walk["spans"].items()]
         walk_text = (f"\n## Long walk ({walk['walks']} unseen worlds, explorer actions, {walk['steps']} dreamed steps)\n\n"
                      + "\n".join(lines) + f"\n\nRevisit ({len(walk['revisit_actions']) // 2} moves out and back): "
-                     f"{walk['revisit_psnr']:.2f} dB against the true start frame. Plots: docs/eval/long_walk.png, "
+                     f"{walk['revisit_psnr']:.2f} dB against the rendered truth on return "
+                     f"({walk['revisit_returned']} of {walk['walks']} routes came back to the start unblocked). Plots: docs/eval/long_walk.png, "
                      "docs/eval/filmstrip.png (truth over dream at steps 1, 10, 25, 50, 100, 200).\n")
     text = f"""# worldgen bundled world model
 

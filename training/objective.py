@@ -86,7 +86,7 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
         mask, pose_target = sel(jnp.zeros_like(mask), mask), sel(jnp.zeros_like(pose_target), pose_target)
         last_disp, prev_rgb = sel(jnp.zeros_like(last_disp), last_disp), sel(last_rgb, prev_rgb)
         action = jnp.where(ident, 0, action)
-        pose_pred = model.pose_delta(last_disp, action)
+        pose_pred = model.pose_delta(last_disp, action, g["last_pose"])
     else:
         warp_rgb, warp_disp, mask = jnp.zeros_like(last_rgb), jnp.zeros((m, h, w)), jnp.zeros((m, h, w))
         last_disp = jnp.zeros((m, h, w))
@@ -168,7 +168,7 @@ def pose_loss_fn(model: WorldModel, batch, intrinsics_33, key):
     scale = jnp.exp(0.03 * jax.random.normal(key, (depth.shape[0], 1, 1)))
     last_disp = depth_to_disparity(depth[:, -2] * scale)
     target = jax.vmap(pose_delta)(poses[:, -2], poses[:, -1])
-    pred = model.pose_delta(last_disp, actions[:, -1])
+    pred = model.pose_delta(last_disp, actions[:, -1], poses[:, -2])
     err = (pred - target) * POSE_SCALE
     metrics = {"pose_mse": jnp.mean((pred - target) ** 2),
                "yaw_err_deg": jnp.degrees(jnp.sqrt(jnp.mean((pred - target)[:, 3] ** 2))),

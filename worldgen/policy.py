@@ -7,7 +7,8 @@ It chooses a mode, runs it for a few steps, then chooses again:
   strafe    a few sideways steps;
   backtrack the inverse of its last moves in reverse order, which brings it back to a place it has seen;
   pause     a short noop.
-A blocked move makes it turn away by 60-150 degrees. Everything is drawn from the Generator it is given.
+A blocked move is pushed on for 2-8 more steps half of the time (sliding along the obstacle, as a player
+holding a key does), then it turns away by 60-150 degrees. Everything is drawn from the Generator it is given.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from worldgen.actions import ACTION_NAMES, INVERSE, Action
 
 MODES = ("walk", "turn", "look", "strafe", "backtrack", "pause")
 MODE_WEIGHTS = np.array([0.50, 0.18, 0.05, 0.10, 0.12, 0.05])
+PUSH_P = 0.5  # chance that a blocked move is pushed on before turning away
 
 
 class Explorer:
@@ -26,6 +28,7 @@ class Explorer:
         self.rng = rng
         self.plan: deque[Action] = deque()
         self.history: deque[Action] = deque(maxlen=memory)
+        self.pushes = 0  # blocked moves still to push on before turning away
 
     def _new_plan(self) -> None:
         rng = self.rng
@@ -51,11 +54,15 @@ class Explorer:
 
     def act(self, blocked: bool) -> Action:
         """Next action, given whether the previous move was blocked."""
-        if blocked:
-            side = Action.TURN_LEFT if self.rng.random() < 0.5 else Action.TURN_RIGHT
-            self.plan = deque([side] * int(self.rng.integers(4, 11)) + [Action.FORWARD] * 3)
+        if blocked and not self.pushes:
+            rng = self.rng
+            side = Action.TURN_LEFT if rng.random() < 0.5 else Action.TURN_RIGHT
+            self.pushes = int(rng.integers(2, 9)) if rng.random() < PUSH_P else 0
+            self.plan = deque([self.history[-1]] * self.pushes + [side] * int(rng.integers(4, 11))
+                              + [Action.FORWARD] * 3)
         if not self.plan:
             self._new_plan()
+        self.pushes = max(self.pushes - 1, 0)
         action = self.plan.popleft()
         self.history.append(action)
         return action

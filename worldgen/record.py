@@ -39,25 +39,32 @@ class RecordSummary:
         return head + "\n" + action_statistics(self.actions, self.blocked, self.moves)
 
 
+def explore(world: World, rng: np.random.Generator, steps: int):
+    """The curious explorer's walk from a spawn drawn from `rng`: (player state, action, blocked) for each of
+    `steps` frames; the first action is NOOP."""
+    explorer = Explorer(rng)
+    state, blocked = spawn(world, rng), False
+    for t in range(steps):
+        action = Action.NOOP
+        if t > 0:
+            action = explorer.act(blocked)
+            state, blocked = step(world, state, action)
+        yield state, action, blocked
+
+
 def record_episode(world: World, renderer: Renderer, rng: np.random.Generator, steps: int):
     """One explorer episode: frames_THWC, depth_THW, actions_T, poses_T44, blocked count, move count."""
-    explorer = Explorer(rng)
-    state = spawn(world, rng)
     res = renderer.resolution
     frames = np.empty((steps, res, res, 3), np.uint8)
     depth = np.empty((steps, res, res), np.float16)
     poses = np.empty((steps, 4, 4), np.float32)
     actions = np.zeros(steps, np.int32)
-    blocked, moves = False, 0
-    n_blocked = 0
-    for t in range(steps):
-        if t > 0:
-            action = explorer.act(blocked)
-            state, blocked = step(world, state, action)
-            actions[t] = action
-            if action not in (Action.NOOP, Action.TURN_LEFT, Action.TURN_RIGHT):
-                moves += 1
-                n_blocked += int(blocked)
+    moves = n_blocked = 0
+    for t, (state, action, blocked) in enumerate(explore(world, rng, steps)):
+        actions[t] = action
+        if action not in (Action.NOOP, Action.TURN_LEFT, Action.TURN_RIGHT):
+            moves += 1
+            n_blocked += int(blocked)
         frame = renderer.render(world, camera_pose(world, state))
         frames[t], depth[t], poses[t] = frame.rgb_HWC, frame.depth_HW, frame.pose
     return frames, depth, actions, poses, n_blocked, moves

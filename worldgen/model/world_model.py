@@ -34,9 +34,10 @@ class WorldModel(nnx.Module):
         self.action_embed = nnx.Embed(config.num_actions, d, rngs=rngs)
         self.time_mlp = nnx.Linear(d, d, rngs=rngs)
         self.unet = UNet(IN_CHANNELS, 4, config.channels, d, rngs=rngs)
-        self.pose_in = nnx.Linear(POSE_POOL * POSE_POOL + config.num_actions, 128, rngs=rngs)
+        self.pose_in = nnx.Linear(POSE_POOL * POSE_POOL + config.num_actions + 2, 128, rngs=rngs)
         self.pose_hidden = nnx.Linear(128, 128, rngs=rngs)
-        self.pose_out = nnx.Linear(128, 4, kernel_init=nnx.initializers.zeros, rngs=rngs)
+        self.pose_out = nnx.Linear(128, 3, kernel_init=nnx.initializers.zeros, rngs=rngs)
+        self.turn = nnx.Param(jnp.zeros((config.num_actions,)))  # yaw (rad) of each action, learned
 
     def denoise(self, x_BHWC, t_B, cond_BHWC, action_B):
         """x-prediction: clean RGB in [-1, 1] and disparity, from noisy RGB at flow time t.
@@ -50,12 +51,20 @@ class WorldModel(nnx.Module):
         base_disp = cond_BHWC[..., 3] + (1 - mask[..., 0]) * cond_BHWC[..., 11]
         return base_rgb + out[..., :3], base_disp + out[..., 3]
 
-    def pose_delta(self, last_disp_BHW, action_B):
-        """(forward m, right m, up m, yaw rad) camera motion for the action, in the heading frame."""
+    def pose_delta(self, last_disp_BHW, action_B, pose_B44):
+        """(forward m, right m, up m, yaw rad) camera motion for the action from pose_B44, in its heading frame.
+
+        The move depends on the scene (a move can be blocked and slide along the world's axes, the eye follows
+        the terrain), so an MLP predicts it from the action, the pooled last disparity and the compass heading.
+        A turn is never blocked, so yaw is a learned constant per action: an error in it cannot depend on the
+        scene and drift a dream's heading."""
         b, h, w = last_disp_BHW.shape
         pooled = last_disp_BHW.reshape(b, POSE_POOL, h // POSE_POOL, POSE_POOL, w // POSE_POOL).mean((2, 4))
-        x = jnp.concatenate([pooled.reshape(b, -1), jax.nn.one_hot(action_B, self.config.num_actions)], -1)
-        return self.pose_out(nnx.silu(self.pose_hidden(nnx.silu(self.pose_in(x)))))
+        heading = -pose_B44[:, :3, 2][:, ::2]  # forward vector's world x and z
+        heading = heading / (jnp.linalg.norm(heading, axis=-1, keepdims=True) + 1e-8)
+        x = jnp.concatenate([pooled.reshape(b, -1), jax.nn.one_hot(action_B, self.config.num_actions), heading], -1)
+        move = self.pose_out(nnx.silu(self.pose_hidden(nnx.silu(self.pose_in(x)))))
+        return jnp.concatenate([move, self.turn[...][action_B][:, None]], -1)
 
 
 # --- conditioning ----------------------------------------------------------------------------------
@@ -161,8 +170,9 @@ def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44
 def step(model: WorldModel, state: WorldState, action_B, key):
     """One generated step for every batch element. Returns (new state, outputs)."""
     config = model.config
-    pose = jax.vmap(apply_delta)(state.pose, model.pose_delta(state.last_disp, action_B)) if config.geometry \
-        else state.pose
+    pose = state.pose
+    if config.geometry:
+        pose = jax.vmap(apply_delta)(pose, model.pose_delta(state.last_disp, action_B, pose))
     cond, fine = recall(config, state, pose)
     rgb, disp = sample(model, cond, action_B, key, config.sample_steps, config.sample_temperature)
     new = advance(config, state, rgb, disp, pose, fine)
