@@ -1,6 +1,10 @@
 """The viewer: per-session logic, the Gradio API through gradio_client, and a real headless Chromium."""
+import glob
+import secrets
 import socket
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,6 +113,18 @@ def test_api_sessions_are_separate(server, tmp_path):
     assert len(trimesh.load(glb, force="mesh").faces) > 100
     _, status = b.predict(*args(12), api_name="/undo")
     assert "nothing to undo" in status
+
+
+def test_export_file_names_never_come_from_the_client(server):
+    """A client may name its session anything: an export is still written inside the viewer's own folder."""
+    from gradio_client import Client
+    c = Client(server, verbose=False)
+    marker = "x" + secrets.token_hex(4)
+    c.session_hash = "../" + marker  # a name built from it would land in the viewer folder's parent
+    c.predict(3, "snow", 4.0, 1.5, 2, None, api_name="/new")
+    glb, _, status = c.predict(api_name="/export_glb")
+    assert status.startswith("exported") and marker not in Path(glb).name
+    assert not glob.glob(str(Path(tempfile.gettempdir()) / marker) + "*")
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -78,7 +78,7 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
 
     def export(kind, request: gr.Request):
         s = session(request)
-        path = out_dir / f"{request.session_hash[:12]}-{s.version}-{s.step_count}.{kind}"
+        path = out_dir / f"{s.file_id}-{s.version}-{s.step_count}.{kind}"
         try:
             with s.lock:
                 {"glb": s.export_glb, "ply": s.export_dream_ply, "mp4": s.export_mp4}[kind](path)

@@ -78,6 +78,7 @@ class PlaySession:
         self.lock = threading.Lock()
         self.last_seen = time.monotonic()
         self.token = secrets.token_urlsafe(16)  # lets the page's play loop reach this session
+        self.file_id = secrets.token_hex(6)  # names this session's export files: never from client input
         self.world: World | None = None
         self.image: Image.Image | None = None
         self.version = 0
