@@ -12,7 +12,7 @@ import trimesh
 from flax import nnx
 from PIL import Image
 
-from viewer.session import PlaySession, SessionStore, load_upload
+from viewer.session import PlaySession, SessionStore, checked_action, load_upload
 from worldgen.errors import WorldgenError
 from worldgen.model.config import preset
 from worldgen.model.runner import Generator
@@ -70,6 +70,25 @@ def test_session_from_image_and_bad_uploads(gen, renderer, tmp_path):
     with pytest.raises(WorldgenError, match="the limit is 0 MB"):
         load_upload(tmp_path / "a.jpg", 100)
     assert s.step(2)["step"] == 2  # the session survived
+    Image.new("RGB", (7000, 7000)).save(tmp_path / "big.png")  # 49 megapixels, a tiny file
+    with pytest.raises(WorldgenError, match="7000x7000 pixels; the limit is 40 million"):
+        load_upload(tmp_path / "big.png", 10_000_000)
+
+
+def test_a_refused_request_changes_nothing(gen, renderer):
+    s = PlaySession(gen, renderer)
+    s.new_world(3, WorldSpec())
+    s.step(1)
+    before = (s.world.seed, s.step_count, len(s.history), s.dream.copy())
+    with pytest.raises(WorldgenError, match="world seed"):
+        s.new_world(2 ** 70, WorldSpec())
+    assert (s.world.seed, s.step_count, len(s.history)) == before[:3] and np.array_equal(s.dream, before[3])
+    assert s.undo(1)["step"] == 0
+    for bad in (float("inf"), 1.5, True, "1", None):
+        with pytest.raises(WorldgenError, match="an action is an integer index"):
+            checked_action(bad)
+    with pytest.raises(ValueError):
+        s.step(checked_action(99))
 
 
 def test_idle_sessions_are_freed(gen):

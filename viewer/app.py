@@ -12,7 +12,7 @@ import gradio as gr
 import jax
 import numpy as np
 
-from viewer.session import SessionStore, load_upload
+from viewer.session import SessionStore, checked_action, load_upload
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
 from worldgen.model.store import load_model
@@ -47,8 +47,9 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
         """Called by the page's play loop with {"token", "action"}; the token names the tab's session."""
         try:
             s = store.by_token(str(payload["token"]))
+            action = checked_action(payload["action"])
             with s.lock:
-                return s.step(int(payload["action"]))
+                return s.step(action)
         except (WorldgenError, ValueError, KeyError, TypeError) as e:
             return {"error": str(e)}
 

@@ -52,11 +52,23 @@ def load_upload(path: str | Path, max_bytes: int) -> Image.Image:
     Image.MAX_IMAGE_PIXELS = MAX_UPLOAD_PIXELS
     try:
         im = Image.open(path)
+        if im.width * im.height > MAX_UPLOAD_PIXELS:  # checked before decoding a single pixel
+            raise WorldgenError(f"{path.name} is {im.width}x{im.height} pixels; the limit is "
+                                f"{MAX_UPLOAD_PIXELS / 1e6:.0f} million")
         im.load()
         im.seek(0)
+    except WorldgenError:
+        raise
     except (Image.DecompressionBombError, Image.UnidentifiedImageError, OSError, ValueError) as e:
         raise WorldgenError(f"{path.name} is not an image worldgen can read ({type(e).__name__})") from None
     return im.convert("RGB")
+
+
+def checked_action(value) -> int:
+    """An action index from a page's request; JSON numbers such as 1.5, Infinity or true are refused."""
+    if type(value) is not int:
+        raise WorldgenError(f"an action is an integer index, got {value!r}")
+    return value
 
 
 @dataclass
@@ -96,18 +108,20 @@ class PlaySession:
 
     # --- starting points ------------------------------------------------------------------------
     def new_world(self, seed: int, spec: WorldSpec) -> dict:
+        world = World(int(seed), spec)  # a refused seed or spec raises here, before anything is cleared
+        player = spawn(world, np.random.default_rng([int(seed), 0, 7]))
         self._clear()
-        self.world, self.image = World(int(seed), spec), None
-        self.player = spawn(self.world, np.random.default_rng([int(seed), 0, 7]))
+        self.world, self.image, self.player = world, None, player
         for _ in range(self.k):
             self.context.append(self._render_truth())
         self._anchor()
         return self._changed()
 
     def dream_from_image(self, image: Image.Image) -> dict:
+        state = self.gen.from_image(image)
         self._clear()
         self.world, self.image, self.player = None, image, None
-        self.gen_state = self.gen.from_image(image)
+        self.gen_state = state
         self.dream = np.asarray(to_uint8(self.gen_state.last_rgb[0]))
         return self._changed()
 
