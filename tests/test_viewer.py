@@ -102,6 +102,20 @@ def test_idle_sessions_are_freed(gen):
         store.by_token(a.token)
 
 
+def test_one_client_cannot_take_every_slot(gen):
+    store = SessionStore(gen, max_sessions=6, per_client=3)
+    first = store.get("x0", "10.0.0.9")
+    for i in range(1, 10):  # made-up session names from one address
+        store.get(f"x{i}", "10.0.0.9")
+    assert sum(s.client == "10.0.0.9" for s in store.sessions.values()) == 3 and "x0" not in store.sessions
+    with pytest.raises(WorldgenError, match="expired"):
+        store.by_token(first.token)
+    others = [store.get(f"y{i}", "10.0.0.7") for i in range(3)]
+    assert all(store.by_token(s.token) is s for s in others)
+    with pytest.raises(WorldgenError, match="the viewer is full"):
+        store.get("z", "10.0.0.5")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

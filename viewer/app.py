@@ -41,7 +41,7 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
     out_dir = Path(tempfile.mkdtemp(prefix="worldgen-viewer-"))
 
     def session(request: gr.Request):
-        return store.get(request.session_hash)
+        return store.get(request.session_hash, request.client.host if request.client else "unknown")
 
     def play_step(payload):
         """Called by the page's play loop with {"token", "action"}; the token names the tab's session."""

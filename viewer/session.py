@@ -91,6 +91,7 @@ class PlaySession:
         self.last_seen = time.monotonic()
         self.token = secrets.token_urlsafe(16)  # lets the page's play loop reach this session
         self.file_id = secrets.token_hex(6)  # names this session's export files: never from client input
+        self.client = "local"  # the address that made it (SessionStore.get)
         self.world: World | None = None
         self.image: Image.Image | None = None
         self.version = 0
@@ -245,8 +246,8 @@ class PlaySession:
 class SessionStore:
     """Sessions by id (Gradio's per-tab session hash), freed after `idle_seconds` without a request."""
 
-    def __init__(self, gen: Generator, idle_seconds: float = 900.0, max_sessions: int = 32):
-        self.gen, self.idle, self.max = gen, idle_seconds, max_sessions
+    def __init__(self, gen: Generator, idle_seconds: float = 900.0, max_sessions: int = 32, per_client: int = 8):
+        self.gen, self.idle, self.max, self.per_client = gen, idle_seconds, max_sessions, per_client
         with GL_LOCK:
             self.renderer = Renderer(gen.config.resolution)
         self.sessions: dict[str, PlaySession] = {}
@@ -259,16 +260,27 @@ class SessionStore:
             self._seed += 1
             return self._seed
 
-    def get(self, sid: str) -> PlaySession:
+    def get(self, sid: str, client: str = "local") -> PlaySession:
+        """The session `sid` of `client` (an address), made on first use. A client holds at most `per_client`
+        sessions: a new one beyond that replaces its own least recently used, so one client inventing
+        session names cannot take every slot."""
         self.sweep()
+        evicted = None
         with self.lock:
             if sid not in self.sessions:
-                if len(self.sessions) >= self.max:
+                mine = [k for k, s in self.sessions.items() if s.client == client]
+                if len(mine) >= self.per_client:
+                    evicted = self.sessions.pop(min(mine, key=lambda k: self.sessions[k].last_seen))
+                elif len(self.sessions) >= self.max:
                     raise WorldgenError(f"the viewer is full ({self.max} players); try again later")
                 self.sessions[sid] = PlaySession(self.gen, self.renderer)
+                self.sessions[sid].client = client
             s = self.sessions[sid]
             s.last_seen = time.monotonic()
-            return s
+        if evicted is not None:
+            with evicted.lock:
+                evicted.close()
+        return s
 
     def by_token(self, token: str) -> PlaySession:
         with self.lock:
