@@ -172,3 +172,12 @@ def test_revisit_routes_go_out_and_come_back_to_the_real_start_frame():
     frames = render_walks(32, 3, 10, 2)[0]
     assert routes.shape == (3, 32) and back.sum() >= 2
     assert all(np.array_equal(ends[i], frames[i, 1]) for i in range(3) if back[i])
+
+
+def test_bench_train_measures_the_model_it_is_given_and_bench_refuses_options_it_ignores(tiny_model, tmp_path,
+                                                                                         capsys):
+    from training.bench import bench_train
+    path = export_model(tiny_model, tmp_path / "m")
+    assert f"train step, model {path}" in bench_train(str(path), batch_size=2, steps=1)
+    assert main(["bench", "render", "--model", str(path)]) != 0
+    assert "worldgen bench render takes no --model" in capsys.readouterr().err

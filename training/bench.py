@@ -13,13 +13,18 @@ from training.objective import loss_fn
 from training.objective import TEACHER_TARGETS as TARGETS_PER_WINDOW
 from worldgen.benchmarks import matmul_peak_gflops, peak_memory_row, table
 from worldgen.model.config import preset
+from worldgen.model.store import load_model
 from worldgen.model.world_model import WorldModel
 from worldgen.render import intrinsics_matrix
 
 
-def bench_train(preset_name: str = "small", batch_size: int = 8, steps: int = 5, model=None) -> str:
-    config = preset(preset_name)
-    model = WorldModel(config, rngs=nnx.Rngs(0))
+def bench_train(model: str | None = None, batch_size: int = 8, steps: int = 5) -> str:
+    """Train-step speed of a model folder (or 'bundled'), else of a fresh model of the small preset."""
+    if model is None:
+        name, model = "preset small", WorldModel(preset("small"), rngs=nnx.Rngs(0))
+    else:
+        name, model = f"model {model}", load_model(model)
+    config = model.config
     graphdef, state = nnx.split((model, build_optimizer(model, FitConfig())))
     res, t = config.resolution, config.context + TARGETS_PER_WINDOW
     rng = np.random.default_rng(0)
@@ -41,7 +46,7 @@ def bench_train(preset_name: str = "small", batch_size: int = 8, steps: int = 5,
     dt = (time.perf_counter() - t0) / steps
     samples = batch_size * TARGETS_PER_WINDOW
     peak = matmul_peak_gflops()
-    return table([(f"train step, preset {preset_name}", f"{dt * 1000:.0f} ms/step, batch {batch_size} windows x "
+    return table([(f"train step, {name}", f"{dt * 1000:.0f} ms/step, batch {batch_size} windows x "
                                                           f"{TARGETS_PER_WINDOW} targets"),
                   ("samples/s", f"{samples / dt:.1f}"),
                   ("achieved GFLOP/s", f"{flops / dt / 1e9:.1f} ({flops / dt / 1e9 / peak:.0%} of the "

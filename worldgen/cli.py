@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import sys
 import time
 from importlib.metadata import entry_points
@@ -106,10 +107,13 @@ def _cmd_bench(args):
     found = dict(BENCHMARKS, **{ep.name: ep.load() for ep in entry_points(group="worldgen.benchmarks")})
     if args.what not in found:
         raise WorldgenError(f"unknown benchmark {args.what!r}: expected one of {', '.join(found)}")
-    options = {"model": args.model} if args.model else {}
-    if args.screenshot:
-        options["screenshot"] = args.screenshot
-    print(found[args.what](**options))
+    bench = found[args.what]
+    options = {k: v for k, v in (("model", args.model), ("screenshot", args.screenshot)) if v}
+    takes = inspect.signature(bench).parameters
+    for name in options:
+        if name not in takes:
+            raise WorldgenError(f"worldgen bench {args.what} takes no --{name}")
+    print(bench(**options))
 
 
 def _cmd_demo(args):
@@ -167,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks that print a table: render, generate, train, viewer")
     p.add_argument("what", help="render | generate | train | viewer")
-    p.add_argument("--model", default=None, help="generate, viewer: a model folder or 'bundled' (default)")
+    p.add_argument("--model", default=None, help="generate, train, viewer: a model folder or 'bundled'")
     p.add_argument("--screenshot", default=None, help="viewer: save a screenshot of the page here")
     p.set_defaults(func=_cmd_bench)
 
