@@ -1,4 +1,5 @@
-"""Saved models: a folder with config.json and an orbax `params/` tree. The bundled one lives in assets/.
+"""Saved models: a folder with config.json and an orbax `params/` tree. The bundled one lives in assets/,
+installed with the package as `worldgen_assets` (package data, found through importlib.resources).
 
 Loading never unpickles: orbax restores arrays into the structure built from config.json, and a model
 folder whose config or arrays do not fit gets an error that names the mismatch.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from importlib import resources
 from pathlib import Path
 
 import orbax.checkpoint as ocp
@@ -16,7 +18,7 @@ from worldgen.errors import WorldgenError
 from worldgen.model.config import ModelConfig
 from worldgen.model.world_model import WorldModel
 
-BUNDLED = Path(__file__).resolve().parents[2] / "assets" / "world_model"
+BUNDLED = Path(str(resources.files("worldgen_assets"))) / "world_model"  # assets/ in a checkout
 
 
 def resolve_model(name: str | Path) -> Path:

@@ -1,0 +1,1 @@
+"""The bundled world model (`world_model/`), installed with worldgen as the package `worldgen_assets`."""
