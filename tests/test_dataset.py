@@ -82,6 +82,18 @@ def test_corrupt_truncated_foreign_and_wrong_version(tiny_dataset, tmp_path):
     np.savez(path, **payload)
     with pytest.raises(DataError, match=f"format version {FORMAT_VERSION + 1}"):
         read_shard(path)
+    for bad, message in ((np.array([1, 2]), "format_version must be one integer"),
+                         (np.array("1"), "format_version must be one integer")):
+        np.savez(path, **dict(payload, format_version=bad))
+        with pytest.raises(DataError, match=message):
+            read_shard(path)
+    for meta_json, message in (("7", "must be a JSON object, got int"),
+                               ('{"num_actions": 7.5, "action_names": [], "resolution": 32, "steps": 3, '
+                                '"source": "x"}', "'num_actions' must be an integer")):
+        meta_bytes = np.frombuffer(meta_json.encode(), np.uint8)
+        np.savez(path, **dict(payload, format_version=np.asarray(FORMAT_VERSION), meta=meta_bytes))
+        with pytest.raises(DataError, match=message):
+            read_shard(path)
 
 
 def test_inconsistent_arrays_are_rejected(tiny_dataset, tmp_path):

@@ -44,6 +44,13 @@ def test_import_bad_inputs(tmp_path):
     (tmp_path / "bad.txt").write_text("1\nleft\n")
     with pytest.raises(DataError, match="line 2: expected one integer action"):
         import_frames(frames, tmp_path / "bad.txt", tmp_path / "out", 32, 3)
+    for huge in (99999999999999999999, 5000000, -1):
+        (tmp_path / "huge.txt").write_text("\n".join(["0"] * 5 + [str(huge)]))
+        with pytest.raises(DataError, match=f"action {huge} is outside 0..255"):
+            import_frames(frames, tmp_path / "huge.txt", tmp_path / "out", 32, 3)
+    (tmp_path / "obj.json").write_text('[0, {"a": 1}]')
+    with pytest.raises(DataError, match="every action must be an integer"):
+        import_frames(frames, tmp_path / "obj.json", tmp_path / "out", 32, 3)
     Image.new("RGB", (40, 30)).save(frames / "00003.png")
     (frames / "00004.png").write_bytes(b"not an image")
     with pytest.raises(DataError, match="00004.png: not a readable image"):

@@ -21,6 +21,7 @@ class Action(enum.IntEnum):
 
 
 NUM_ACTIONS = len(Action)
+MAX_ACTIONS = 256  # the most actions an imported game (a dataset, a model) may have
 ACTION_NAMES: tuple[str, ...] = tuple(a.name.lower() for a in Action)
 
 # The action that undoes each action (used by the explorer to retrace its steps).

@@ -97,13 +97,18 @@ def read_shard(path: Path) -> Shard:
     missing = [k for k in _REQUIRED if k not in arrays]
     if missing:
         raise DataError(f"{path}: not a worldgen shard (missing {', '.join(missing)})")
-    version = int(arrays.pop("format_version"))
+    version = arrays.pop("format_version")
+    if version.shape != () or not np.issubdtype(version.dtype, np.integer):
+        raise DataError(f"{path}: format_version must be one integer, got {version.dtype} {version.shape}")
+    version = int(version)
     if version != FORMAT_VERSION:
         raise DataError(f"{path}: format version {version}, but this worldgen reads version {FORMAT_VERSION}")
     try:
         meta = json.loads(arrays.pop("meta").tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataError(f"{path}: unreadable meta block ({e})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: the meta block must be a JSON object, got {type(meta).__name__}")
     _validate(path, meta, arrays)
     return Shard(path, meta, arrays)
 
@@ -115,6 +120,11 @@ def _validate(path: Path, meta: dict, a: dict[str, np.ndarray]) -> None:
     for key in ("num_actions", "action_names", "resolution", "steps", "source"):
         if key not in meta:
             fail(f"meta has no '{key}'")
+    for key in ("num_actions", "resolution", "steps"):
+        if type(meta[key]) is not int:
+            fail(f"meta '{key}' must be an integer, got {meta[key]!r}")
+    if not isinstance(meta["action_names"], list) or not all(isinstance(n, str) for n in meta["action_names"]):
+        fail("meta 'action_names' must be a list of names")
     frames = a["frames"]
     if frames.dtype != np.uint8 or frames.ndim != 5 or frames.shape[-1] != 3:
         fail(f"frames must be uint8 (E,T,H,W,3), got {frames.dtype} {frames.shape}")

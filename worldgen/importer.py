@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from worldgen.actions import MAX_ACTIONS
 from worldgen.dataset import ensure_writable_dir, write_shard
 from worldgen.errors import DataError, WorldgenError
 from worldgen.render import check_resolution
@@ -46,12 +47,12 @@ def read_actions(path: Path) -> np.ndarray:
                 values.append(int(line))
             except ValueError:
                 raise DataError(f"{path}, line {lineno}: expected one integer action, got {line!r}") from None
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise DataError(f"{path}: every action must be an integer")
-    actions = np.asarray(values, dtype=np.int64)
-    if actions.size and actions.min() < 0:
-        raise DataError(f"{path}: actions must be >= 0, found {int(actions.min())}")
-    return actions
+    bad = next((v for v in values if not 0 <= v < MAX_ACTIONS), None)
+    if bad is not None:
+        raise DataError(f"{path}: action {bad} is outside 0..{MAX_ACTIONS - 1}")
+    return np.asarray(values, dtype=np.int64)
 
 
 def _load_frame(path: Path, resolution: int, expected_size: tuple[int, int] | None):

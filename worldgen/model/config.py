@@ -5,7 +5,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from worldgen.actions import NUM_ACTIONS
+from worldgen.actions import MAX_ACTIONS, NUM_ACTIONS
 from worldgen.errors import WorldgenError
 from worldgen.frozen import from_dict
 
@@ -36,8 +36,8 @@ class ModelConfig:
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
             raise WorldgenError(f"ModelConfig.resolution = {self.resolution}: expected 16..512 and divisible by "
                                 f"{2 ** (len(self.channels) - 1)} (one halving per U-Net level)")
-        if not 2 <= self.num_actions <= 256:
-            raise WorldgenError(f"ModelConfig.num_actions = {self.num_actions}: expected 2..256")
+        if not 2 <= self.num_actions <= MAX_ACTIONS:
+            raise WorldgenError(f"ModelConfig.num_actions = {self.num_actions}: expected 2..{MAX_ACTIONS}")
         if not 1 <= self.context <= 16:
             raise WorldgenError(f"ModelConfig.context = {self.context}: expected 1..16")
         if not self.context <= self.cache_frames <= 64:
