@@ -51,7 +51,11 @@ def spec_from_args(args: argparse.Namespace) -> WorldSpec:
             continue
         if isinstance(f.default, tuple):
             items = [s.strip() for s in v.split(",") if s.strip()]
-            v = tuple(float(s) for s in items) if f.name == "sky_color" else tuple(items)
+            try:
+                v = tuple(float(s) for s in items) if f.name == "sky_color" else tuple(items)
+            except ValueError:
+                raise WorldgenError(f"--{f.name.replace('_', '-')} expects numbers like 0.5,0.7,0.9, "
+                                    f"got {v!r}") from None
         values[f.name] = v
     return WorldSpec(**values)
 

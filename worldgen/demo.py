@@ -7,6 +7,7 @@ import imageio.v3 as iio
 import numpy as np
 
 from worldgen.errors import WorldgenError
+from worldgen.files import output_file, write_atomic
 from worldgen.preview import depth_to_rgb
 from worldgen.record import record_episode
 from worldgen.render import Renderer
@@ -15,11 +16,10 @@ from worldgen.world import World
 
 
 def run_demo(seed: int, spec: WorldSpec, steps: int, out: Path, resolution: int = 128) -> Path:
-    out = Path(out)
-    if not out.parent.is_dir():
-        raise WorldgenError(f"cannot write {out}: folder {out.parent} does not exist")
+    if not 1 <= steps <= 10_000:
+        raise WorldgenError(f"demo steps = {steps}: expected 1..10000")
+    out = output_file(out)
     with Renderer(resolution) as r:
         frames, depth, *_ = record_episode(World(seed, spec), r, np.random.default_rng([seed, 0, 7]), steps)
     tiles = np.concatenate([frames, np.stack([depth_to_rgb(d.astype(np.float32)) for d in depth])], axis=2)
-    iio.imwrite(out, tiles, duration=80, loop=0)
-    return out
+    return write_atomic(out, lambda tmp: iio.imwrite(tmp, tiles, extension=".gif", duration=80, loop=0))

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from worldgen.errors import WorldgenError
+from worldgen.files import write_atomic
 from worldgen.player import camera_pose, spawn
 from worldgen.render import Renderer
 from worldgen.spec import WorldSpec
@@ -27,11 +27,7 @@ def first_view(seed: int, spec: WorldSpec, renderer: Renderer):
 
 
 def save_png(image: np.ndarray, path: Path) -> Path:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise WorldgenError(f"cannot write {path}: folder {path.parent} does not exist")
-    Image.fromarray(image).save(path)
-    return path
+    return write_atomic(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
 
 
 def view_image(seed: int, spec: WorldSpec, resolution: int) -> np.ndarray:
