@@ -12,6 +12,8 @@ def _train(args):
         jax.distributed.initialize()  # reads the coordinator/process settings from the environment
     from training.fit import FitConfig
     from training.train_world_model import train_world_model
+    from worldgen.dataset import ensure_writable_dir
+    ensure_writable_dir(args.workdir)  # before minutes of set-up, not after
     cfg = FitConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                     warmup_steps=min(args.warmup, args.steps), checkpoint_every=args.checkpoint_every,
                     eval_every=args.eval_every, seed=args.seed, weight_decay=args.weight_decay)
@@ -38,9 +40,11 @@ def _eval(args):
     from worldgen.dataset import EpisodeDataset
     from worldgen.model.runner import Generator
     from worldgen.model.store import load_model, resolve_model
+    from worldgen.dataset import ensure_writable_dir
+    ensure_writable_dir(args.out)  # before minutes of evaluation, not after
     if args.long_walks:
         from training.long_walk import check_walks
-        check_walks(args.long_walks, args.long_steps)  # before minutes of evaluation, not after
+        check_walks(args.long_walks, args.long_steps)
     path = resolve_model(args.model)
     gen = Generator(load_model(path))
     data = EpisodeDataset(args.data, args.split)

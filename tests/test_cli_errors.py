@@ -1,0 +1,54 @@
+"""Bad input on the command line: each case exits non-zero with one line naming the problem, no traceback,
+and leaves what is already saved as it was."""
+import json
+
+import numpy as np
+import pytest
+
+from worldgen.cli import main
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "folder.png").mkdir()
+    frames = d / "frames"
+    frames.mkdir()
+    from PIL import Image
+    for i in range(4):
+        Image.new("RGB", (40, 30), (i, 0, 0)).save(frames / f"{i:05d}.png")
+    (d / "huge.txt").write_text("0\n1\n2\n99999999999999999999\n")
+    (d / "many.txt").write_text("0\n1\n2\n5000000\n")
+    shards = d / "shards"
+    shards.mkdir()
+    meta = np.frombuffer(json.dumps({"source": "x"}).encode(), np.uint8)
+    common = dict(meta=meta, frames=np.zeros((1, 2, 8, 8, 3), np.uint8), actions=np.zeros((1, 2), np.int32),
+                  seeds=np.zeros(1, np.int64), episode_ids=np.zeros(1, np.int64))
+    np.savez(shards / "shard-seed00000001.npz", format_version=np.array([1, 2]), **common)
+    strings = d / "strings"
+    strings.mkdir()
+    np.savez(strings / "shard-seed00000001.npz", format_version=np.array("1"), **common)
+    return d
+
+
+CASES = [
+    (["view", "--sky-color", "red,green,blue"], "--sky-color expects numbers"),
+    (["demo", "--steps", "0", "--out", "{d}/demo.gif"], "demo steps = 0: expected 1..10000"),
+    (["view", "--out", "{d}/folder.png"], "it is a folder"),
+    (["view", "--out", "{d}/missing/v.png"], "does not exist"),
+    (["train", "--data", "{d}/shards", "--workdir", "/proc/worldgen-x"], "cannot create output folder"),
+    (["eval", "--data", "{d}/shards", "--out", "/proc/worldgen-x"], "cannot create output folder"),
+    (["bench", "render", "--model", "bundled"], "takes no --model"),
+    (["import", "--frames", "{d}/frames", "--actions", "{d}/huge.txt", "--out", "{d}/imp"], "outside 0..255"),
+    (["import", "--frames", "{d}/frames", "--actions", "{d}/many.txt", "--out", "{d}/imp"], "outside 0..255"),
+    (["inspect", "{d}/shards"], "format_version must be one integer"),
+    (["inspect", "{d}/strings"], "format_version must be one integer"),
+]
+
+
+@pytest.mark.parametrize("argv,message", CASES, ids=[" ".join(c[0][:2]) + f" #{i}" for i, c in enumerate(CASES)])
+def test_bad_input_is_one_clear_line(bad, capsys, argv, message):
+    assert main([a.format(d=bad) for a in argv]) != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (bad / "imp").exists() or not any((bad / "imp").iterdir())
