@@ -34,14 +34,14 @@ def _setup(data_dir):
 
 
 def test_resume_after_interruption_gives_the_same_next_loss(tiny_dataset, tmp_path):
-    cfg = FitConfig(steps=4, batch_size=2, checkpoint_every=2, warmup_steps=1)
+    cfg = FitConfig(steps=6, batch_size=2, checkpoint_every=3, warmup_steps=1)
     data, model, loss = _setup(tiny_dataset)
     batches = lambda step: data.windows(2, 6, 0, step)
     fit(model, loss, batches, cfg, tmp_path / "full", progress=False)
 
     def crashing(step):
-        if step == 3:
-            raise KeyboardInterrupt("simulated kill after the step-2 checkpoint")
+        if step == 5:  # step 3 is logged by now, but the last checkpoint holds step 3 only
+            raise KeyboardInterrupt("simulated kill after the step-3 checkpoint")
         return batches(step)
 
     _, fresh, _ = _setup(tiny_dataset)
@@ -52,7 +52,9 @@ def test_resume_after_interruption_gives_the_same_next_loss(tiny_dataset, tmp_pa
     _, resumed, _ = _setup(tiny_dataset)
     fit(resumed, loss, batches, cfg, tmp_path / "cut", resume=True, progress=False)
     full, cut = _losses(tmp_path / "full"), _losses(tmp_path / "cut")
-    assert cut[2] == pytest.approx(full[2], rel=1e-5) and cut[3] == pytest.approx(full[3], rel=1e-5)
+    assert all(cut[i] == pytest.approx(full[i], rel=1e-5) for i in range(6))
+    logged = [json.loads(line)["step"] for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == list(range(6))  # each step once, although step 3 was logged before the kill
     # Resuming into another model config is refused with the differing fields named.
     other = WorldModel(preset("tiny", channels=(8, 8)), rngs=nnx.Rngs(0))
     with pytest.raises(WorldgenError, match=r"channels: saved \[8, 16\], expected \[8, 8\]"):

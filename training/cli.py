@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from worldgen.files import write_atomic
+
 
 def _train(args):
     if args.distributed:
@@ -56,7 +58,7 @@ def _eval(args):
         walk, walk_arrays = long_walk(gen, args.long_walks, args.long_steps)
         paths += write_long_walk_report(walk, walk_arrays, args.out)
         result["long_walk"] = {key: v for key, v in walk.items() if key != "per_step"}
-        paths[0].write_text(json.dumps(result, indent=1))
+        write_atomic(paths[0], lambda tmp: tmp.write_text(json.dumps(result, indent=1)))
         print(table_text(walk))
     print("wrote " + ", ".join(str(p) for p in paths))
 

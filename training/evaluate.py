@@ -19,6 +19,7 @@ from worldgen.actions import INVERSE, Action
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import DataError, WorldgenError
 from worldgen.model.runner import Generator
+from worldgen.files import write_atomic
 
 HORIZONS = (1, 4, 8, 16, 32)
 LOOP_OUT = (Action.FORWARD, Action.FORWARD, Action.TURN_LEFT, Action.TURN_LEFT,
@@ -118,7 +119,7 @@ def write_report(result: dict, arrays: dict, out: Path) -> list[Path]:
     except OSError as e:
         raise WorldgenError(f"cannot create output folder {out}: {e.strerror}") from None
     paths = [out / "metrics.json"]
-    paths[0].write_text(json.dumps(result, indent=1))
+    write_atomic(paths[0], lambda tmp: tmp.write_text(json.dumps(result, indent=1)))
     hs = result["horizons"]
     for name, base in (("psnr", "baseline_psnr"), ("ssim", "baseline_ssim"), ("sharpness_ratio", None),
                        ("depth_absrel", None)):
@@ -137,16 +138,17 @@ def write_report(result: dict, arrays: dict, out: Path) -> list[Path]:
         ax.legend()
         fig.tight_layout()
         paths.append(out / f"{name}.png")
-        fig.savefig(paths[-1])
+        write_atomic(paths[-1], lambda tmp: fig.savefig(tmp, format="png"))
         plt.close(fig)
     truth, pred = arrays["truth"][:4], arrays["pred"][:4]
     err = np.abs(truth.astype(np.int16) - pred.astype(np.int16)).astype(np.uint8)
     rows = np.concatenate([truth, pred, err], axis=3)  # (B, T, H, 3W, C)
     video = np.concatenate(list(rows), axis=1).repeat(2, axis=1).repeat(2, axis=2)
-    iio.imwrite(out / "rollout.gif", video, duration=150, loop=0)
+    write_atomic(out / "rollout.gif", lambda tmp: iio.imwrite(tmp, video, extension=".gif", duration=150, loop=0))
     paths.append(out / "rollout.gif")
     try:
-        iio.imwrite(out / "rollout.mp4", video, fps=6, codec="libx264", macro_block_size=1)
+        mp4 = lambda tmp: iio.imwrite(tmp, video, extension=".mp4", fps=6, codec="libx264", macro_block_size=1)
+        write_atomic(out / "rollout.mp4", mp4)
         paths.append(out / "rollout.mp4")
     except Exception as e:  # no ffmpeg plugin: the GIF is still there
         print(f"note: MP4 not written ({type(e).__name__}: {e})")

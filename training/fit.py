@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from training import checkpoint
 from worldgen.errors import WorldgenError
+from worldgen.files import write_atomic
 
 
 class TrainingDiverged(RuntimeError):
@@ -88,6 +89,23 @@ def make_train_step(graphdef, loss_fn):
     return jax.jit(train_step, donate_argnums=0)
 
 
+def _trim_log(path: Path, start: int) -> None:
+    """Keep only the records of steps before `start` (where training resumes), so each step is logged once
+    even when a run was killed after logging steps its last checkpoint does not hold."""
+    if not path.exists():
+        return
+
+    def before(line: str) -> bool:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line torn by a kill
+            return False
+        return record["step"] <= start if "eval" in record else record["step"] < start
+
+    keep = [line for line in path.read_text().splitlines() if line.strip() and before(line)]
+    write_atomic(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in keep)))
+
+
 def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cfg: FitConfig, workdir: Path,
         *, meta: dict | None = None, eval_fn: Callable | None = None, resume: bool = False,
         progress: bool = True, stop_after: int | None = None) -> dict:
@@ -118,6 +136,8 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
     meta = dict(meta or {}, model_config=model.config.to_dict(), fit_config=asdict(cfg))
     step_fn = make_train_step(graphdef, loss_fn)
     base_key = jax.random.key(cfg.seed)
+    if jax.process_index() == 0:
+        _trim_log(workdir / "metrics.jsonl", start)
     log = open(workdir / "metrics.jsonl", "a") if jax.process_index() == 0 else open(os.devnull, "w")
     pending, last = None, {}
 

@@ -28,6 +28,7 @@ from worldgen.player import camera_pose, step
 from worldgen.record import explore, record_episode
 from worldgen.render import Renderer
 from worldgen.world import World
+from worldgen.files import write_atomic
 
 SEEDS = tuple(range(1000, 1000 + 10 * 64, 10))  # never recorded for training; held out by seed % 10 as well
 STRIP_STEPS = (1, 10, 25, 50, 100, 200, 500)
@@ -154,7 +155,7 @@ def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "long_walk.json", out / "long_walk.png", out / "filmstrip.png"]
-    paths[0].write_text(json.dumps(result, indent=1))
+    write_atomic(paths[0], lambda tmp: tmp.write_text(json.dumps(result, indent=1)))
     ps = result["per_step"]
     t = np.arange(1, result["steps"] + 1)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), dpi=100)
@@ -174,7 +175,7 @@ def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
         ax.legend()
     fig.suptitle(f"long walk, {result['walks']} unseen worlds: revisit {result['revisit_psnr']:.1f} dB")
     fig.tight_layout()
-    fig.savefig(paths[1])
+    write_atomic(paths[1], lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
     cols = [s for s in STRIP_STEPS if s <= result["steps"]]
     rows = []
@@ -182,5 +183,6 @@ def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
         rows.append(np.concatenate([arrays["truth"][b, s - 1] for s in cols], axis=1))
         rows.append(np.concatenate([arrays["pred"][b, s - 1] for s in cols], axis=1))
     strip = np.concatenate(rows, axis=0)
-    Image.fromarray(strip).resize((strip.shape[1] * 2, strip.shape[0] * 2), Image.NEAREST).save(paths[2])
+    big = Image.fromarray(strip).resize((strip.shape[1] * 2, strip.shape[0] * 2), Image.NEAREST)
+    write_atomic(paths[2], lambda tmp: big.save(tmp, format="PNG"))
     return paths

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from worldgen.errors import WorldgenError
 from worldgen.model.store import read_config
+from worldgen.files import write_atomic
 
 TARGETS = "mean gain over copy-last at 1/4/8/16 >= 5 dB; delta_psnr@8 >= 4 dB; loop_psnr >= 25 dB; sharpness@16 >= 0.7"
 
@@ -56,5 +57,5 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
 {notes}
 """
     path = Path(model_dir) / "MODEL_CARD.md"
-    path.write_text(text)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
     return path

@@ -20,6 +20,7 @@ from worldgen.model.runner import Generator
 from worldgen.model.store import export_model, load_model, read_config
 from worldgen.model.world_model import WorldModel
 from worldgen.render import intrinsics_matrix
+from worldgen.files import write_atomic
 
 STAGES = ("all", "pose")
 
@@ -96,7 +97,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     if init is not None:
         info["init_training"] = read_config(init)[1].get("training")
     export_model(model, out or Path(workdir) / "model", extra={"training": info})
-    (Path(workdir) / "train_summary.json").write_text(json.dumps(info, indent=1))
+    write_atomic(Path(workdir) / "train_summary.json", lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
     return model, info
 
 
