@@ -80,8 +80,15 @@ def test_model_folder_round_trip_and_mismatch(tiny_model, tmp_path):
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     cfg["model_config"]["channels"] = [8, 8]
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(WorldgenError, match="params does not fit its config.json"):
+    with pytest.raises(WorldgenError, match="params is damaged or does not fit its config.json"):
         load_model(tmp_path / "m")
+    export_model(tiny_model, tmp_path / "t")  # a truncated array file: one line that names the folder
+    data_files = [f for f in (tmp_path / "t" / "params").rglob("*") if f.is_file() and f.parent.name == "d"]
+    biggest = max(data_files, key=lambda f: f.stat().st_size)
+    biggest.write_bytes(biggest.read_bytes()[:100])
+    with pytest.raises(WorldgenError, match="params is damaged") as err:
+        load_model(tmp_path / "t")
+    assert "\n" not in str(err.value)
     (tmp_path / "m" / "config.json").write_text("{not json")
     with pytest.raises(WorldgenError, match="unreadable model config"):
         load_model(tmp_path / "m")

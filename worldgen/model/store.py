@@ -85,6 +85,7 @@ def load_model(directory: str | Path, expect: ModelConfig | None = None) -> Worl
         with ocp.StandardCheckpointer() as ckpt:
             params = ckpt.restore(directory.absolute() / "params", params)
     except Exception as e:  # orbax raises many types for damaged or foreign trees
-        raise WorldgenError(f"{directory}/params does not fit its config.json ({type(e).__name__}: "
-                            f"{str(e)[:300]})") from None
+        detail = (str(e).strip().splitlines() or [""])[0][:200]  # orbax messages run to many lines
+        raise WorldgenError(f"{directory}/params is damaged or does not fit its config.json "
+                            f"({type(e).__name__}: {detail})") from None
     return nnx.merge(graphdef, params, rest)
