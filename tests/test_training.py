@@ -190,3 +190,21 @@ def test_bench_train_measures_the_model_it_is_given_and_bench_refuses_options_it
     assert f"train step, model {path}" in bench_train(str(path), batch_size=2, steps=1)
     assert main(["bench", "render", "--model", str(path)]) != 0
     assert "worldgen bench render takes no --model" in capsys.readouterr().err
+
+
+def test_a_damaged_checkpoint_is_set_aside_and_the_one_before_resumes(tiny_dataset, tmp_path, capsys):
+    cfg = FitConfig(steps=6, batch_size=2, checkpoint_every=2, warmup_steps=1)
+    data, model, loss = _setup(tiny_dataset)
+    batches = lambda step: data.windows(2, 6, 0, step)
+    fit(model, loss, batches, cfg, tmp_path / "full", progress=False)
+    _, cut, _ = _setup(tiny_dataset)
+    fit(cut, loss, batches, cfg, tmp_path / "cut", progress=False, stop_after=4)
+    newest = tmp_path / "cut" / "checkpoints" / "4"
+    files = [f for f in newest.rglob("*") if f.is_file()]
+    biggest = max(files, key=lambda f: f.stat().st_size)
+    biggest.write_bytes(biggest.read_bytes()[:64])  # a truncated copy
+    _, resumed, _ = _setup(tiny_dataset)
+    fit(resumed, loss, batches, cfg, tmp_path / "cut", resume=True, progress=False)
+    assert "checkpoint" in capsys.readouterr().err and (newest.parent / "4.damaged").is_dir()
+    full, again = _losses(tmp_path / "full"), _losses(tmp_path / "cut")
+    assert sorted(again) == list(range(6)) and all(again[i] == pytest.approx(full[i], rel=1e-5) for i in range(6))

@@ -6,10 +6,13 @@ renamed by orbax, so a kill -9 leaves the previous one intact.
 """
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import orbax.checkpoint as ocp
 
+from worldgen.errors import WorldgenError
 from worldgen.model.config import ModelConfig
 from worldgen.model.store import check_config
 
@@ -25,11 +28,35 @@ def save(mngr: ocp.CheckpointManager, step: int, state, meta: dict) -> None:
 
 
 def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: ModelConfig):
-    """(state, meta) of the newest checkpoint, or None when there is none."""
-    step = mngr.latest_step()
-    if step is None:
-        return None
-    meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-    check_config(meta["model_config"], config, Path(mngr.directory) / str(step))
-    restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
-    return restored["state"], meta
+    """(state, meta) of the newest intact checkpoint, or None when there is none. A damaged one (a file
+    truncated by a full disk or a copy) is named, moved aside to `<step>.damaged` (kept, not deleted) and
+    the next older one is tried; a checkpoint of another model config is an error."""
+    steps = sorted(mngr.all_steps(), reverse=True)
+    for step in steps:
+        where = Path(mngr.directory) / str(step)
+        try:
+            meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+            model_config = meta["model_config"]
+        except Exception as e:  # orbax raises many types for damaged files
+            _set_aside(mngr, where, e)
+            continue
+        check_config(model_config, config, where)
+        try:
+            restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+        except Exception as e:
+            _set_aside(mngr, where, e)
+            continue
+        return restored["state"], meta
+    if steps:
+        raise WorldgenError(f"{mngr.directory}: every checkpoint is damaged (set aside as *.damaged)")
+    return None
+
+
+def _set_aside(mngr: ocp.CheckpointManager, where: Path, error: Exception) -> None:
+    detail = (str(error).strip().splitlines() or [""])[0][:160]
+    aside = where.with_name(where.name + ".damaged")
+    print(f"warning: checkpoint {where} is damaged ({type(error).__name__}: {detail}); moved to {aside.name}, "
+          "trying the one before", file=sys.stderr)
+    shutil.rmtree(aside, ignore_errors=True)
+    where.rename(aside)
+    mngr.reload()
