@@ -18,7 +18,10 @@ from worldgen.errors import WorldgenError
 from worldgen.model.config import ModelConfig
 from worldgen.model.world_model import WorldModel
 
-BUNDLED = Path(str(resources.files("worldgen_assets"))) / "world_model"  # assets/ in a checkout
+try:
+    BUNDLED = Path(str(resources.files("worldgen_assets"))) / "world_model"  # assets/ in a checkout
+except ModuleNotFoundError:  # a checkout on sys.path that was never installed
+    BUNDLED = Path(__file__).resolve().parents[2] / "assets" / "world_model"
 
 
 def resolve_model(name: str | Path) -> Path:
