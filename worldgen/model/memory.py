@@ -110,15 +110,15 @@ def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_
     starts = [sum(sizes[:lv]) for lv in range(LEVELS + 1)]  # each level's first cell; starts[-1]: all cells
     side = res >> level
     ok = valid_N & (d > MIN_DEPTH) & (u >= 0) & (u < res) & (v >= 0) & (v < res)
-    # Each point covers the cells whose centres its footprint reaches: one cell when it is one cell wide,
-    # up to 2x2 when it is two (it is one level up beyond that). Four samples per point, at the corners.
+    # Each point covers the cells its footprint reaches: one cell when it is one cell wide, up to two on a
+    # diagonal when it is two (it is one level up beyond that); the hole fill closes the other diagonal.
+    # Two samples per point, at opposite corners (four cost 27% more time per step and did no better).
     reach = jnp.clip(diameter / scale / 2 - 0.5, 0.0, 0.5)
-    corners = [(a, b) for a in (-1, 1) for b in (-1, 1)]
-    ui = jnp.concatenate([jnp.floor(u / scale + a * reach) for a, _ in corners]).astype(jnp.int32)
-    vi = jnp.concatenate([jnp.floor(v / scale + b * reach) for _, b in corners]).astype(jnp.int32)
-    level, side, d, diameter = (jnp.tile(x, 4) for x in (level, side, d, diameter))
-    colors_NC = jnp.tile(colors_NC, (4, 1))
-    ok = jnp.tile(ok, 4) & (ui >= 0) & (ui < side) & (vi >= 0) & (vi < side)
+    ui = jnp.concatenate([jnp.floor(u / scale + a * reach) for a in (-1, 1)]).astype(jnp.int32)
+    vi = jnp.concatenate([jnp.floor(v / scale + a * reach) for a in (-1, 1)]).astype(jnp.int32)
+    level, side, d, diameter = (jnp.tile(x, 2) for x in (level, side, d, diameter))
+    colors_NC = jnp.tile(colors_NC, (2, 1))
+    ok = jnp.tile(ok, 2) & (ui >= 0) & (ui < side) & (vi >= 0) & (vi < side)
     n_seg = starts[-1]
     seg = jnp.where(ok, jnp.array(starts[:-1])[level] + vi * side + ui, n_seg)
     zbuf = jax.ops.segment_min(jnp.where(ok, d, jnp.inf), seg, num_segments=n_seg + 1)
