@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orbax.checkpoint as ocp
 
-from worldgen.errors import WorldgenError
+from worldgen.errors import WorldgenError, brief
 from worldgen.model.config import ModelConfig
 from worldgen.model.store import check_config
 
@@ -53,9 +53,8 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: ModelCon
 
 
 def _set_aside(mngr: ocp.CheckpointManager, where: Path, error: Exception) -> None:
-    detail = (str(error).strip().splitlines() or [""])[0][:160]
     aside = where.with_name(where.name + ".damaged")
-    print(f"warning: checkpoint {where} is damaged ({type(error).__name__}: {detail}); moved to {aside.name}, "
+    print(f"warning: checkpoint {where} is damaged ({brief(error, 160)}); moved to {aside.name}, "
           "trying the one before", file=sys.stderr)
     shutil.rmtree(aside, ignore_errors=True)
     where.rename(aside)

@@ -82,7 +82,7 @@ class Snapshot:
 
 
 class PlaySession:
-    def __init__(self, gen: Generator, renderer: Renderer):
+    def __init__(self, gen: Generator, renderer: Renderer, client: str = "local"):
         self.gen = gen
         self.renderer = renderer  # shared by all sessions, used under GL_LOCK
         self.k = gen.config.context
@@ -91,7 +91,7 @@ class PlaySession:
         self.last_seen = time.monotonic()
         self.token = secrets.token_urlsafe(16)  # lets the page's play loop reach this session
         self.file_id = secrets.token_hex(6)  # names this session's export files: never from client input
-        self.client = "local"  # the address that made it (SessionStore.get)
+        self.client = client  # the address that made it (SessionStore.get)
         self.world: World | None = None
         self.image: Image.Image | None = None
         self.version = 0
@@ -273,8 +273,7 @@ class SessionStore:
                     evicted = self.sessions.pop(min(mine, key=lambda k: self.sessions[k].last_seen))
                 elif len(self.sessions) >= self.max:
                     raise WorldgenError(f"the viewer is full ({self.max} players); try again later")
-                self.sessions[sid] = PlaySession(self.gen, self.renderer)
-                self.sessions[sid].client = client
+                self.sessions[sid] = PlaySession(self.gen, self.renderer, client)
             s = self.sessions[sid]
             s.last_seen = time.monotonic()
         if evicted is not None:

@@ -11,3 +11,8 @@ class SpecError(WorldgenError):
 
 class DataError(WorldgenError):
     """A dataset file or folder is missing, corrupt, foreign, or of another format version."""
+
+
+def brief(error: Exception, limit: int = 200) -> str:
+    """`Type: first line` of an exception, for one-line messages (orbax and TensorStore write pages)."""
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:limit]}"

@@ -60,7 +60,7 @@ def splat(points_N3: jax.Array, colors_NC: jax.Array, valid_N: jax.Array, pose_4
     return colors_HWC, depth_HW, covered.reshape(height, width).astype(jnp.float32)
 
 
-def _heading_frame(pose_44: jax.Array) -> tuple[jax.Array, jax.Array]:
+def heading_frame(pose_44: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Horizontal unit forward and right vectors of a camera pose."""
     fwd = -pose_44[:3, 2] * jnp.array([1.0, 0.0, 1.0])
     right = pose_44[:3, 0] * jnp.array([1.0, 0.0, 1.0])
@@ -71,9 +71,9 @@ def _heading_frame(pose_44: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def pose_delta(pose_a_44: jax.Array, pose_b_44: jax.Array) -> jax.Array:
     """Motion from pose a to pose b as (forward m, right m, up m, yaw-left rad) in a's heading frame."""
-    fwd, right = _heading_frame(pose_a_44)
+    fwd, right = heading_frame(pose_a_44)
     step = pose_b_44[:3, 3] - pose_a_44[:3, 3]
-    fa, fb = _heading_frame(pose_a_44)[0], _heading_frame(pose_b_44)[0]
+    fa, fb = heading_frame(pose_a_44)[0], heading_frame(pose_b_44)[0]
     # Turning left (positive yaw) rotates forward towards -right.
     yaw = jnp.arctan2(-(fb @ right), fb @ fa)
     return jnp.stack([step @ fwd, step @ right, step[1], yaw])
@@ -81,7 +81,7 @@ def pose_delta(pose_a_44: jax.Array, pose_b_44: jax.Array) -> jax.Array:
 
 def apply_delta(pose_44: jax.Array, delta_4: jax.Array) -> jax.Array:
     """Inverse of pose_delta: move and turn a pose (rotation about the world's vertical axis)."""
-    fwd, right = _heading_frame(pose_44)
+    fwd, right = heading_frame(pose_44)
     c, s = jnp.cos(delta_4[3]), jnp.sin(delta_4[3])
     rot_y = jnp.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
     position = pose_44[:3, 3] + delta_4[0] * fwd + delta_4[1] * right + jnp.array([0.0, 1.0, 0.0]) * delta_4[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from worldgen.errors import WorldgenError
+from worldgen.errors import WorldgenError, brief
 from worldgen.model.config import ModelConfig
 from worldgen.model.world_model import WorldModel
 
@@ -88,7 +88,5 @@ def load_model(directory: str | Path, expect: ModelConfig | None = None) -> Worl
         with ocp.StandardCheckpointer() as ckpt:
             params = ckpt.restore(directory.absolute() / "params", params)
     except Exception as e:  # orbax raises many types for damaged or foreign trees
-        detail = (str(e).strip().splitlines() or [""])[0][:200]  # orbax messages run to many lines
-        raise WorldgenError(f"{directory}/params is damaged or does not fit its config.json "
-                            f"({type(e).__name__}: {detail})") from None
+        raise WorldgenError(f"{directory}/params is damaged or does not fit its config.json ({brief(e)})") from None
     return nnx.merge(graphdef, params, rest)

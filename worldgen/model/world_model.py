@@ -20,7 +20,7 @@ from flax import nnx, struct
 from worldgen.errors import WorldgenError
 from worldgen.model import memory as mem
 from worldgen.model.config import ModelConfig
-from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth
+from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, heading_frame
 from worldgen.model.unet import UNet, timestep_embedding
 
 IN_CHANNELS = 15  # x_t 3, warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
@@ -60,8 +60,7 @@ class WorldModel(nnx.Module):
         scene and drift a dream's heading."""
         b, h, w = last_disp_BHW.shape
         pooled = last_disp_BHW.reshape(b, POSE_POOL, h // POSE_POOL, POSE_POOL, w // POSE_POOL).mean((2, 4))
-        heading = -pose_B44[:, :3, 2][:, ::2]  # forward vector's world x and z
-        heading = heading / (jnp.linalg.norm(heading, axis=-1, keepdims=True) + 1e-8)
+        heading = jax.vmap(heading_frame)(pose_B44)[0][:, ::2]  # horizontal forward: world x and z
         x = jnp.concatenate([pooled.reshape(b, -1), jax.nn.one_hot(action_B, self.config.num_actions), heading], -1)
         move = self.pose_out(nnx.silu(self.pose_hidden(nnx.silu(self.pose_in(x)))))
         return jnp.concatenate([move, self.turn[...][action_B][:, None]], -1)
