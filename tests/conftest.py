@@ -2,7 +2,12 @@ import os
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
+import gradio  # noqa: E402,F401  (see below)
 import pytest  # noqa: E402
+
+# gradio writes its component stubs with ast.parse on first import. Once, deep inside the viewer's server
+# fixture, CPython 3.11.7 failed that with "SystemError: AST constructor recursion depth mismatch" (a CPython
+# bug, not ours), so the import happens here, at collection time, on a shallow stack.
 
 from worldgen.record import record  # noqa: E402
 
