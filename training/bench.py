@@ -15,7 +15,7 @@ from worldgen.benchmarks import matmul_peak_gflops, peak_memory_row, table
 from worldgen.model.config import preset
 from worldgen.model.store import load_model
 from worldgen.model.world_model import WorldModel
-from worldgen.render import intrinsics_matrix
+from worldgen.camera import intrinsics_matrix
 
 
 def bench_train(model: str | None = None, batch_size: int = 8, steps: int = 5) -> str:

@@ -24,7 +24,7 @@ from training import metrics as M
 from worldgen.actions import INVERSE, Action
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
-from worldgen.player import camera_pose, step
+from worldgen.player import camera_pose, start_rng, step
 from worldgen.record import explore, record_episode
 from worldgen.render import Renderer
 from worldgen.world import World
@@ -65,7 +65,7 @@ def check_walks(n_walks: int, steps: int) -> None:
 def _start(seed: int, context: int):
     """The world of a walk and the explorer's first `context` player states in it (the real start frames)."""
     world = World(seed)
-    return world, [state for state, _, _ in explore(world, np.random.default_rng([seed, 0, 7]), context)]
+    return world, [state for state, _, _ in explore(world, start_rng(seed), context)]
 
 
 def render_walks(resolution: int, n_walks: int, steps: int, context: int):
@@ -74,7 +74,7 @@ def render_walks(resolution: int, n_walks: int, steps: int, context: int):
     eps = []
     with Renderer(resolution) as r:
         for seed in SEEDS[:n_walks]:
-            eps.append(record_episode(World(seed), r, np.random.default_rng([seed, 0, 7]), context + steps))
+            eps.append(record_episode(World(seed), r, start_rng(seed), context + steps))
         intrinsics = r.intrinsics
     frames, depth, actions, poses = (np.stack([e[i] for e in eps]) for i in range(4))
     return frames, depth.astype(np.float32), poses, actions, intrinsics

@@ -19,7 +19,7 @@ from worldgen.model.config import ModelConfig, preset
 from worldgen.model.runner import Generator
 from worldgen.model.store import export_model, load_model, read_config
 from worldgen.model.world_model import WorldModel
-from worldgen.render import intrinsics_matrix
+from worldgen.camera import intrinsics_matrix
 from worldgen.files import write_atomic
 
 STAGES = ("all", "pose")

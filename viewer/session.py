@@ -26,7 +26,7 @@ from worldgen.errors import WorldgenError
 from worldgen.export import export_world
 from worldgen.model.runner import Generator
 from worldgen.model.world_model import WorldState, to_uint8
-from worldgen.player import PlayerState, camera_pose, spawn, step as player_step
+from worldgen.player import PlayerState, camera_pose, spawn, start_rng, step as player_step
 from worldgen.render import Renderer
 from worldgen.spec import WorldSpec
 from worldgen.world import World
@@ -110,7 +110,7 @@ class PlaySession:
     # --- starting points ------------------------------------------------------------------------
     def new_world(self, seed: int, spec: WorldSpec) -> dict:
         world = World(int(seed), spec)  # a refused seed or spec raises here, before anything is cleared
-        player = spawn(world, np.random.default_rng([int(seed), 0, 7]))
+        player = spawn(world, start_rng(seed))
         self._clear()
         self.world, self.image, self.player = world, None, player
         for _ in range(self.k):

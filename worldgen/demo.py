@@ -8,6 +8,7 @@ import numpy as np
 
 from worldgen.errors import WorldgenError
 from worldgen.files import output_file, write_atomic
+from worldgen.player import start_rng
 from worldgen.preview import depth_to_rgb
 from worldgen.record import record_episode
 from worldgen.render import Renderer
@@ -20,6 +21,6 @@ def run_demo(seed: int, spec: WorldSpec, steps: int, out: Path, resolution: int 
         raise WorldgenError(f"demo steps = {steps}: expected 1..10000")
     out = output_file(out)
     with Renderer(resolution) as r:
-        frames, depth, *_ = record_episode(World(seed, spec), r, np.random.default_rng([seed, 0, 7]), steps)
+        frames, depth, *_ = record_episode(World(seed, spec), r, start_rng(seed), steps)
     tiles = np.concatenate([frames, np.stack([depth_to_rgb(d.astype(np.float32)) for d in depth])], axis=2)
     return write_atomic(out, lambda tmp: iio.imwrite(tmp, tiles, extension=".gif", duration=80, loop=0))

@@ -2,7 +2,7 @@
 
 The eye follows the terrain at EYE_HEIGHT; the player is a disc of PLAYER_RADIUS that cannot enter
 obstacles or leave a bounded world. A blocked move slides along the free axis, else stays put.
-Camera pose convention (OpenGL, as pyrender): camera-to-world 4x4, looking down its -z axis, +y up.
+Camera poses follow `worldgen.camera`.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from worldgen.actions import Action
+from worldgen.camera import eye_pose
 from worldgen.world import World
 
 EYE_HEIGHT = 1.6
@@ -71,15 +72,12 @@ def step(world: World, state: PlayerState, action: Action | int) -> tuple[Player
 
 def camera_pose(world: World, state: PlayerState) -> np.ndarray:
     """Camera-to-world pose (4x4 float32) of the player's eye."""
-    eye_y = float(world.height(state.x, state.z)) + EYE_HEIGHT
-    cy, sy = math.cos(state.yaw), math.sin(state.yaw)
-    cp, sp = math.cos(PITCH), math.sin(PITCH)
-    yaw_m = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    pitch_m = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    pose = np.eye(4)
-    pose[:3, :3] = yaw_m @ pitch_m
-    pose[:3, 3] = (state.x, eye_y, state.z)
-    return pose.astype(np.float32)
+    return eye_pose(state.x, float(world.height(state.x, state.z)) + EYE_HEIGHT, state.z, state.yaw, PITCH)
+
+
+def start_rng(seed: int, episode: int = 0) -> np.random.Generator:
+    """The random stream of episode `episode` in world `seed`: its spawn, then its explorer's choices."""
+    return np.random.default_rng([int(seed), int(episode), 7])
 
 
 def spawn(world: World, rng: np.random.Generator, radius: float = 24.0) -> PlayerState:

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from worldgen.files import write_atomic
-from worldgen.player import camera_pose, spawn
+from worldgen.player import camera_pose, spawn, start_rng
 from worldgen.render import Renderer
 from worldgen.spec import WorldSpec
 from worldgen.world import World
@@ -22,7 +22,7 @@ def depth_to_rgb(depth_HW: np.ndarray, far: float = 60.0) -> np.ndarray:
 
 def first_view(seed: int, spec: WorldSpec, renderer: Renderer):
     world = World(seed, spec)
-    state = spawn(world, np.random.default_rng([seed, 0, 7]))
+    state = spawn(world, start_rng(seed))
     return renderer.render(world, camera_pose(world, state))
 
 

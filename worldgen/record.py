@@ -17,7 +17,7 @@ from tqdm import tqdm
 from worldgen.actions import ACTION_NAMES, NUM_ACTIONS, Action
 from worldgen.dataset import DataError, ensure_writable_dir, read_shard, write_shard
 from worldgen.errors import WorldgenError
-from worldgen.player import camera_pose, spawn, step
+from worldgen.player import camera_pose, spawn, start_rng, step
 from worldgen.policy import Explorer, action_statistics
 from worldgen.render import Renderer, check_resolution
 from worldgen.spec import WorldSpec
@@ -110,7 +110,7 @@ def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Pat
     with Renderer(resolution) as renderer:
         for seed in todo:
             world = World(seed, spec)
-            eps = [record_episode(world, renderer, np.random.default_rng([seed, e, 7]), steps)
+            eps = [record_episode(world, renderer, start_rng(seed, e), steps)
                    for e in _tick(range(episodes_per_world), bar)]
             arrays = {"frames": np.stack([e[0] for e in eps]), "depth": np.stack([e[1] for e in eps]),
                       "actions": np.stack([e[2] for e in eps]), "poses": np.stack([e[3] for e in eps]),

@@ -6,13 +6,10 @@ pyrender draws offscreen through EGL (Mesa llvmpipe on a CPU, NVIDIA where prese
 lit once on the CPU (ambient + sun, flat per face) and the chunks around the camera are merged into a
 single draw call that is rebuilt only when the camera enters another chunk, so a frame costs one draw.
 
-Pixel convention: pixel (u, v) has its centre at (u + 0.5, v + 0.5); with depth d (metres along the
-viewing axis, 0 where only sky is seen) its camera-space point is
-  ((u + 0.5 - cx) d / fx, -(v + 0.5 - cy) d / fy, -d)   in the pose's OpenGL frame (-z forward, +y up).
+Poses, intrinsics and the pixel convention are `worldgen.camera`'s.
 """
 from __future__ import annotations
 
-import math
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,12 +19,11 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import numpy as np  # noqa: E402
 import pyrender  # noqa: E402
 
+from worldgen.camera import DEFAULT_YFOV, ZNEAR, intrinsics_matrix  # noqa: E402
 from worldgen.errors import WorldgenError  # noqa: E402
 from worldgen.world import ChunkMesh, World  # noqa: E402
 
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 512
-DEFAULT_YFOV = math.radians(75.0)
-ZNEAR = 0.05
 AMBIENT = 0.45
 
 
@@ -37,11 +33,6 @@ class Frame:
     depth_HW: np.ndarray  # float32 metres, 0 = sky
     intrinsics: np.ndarray  # (3, 3) float32 pixel intrinsics fx, fy, cx, cy
     pose: np.ndarray  # (4, 4) float32 camera-to-world (OpenGL axes)
-
-
-def intrinsics_matrix(resolution: int, yfov: float = DEFAULT_YFOV) -> np.ndarray:
-    f = (resolution / 2) / math.tan(yfov / 2)
-    return np.array([[f, 0, resolution / 2], [0, f, resolution / 2], [0, 0, 1]], dtype=np.float32)
 
 
 def check_resolution(resolution: int) -> int:

@@ -17,7 +17,7 @@ from worldgen.errors import WorldgenError
 from worldgen.model import world_model as wm
 from worldgen.model.geometry import disparity_to_depth
 from worldgen.player import EYE_HEIGHT, PITCH
-from worldgen.render import intrinsics_matrix
+from worldgen.camera import intrinsics_matrix
 
 
 def default_pose() -> np.ndarray:

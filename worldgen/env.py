@@ -1,0 +1,177 @@
+"""The engine environment: a gymnasium `Env` over the procedural worlds, rendered, with the navigation task.
+
+Dimension keys: H height, W width, N environments of a vector env.
+
+`reset(seed=S)` builds world S and spawns the player as every other part of the project does
+(`worldgen.player.start_rng`); without a seed the next world seed is drawn from the env's own generator.
+The goal is where the curious explorer walks to in `task.goal_steps` steps from there (`worldgen.task`), or
+`options={"goal": (x, z)}`. Observations: `rgb` (H, W, 3) uint8, `depth` (H, W) metres (0 = sky), `pose`
+(4, 4) camera-to-world and `goal` (metres ahead, metres right). Actions are the project's action set.
+
+    env = WorldEnv(resolution=64)
+    obs, info = env.reset(seed=3)
+    obs, reward, terminated, truncated, info = env.step(Action.FORWARD)
+
+`make_vector_env(n)` runs n of them in one process, sharing one renderer (gymnasium's SyncVectorEnv).
+Registered with gymnasium as ENV_ID: `gymnasium.make("worldgen.env:worldgen/Walk-v0", resolution=64)`.
+"""
+from __future__ import annotations
+
+import math
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from worldgen import task as nav
+from worldgen.actions import ACTION_NAMES, NUM_ACTIONS
+from worldgen.errors import WorldgenError
+from worldgen.player import PlayerState, camera_pose, collides, spawn, start_rng, step
+from worldgen.record import explore
+from worldgen.render import Renderer, check_resolution
+from worldgen.spec import WorldSpec
+from worldgen.world import World
+
+ENV_ID = "worldgen/Walk-v0"
+COORD_LIMIT = 1e6  # metres: the bounds of pose and goal observations
+MIN_GOAL_DISTANCE = 3.0  # metres: an explorer's end nearer than this to the start is walked on further
+
+
+class WorldEnv(gymnasium.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+
+    def __init__(self, resolution: int = 64, task: nav.TaskConfig | None = None, spec: WorldSpec | None = None,
+                 render_mode: str | None = None, renderer: Renderer | None = None):
+        self.resolution = check_resolution(resolution)
+        if render_mode not in (None, "rgb_array"):
+            raise WorldgenError(f"render_mode {render_mode!r}: expected None or 'rgb_array'")
+        if renderer is not None and renderer.resolution != self.resolution:
+            raise WorldgenError(f"the renderer draws {renderer.resolution}x{renderer.resolution}, the env wants "
+                                f"{self.resolution}x{self.resolution}")
+        self.task = task or nav.TaskConfig()
+        self.world_spec = spec or WorldSpec()  # (gymnasium's Env.spec is its registration)
+        self.render_mode = render_mode
+        self._renderer, self._own_renderer = renderer, renderer is None
+        r, far = self.resolution, float(self.world_spec.view_distance * 1.5)  # the renderer's far plane
+        self.observation_space = spaces.Dict({
+            "rgb": spaces.Box(0, 255, (r, r, 3), np.uint8),
+            "depth": spaces.Box(0.0, far, (r, r), np.float32),
+            "pose": spaces.Box(-COORD_LIMIT, COORD_LIMIT, (4, 4), np.float32),
+            "goal": spaces.Box(-COORD_LIMIT, COORD_LIMIT, (2,), np.float32),
+        })
+        self.action_space = spaces.Discrete(NUM_ACTIONS)
+        self.world: World | None = None
+        self.player: PlayerState | None = None
+        self.goal = np.zeros(2, np.float32)
+        self._pose = self._frame = None
+        self._t = 0
+
+    @property
+    def renderer(self) -> Renderer:
+        if self._renderer is None:
+            self._renderer = Renderer(self.resolution)
+        return self._renderer
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - {"goal", "episode"}
+        if unknown:
+            raise WorldgenError(f"unknown reset options {sorted(unknown)}: expected 'goal' and/or 'episode'")
+        world_seed = int(seed) if seed is not None else int(self.np_random.integers(0, 2 ** 31 - 1))
+        episode = options.get("episode", 0)
+        if isinstance(episode, bool) or not isinstance(episode, (int, np.integer)) or episode < 0:
+            raise WorldgenError(f"reset option episode = {episode!r}: expected an integer >= 0")
+        self.world = World(world_seed, self.world_spec)
+        rng = start_rng(world_seed, int(episode))
+        if "goal" in options:
+            self.player = spawn(self.world, rng)
+            self.goal = self._checked_goal(options["goal"])
+        else:
+            self.player, self.goal = self._explorer_goal(rng)
+        self._t = 0
+        obs = self._observe()
+        return obs, self._info(blocked=False)
+
+    def _explorer_goal(self, rng: np.random.Generator):
+        """The spawn, and where the explorer gets to in goal_steps steps; if that is nearer than
+        MIN_GOAL_DISTANCE it walks on (up to 16x as long) and else takes the farthest place it reached."""
+        walk = explore(self.world, rng, 1 + 16 * self.task.goal_steps)
+        start, _, _ = next(walk)
+        far, far_d = start, 0.0
+        for i, (state, _, _) in enumerate(walk, 1):
+            d = math.hypot(state.x - start.x, state.z - start.z)
+            if d > far_d:
+                far, far_d = state, d
+            if i >= self.task.goal_steps and d >= MIN_GOAL_DISTANCE:
+                far = state
+                break
+        return start, np.array([far.x, far.z], np.float32)
+
+    def _checked_goal(self, goal) -> np.ndarray:
+        try:
+            g = np.asarray(goal, np.float64)
+        except (TypeError, ValueError):
+            raise WorldgenError(f"goal {goal!r}: expected (x, z) in metres") from None
+        if g.shape != (2,) or not np.isfinite(g).all():
+            raise WorldgenError(f"goal {goal!r}: expected two finite numbers (x, z) in metres")
+        x, z = float(g[0]), float(g[1])
+        if not self.world.in_bounds(x, z):
+            raise WorldgenError(f"goal ({x:g}, {z:g}) is outside the world (side {self.world_spec.world_size:g} m)")
+        if collides(self.world, x, z):
+            raise WorldgenError(f"goal ({x:g}, {z:g}) is inside an obstacle of world {self.world.seed}: unreachable")
+        return g.astype(np.float32)
+
+    def step(self, action):
+        if self.world is None:
+            raise WorldgenError("call reset() before step()")
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)) \
+                or not 0 <= int(action) < NUM_ACTIONS:
+            raise WorldgenError(f"action {action!r}: expected an integer 0..{NUM_ACTIONS - 1} "
+                                f"({', '.join(ACTION_NAMES)})")
+        prev = self._pose
+        self.player, blocked = step(self.world, self.player, int(action))
+        self._t += 1
+        obs = self._observe()
+        reward, reached = nav.reward(prev, self._pose, self.goal, self.task.goal_radius)
+        truncated = self._t >= self.task.horizon and not reached
+        return obs, float(reward), bool(reached), bool(truncated), self._info(blocked)
+
+    def _observe(self) -> dict:
+        self._pose = camera_pose(self.world, self.player)
+        self._frame = self.renderer.render(self.world, self._pose)
+        ahead, right = nav.goal_vector(self._pose, self.goal)
+        return {"rgb": self._frame.rgb_HWC, "depth": np.ascontiguousarray(self._frame.depth_HW, np.float32),
+                "pose": self._pose, "goal": np.array([ahead, right], np.float32)}
+
+    def _info(self, blocked: bool) -> dict:
+        return {"world_seed": self.world.seed, "blocked": bool(blocked), "step": self._t,
+                "distance": float(nav.distance(self._pose, self.goal))}
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        return self.renderer.intrinsics
+
+    def render(self):
+        if self.render_mode == "rgb_array" and self._frame is not None:
+            return self._frame.rgb_HWC
+        return None
+
+    def close(self):
+        if self._own_renderer and self._renderer is not None:
+            self._renderer.close()
+        self._renderer = None if self._own_renderer else self._renderer
+
+
+def make_vector_env(num_envs: int, resolution: int = 64, task: nav.TaskConfig | None = None,
+                    spec: WorldSpec | None = None) -> gymnasium.vector.SyncVectorEnv:
+    """n engine envs stepped together in this process; they share one renderer (GL context)."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or not 1 <= num_envs <= 1024:
+        raise WorldgenError(f"num_envs = {num_envs!r}: expected an integer 1..1024")
+    renderer = Renderer(check_resolution(resolution), max_worlds=max(8, num_envs))
+    return gymnasium.vector.SyncVectorEnv(
+        [lambda: WorldEnv(resolution, task, spec, renderer=renderer) for _ in range(num_envs)])
+
+
+if ENV_ID not in gymnasium.registry:
+    gymnasium.register(ENV_ID, entry_point=WorldEnv, disable_env_checker=True)
