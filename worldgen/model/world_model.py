@@ -166,14 +166,16 @@ def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44
     return new
 
 
-def step(model: WorldModel, state: WorldState, action_B, key):
-    """One generated step for every batch element. Returns (new state, outputs)."""
+def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
+    """One generated step for every batch element. Returns (new state, outputs). `temperature` (may be
+    traced) overrides the config's sampling temperature."""
     config = model.config
+    temperature = config.sample_temperature if temperature is None else temperature
     pose = state.pose
     if config.geometry:
         pose = jax.vmap(apply_delta)(pose, model.pose_delta(state.last_disp, action_B, pose))
     cond, fine = recall(config, state, pose)
-    rgb, disp = sample(model, cond, action_B, key, config.sample_steps, config.sample_temperature)
+    rgb, disp = sample(model, cond, action_B, key, config.sample_steps, temperature)
     new = advance(config, state, rgb, disp, pose, fine)
     return new, {"rgb": to_uint8(rgb), "depth": disparity_to_depth(disp), "pose": pose,
                  "coverage": cond[..., 4].mean((1, 2))}
