@@ -43,6 +43,12 @@ CASES = [
     (["import", "--frames", "{d}/frames", "--actions", "{d}/many.txt", "--out", "{d}/imp"], "outside 0..255"),
     (["inspect", "{d}/shards"], "format_version must be one integer"),
     (["inspect", "{d}/strings"], "format_version must be one integer"),
+    (["agent", "train", "--env", "dream", "--workdir", "{d}/agent", "--updates", "1"], "pass --data"),
+    (["agent", "train", "--env", "engine", "--workdir", "{d}/agent", "--num-envs", "3", "--rollout-steps", "3"],
+     "do not split into 4 minibatches"),
+    (["agent", "eval", "--policy", "{d}/frames", "--out", "{d}/agent"], "is not a policy folder"),
+    (["agent", "eval", "--policy", "random", "--out", "{d}/agent", "--episodes", "0"], "episodes = 0"),
+    (["agent", "eval", "--policy", "random", "--out", "{d}/agent", "--goal-steps", "0"], "TaskConfig.goal_steps = 0"),
 ]
 
 

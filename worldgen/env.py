@@ -12,6 +12,7 @@ The goal is where the curious explorer walks to in `task.goal_steps` steps from 
     obs, info = env.reset(seed=3)
     obs, reward, terminated, truncated, info = env.step(Action.FORWARD)
 
+`split="train"` (or "heldout") makes reset() without a seed draw only training (held-out) worlds.
 `make_vector_env(n)` runs n of them in one process, sharing one renderer (gymnasium's SyncVectorEnv).
 Registered with gymnasium as ENV_ID: `gymnasium.make("worldgen.env:worldgen/Walk-v0", resolution=64)`.
 """
@@ -25,6 +26,7 @@ from gymnasium import spaces
 
 from worldgen import task as nav
 from worldgen.actions import ACTION_NAMES, NUM_ACTIONS
+from worldgen.dataset import is_heldout
 from worldgen.errors import WorldgenError
 from worldgen.player import PlayerState, camera_pose, collides, spawn, start_rng, step
 from worldgen.record import explore
@@ -33,6 +35,7 @@ from worldgen.spec import WorldSpec
 from worldgen.world import World
 
 ENV_ID = "worldgen/Walk-v0"
+SPLITS = ("all", "train", "heldout")  # which worlds reset() draws when it is given no seed
 COORD_LIMIT = 1e6  # metres: the bounds of pose and goal observations
 MIN_GOAL_DISTANCE = 3.0  # metres: an explorer's end nearer than this to the start is walked on further
 
@@ -41,8 +44,11 @@ class WorldEnv(gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
 
     def __init__(self, resolution: int = 64, task: nav.TaskConfig | None = None, spec: WorldSpec | None = None,
-                 render_mode: str | None = None, renderer: Renderer | None = None):
+                 render_mode: str | None = None, renderer: Renderer | None = None, split: str = "all"):
         self.resolution = check_resolution(resolution)
+        if split not in SPLITS:
+            raise WorldgenError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
+        self.split = split
         if render_mode not in (None, "rgb_array"):
             raise WorldgenError(f"render_mode {render_mode!r}: expected None or 'rgb_array'")
         if renderer is not None and renderer.resolution != self.resolution:
@@ -78,7 +84,7 @@ class WorldEnv(gymnasium.Env):
         unknown = set(options) - {"goal", "episode"}
         if unknown:
             raise WorldgenError(f"unknown reset options {sorted(unknown)}: expected 'goal' and/or 'episode'")
-        world_seed = int(seed) if seed is not None else int(self.np_random.integers(0, 2 ** 31 - 1))
+        world_seed = int(seed) if seed is not None else self._draw_seed()
         episode = options.get("episode", 0)
         if isinstance(episode, bool) or not isinstance(episode, (int, np.integer)) or episode < 0:
             raise WorldgenError(f"reset option episode = {episode!r}: expected an integer >= 0")
@@ -92,6 +98,13 @@ class WorldEnv(gymnasium.Env):
         self._t = 0
         obs = self._observe()
         return obs, self._info(blocked=False)
+
+    def _draw_seed(self) -> int:
+        """A world seed of this env's split (held-out worlds: seed % 10 == 0, as in `worldgen.dataset`)."""
+        while True:
+            s = int(self.np_random.integers(0, 2 ** 31 - 1))
+            if self.split == "all" or is_heldout(s) == (self.split == "heldout"):
+                return s
 
     def _explorer_goal(self, rng: np.random.Generator):
         """The spawn, and where the explorer gets to in goal_steps steps; if that is nearer than
@@ -164,13 +177,15 @@ class WorldEnv(gymnasium.Env):
 
 
 def make_vector_env(num_envs: int, resolution: int = 64, task: nav.TaskConfig | None = None,
-                    spec: WorldSpec | None = None) -> gymnasium.vector.SyncVectorEnv:
-    """n engine envs stepped together in this process; they share one renderer (GL context)."""
+                    spec: WorldSpec | None = None, split: str = "all") -> gymnasium.vector.SyncVectorEnv:
+    """n engine envs stepped together in this process; they share one renderer (GL context). An episode
+    that ends is reset in the same step (its last observation is in info["final_obs"]), as the dream env does."""
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or not 1 <= num_envs <= 1024:
         raise WorldgenError(f"num_envs = {num_envs!r}: expected an integer 1..1024")
     renderer = Renderer(check_resolution(resolution), max_worlds=max(8, num_envs))
     return gymnasium.vector.SyncVectorEnv(
-        [lambda: WorldEnv(resolution, task, spec, renderer=renderer) for _ in range(num_envs)])
+        [lambda: WorldEnv(resolution, task, spec, renderer=renderer, split=split) for _ in range(num_envs)],
+        autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
 
 
 if ENV_ID not in gymnasium.registry:
