@@ -109,11 +109,22 @@ def test_one_client_cannot_take_every_slot(gen):
         store.get(f"x{i}", "10.0.0.9")
     assert sum(s.client == "10.0.0.9" for s in store.sessions.values()) == 3 and "x0" not in store.sessions
     with pytest.raises(WorldgenError, match="expired"):
-        store.by_token(first.token)
+        store.by_token(first.token, "10.0.0.9")
     others = [store.get(f"y{i}", "10.0.0.7") for i in range(3)]
-    assert all(store.by_token(s.token) is s for s in others)
+    assert all(store.by_token(s.token, "10.0.0.7") is s for s in others)
     with pytest.raises(WorldgenError, match="the viewer is full"):
         store.get("z", "10.0.0.5")
+
+
+def test_tokens_and_forgetting_are_bound_to_their_client(gen):
+    store = SessionStore(gen)
+    mine = store.get("mine", "10.0.0.1")
+    with pytest.raises(WorldgenError, match="expired"):
+        store.by_token(mine.token, "10.0.0.2")  # a token seen elsewhere reaches nothing
+    store.drop("mine", "10.0.0.2")  # another client cannot forget it by name
+    assert store.by_token(mine.token, "10.0.0.1") is mine
+    store.drop("mine", "10.0.0.1")
+    assert "mine" not in store.sessions
 
 
 def _free_port() -> int:

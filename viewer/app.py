@@ -40,13 +40,17 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
     store = SessionStore(gen, idle_seconds=idle_seconds)
     out_dir = Path(tempfile.mkdtemp(prefix="worldgen-viewer-"))
 
-    def session(request: gr.Request):
-        return store.get(request.session_hash, request.client.host if request.client else "unknown")
+    def client_of(request) -> str:
+        return request.client.host if request is not None and request.client else "unknown"
 
-    def play_step(payload):
-        """Called by the page's play loop with {"token", "action"}; the token names the tab's session."""
+    def session(request: gr.Request):
+        return store.get(request.session_hash, client_of(request))
+
+    def play_step(payload, request: gr.Request):
+        """Called by the page's play loop with {"token", "action"}; the token names the tab's session and
+        works only from the address that session belongs to."""
         try:
-            s = store.by_token(str(payload["token"]))
+            s = store.by_token(str(payload["token"]), client_of(request))
             action = checked_action(payload["action"])
             with s.lock:
                 return s.step(action)
@@ -142,7 +146,7 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
         ply_btn.click(export_handler("ply"), None, [ply_file, status], api_name="export_ply")
         mp4_btn.click(export_handler("mp4"), None, [mp4_file, status], api_name="export_mp4")
         def forget(request: gr.Request):
-            store.drop(request.session_hash)
+            store.drop(request.session_hash, client_of(request))
 
         demo.unload(forget)
     return demo

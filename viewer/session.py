@@ -281,16 +281,21 @@ class SessionStore:
                 evicted.close()
         return s
 
-    def by_token(self, token: str) -> PlaySession:
+    def by_token(self, token: str, client: str = "local") -> PlaySession:
+        """The session a page's play loop names by its token; a token is bound to the client (address) whose
+        session it is, so a token seen elsewhere neither reads nor drives that session."""
         with self.lock:
-            found = next((s for s in self.sessions.values() if s.token == token), None)
-        if found is None:
+            found = next((s for s in self.sessions.values() if secrets.compare_digest(s.token, token)), None)
+        if found is None or found.client != client:
             raise WorldgenError("this page's session has expired: reload the page")
         found.last_seen = time.monotonic()
         return found
 
-    def drop(self, sid: str) -> None:
+    def drop(self, sid: str, client: str | None = None) -> None:
+        """Free session `sid`; with `client`, only if it is that client's (a page leaving frees its own)."""
         with self.lock:
+            if client is not None and sid in self.sessions and self.sessions[sid].client != client:
+                return
             s = self.sessions.pop(sid, None)
         if s is not None:
             with s.lock:
