@@ -36,13 +36,13 @@ def _setup(data_dir):
 def test_resume_after_interruption_gives_the_same_next_loss(tiny_dataset, tmp_path):
     cfg = FitConfig(steps=6, batch_size=2, checkpoint_every=3, warmup_steps=1)
     data, model, loss = _setup(tiny_dataset)
-    batches = lambda step: data.windows(2, 6, 0, step)
+    batches = lambda step, rows: data.windows(2, 6, 0, step, rows)
     fit(model, loss, batches, cfg, tmp_path / "full", progress=False)
 
-    def crashing(step):
+    def crashing(step, rows):
         if step == 5:  # step 3 is logged by now, but the last checkpoint holds step 3 only
             raise KeyboardInterrupt("simulated kill after the step-3 checkpoint")
-        return batches(step)
+        return batches(step, rows)
 
     _, fresh, _ = _setup(tiny_dataset)
     with pytest.raises(KeyboardInterrupt):
@@ -66,7 +66,7 @@ def test_nan_stops_training_and_names_the_step(tiny_dataset, tmp_path):
     bad_loss = lambda m, b, k: (lambda l, mt: (l * jnp.nan, dict(mt, loss=l * jnp.nan)))(*loss(m, b, k))
     from training.fit import TrainingDiverged
     with pytest.raises(TrainingDiverged, match="diverged at step 0: .*loss"):
-        fit(model, bad_loss, lambda s: data.windows(2, 6, 0, s), FitConfig(steps=3, batch_size=2),
+        fit(model, bad_loss, lambda s, rows: data.windows(2, 6, 0, s, rows), FitConfig(steps=3, batch_size=2),
             tmp_path, progress=False)
 
 
@@ -108,7 +108,7 @@ MULTI_DEVICE = textwrap.dedent("""
     data = EpisodeDataset(sys.argv[1], "train")
     intr = jnp.asarray(data.intrinsics)
     model = WorldModel(preset("tiny"), rngs=nnx.Rngs(0))
-    fit(model, lambda m, b, k: loss_fn(m, b, intr, k), lambda s: data.windows(4, 6, 0, s),
+    fit(model, lambda m, b, k: loss_fn(m, b, intr, k), lambda s, rows: data.windows(4, 6, 0, s, rows),
         FitConfig(steps=2, batch_size=4, warmup_steps=1), sys.argv[2], progress=False)
     print(json.dumps({"devices": len(jax.devices())}))
 """)
@@ -195,7 +195,7 @@ def test_bench_train_measures_the_model_it_is_given_and_bench_refuses_options_it
 def test_a_damaged_checkpoint_is_set_aside_and_the_one_before_resumes(tiny_dataset, tmp_path, capsys):
     cfg = FitConfig(steps=6, batch_size=2, checkpoint_every=2, warmup_steps=1)
     data, model, loss = _setup(tiny_dataset)
-    batches = lambda step: data.windows(2, 6, 0, step)
+    batches = lambda step, rows: data.windows(2, 6, 0, step, rows)
     fit(model, loss, batches, cfg, tmp_path / "full", progress=False)
     _, cut, _ = _setup(tiny_dataset)
     fit(cut, loss, batches, cfg, tmp_path / "cut", progress=False, stop_after=4)

@@ -8,10 +8,31 @@ from pathlib import Path
 from worldgen.files import write_atomic
 
 
+def _init_distributed():
+    """jax.distributed.initialize() from the environment: a detected cluster (SLURM, TPU pod, ...) or
+    JAX_COORDINATOR_ADDRESS with JAX_NUM_PROCESSES and JAX_PROCESS_ID."""
+    import os
+
+    import jax
+
+    from worldgen.errors import WorldgenError
+    kw = {}
+    for var, name in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+        if var in os.environ:
+            try:
+                kw[name] = int(os.environ[var])
+            except ValueError:
+                raise WorldgenError(f"{var}={os.environ[var]!r}: expected an integer") from None
+    try:
+        jax.distributed.initialize(**kw)
+    except (ValueError, RuntimeError) as e:
+        raise WorldgenError(f"--distributed: could not join the cluster ({str(e).splitlines()[0]}); set "
+                            "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID") from None
+
+
 def _train(args):
     if args.distributed:
-        import jax
-        jax.distributed.initialize()  # reads the coordinator/process settings from the environment
+        _init_distributed()
     from training.fit import FitConfig
     from training.train_world_model import train_world_model
     from worldgen.dataset import ensure_writable_dir

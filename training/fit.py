@@ -6,7 +6,8 @@ with a progress bar; periodic evaluation; orbax checkpoints holding model, optim
 position; an exact `resume`; and a stop on NaN that names the step.
 
 Multi-host: call `jax.distributed.initialize()` first (`worldgen train --distributed`); the mesh then
-spans every device of every process, each process computes the same host batch and feeds its slice.
+spans every device of every process, and each process loads only the rows of the global batch that its
+own devices hold (`batches(step, rows)`), so no two processes read the same windows.
 """
 from __future__ import annotations
 
@@ -68,13 +69,16 @@ def build_mesh() -> Mesh:
     return Mesh(np.array(jax.devices()), ("data",))
 
 
-def shard_batch(batch: dict, sharding: NamedSharding) -> dict:
-    """Global arrays from a host batch that every process computes identically (batches are a pure
-    function of the step); each device takes its slice of the batch axis. Works on one or many hosts."""
-    def put(x):
-        x = np.asarray(x)
-        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
-    return {k: put(v) for k, v in batch.items()}
+def process_rows(sharding: NamedSharding, batch_size: int) -> slice:
+    """The rows of a global batch that this process's devices hold (all of them on one process)."""
+    spans = [idx[0] for idx in sharding.addressable_devices_indices_map((batch_size,)).values()]
+    return slice(min(s.start or 0 for s in spans), max(batch_size if s.stop is None else s.stop for s in spans))
+
+
+def shard_batch(local: dict, sharding: NamedSharding, batch_size: int) -> dict:
+    """Global arrays of `batch_size` rows from this process's rows of them (see process_rows)."""
+    return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v), (batch_size,) + np.shape(v)[1:])
+            for k, v in local.items()}
 
 
 def make_train_step(graphdef, loss_fn):
@@ -109,8 +113,9 @@ def _trim_log(path: Path, start: int) -> None:
 def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cfg: FitConfig, workdir: Path,
         *, meta: dict | None = None, eval_fn: Callable | None = None, resume: bool = False,
         progress: bool = True, stop_after: int | None = None) -> dict:
-    """Train `model` in place for cfg.steps steps. `batches(step)` returns the host batch for a step
-    (a pure function of the step, so the data position is just the step). Returns the last metrics.
+    """Train `model` in place for cfg.steps steps. `batches(step, rows)` returns rows `rows` (a slice) of
+    the global batch for a step (a pure function of the step, so the data position is just the step).
+    Returns the last metrics.
     With `stop_after`, stop (with a checkpoint) once that many steps of the cfg.steps schedule are done;
     `resume` continues the same schedule later."""
     workdir = Path(workdir)
@@ -123,6 +128,7 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
     # A copy: the step donates its input, and the caller's model must survive a crash.
     state = jax.device_put(state, NamedSharding(mesh, P()), may_alias=False)
     data_sharding = NamedSharding(mesh, P("data"))
+    rows = process_rows(data_sharding, cfg.batch_size)
     mngr = checkpoint.manager(workdir / "checkpoints", cfg.keep_checkpoints)
     start = 0
     if resume:
@@ -156,7 +162,7 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc="training", disable=not progress)
     try:
         for step in bar:
-            batch = shard_batch(batches(step), data_sharding)
+            batch = shard_batch(batches(step, rows), data_sharding, cfg.batch_size)
             state, metrics = step_fn(state, batch, jax.random.fold_in(base_key, step))
             if pending is not None:
                 last = flush(pending)

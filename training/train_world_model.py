@@ -5,6 +5,7 @@ import json
 import time
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from flax import nnx
@@ -85,7 +86,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     else:
         objective, length = pose_loss_fn, 2
     last = fit(model, lambda m, b, k: objective(m, b, intrinsics, k),
-               lambda step: train.windows(fit_cfg.batch_size, length, fit_cfg.seed, step), fit_cfg, workdir,
+               lambda step, rows: train.windows(fit_cfg.batch_size, length, fit_cfg.seed, step, rows), fit_cfg, workdir,
                meta={"data": str(data), "preset": preset_name}, resume=resume, progress=progress,
                stop_after=stop_after,
                eval_fn=eval_fn if heldout is not None and eval_episodes else None)
@@ -97,7 +98,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     if init is not None:
         info["init_training"] = read_config(init)[1].get("training")
     export_model(model, out or Path(workdir) / "model", extra={"training": info})
-    write_atomic(Path(workdir) / "train_summary.json", lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
+    if jax.process_index() == 0:
+        write_atomic(Path(workdir) / "train_summary.json", lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
     return model, info
 
 

@@ -204,16 +204,17 @@ class EpisodeDataset:
         """Whole episode i: frames_THWC, actions_T and, with geometry, depth_THW and poses_T44."""
         return {k: v[i] for k, v in self.arrays.items()}
 
-    def windows(self, batch: int, length: int, seed: int, step: int) -> dict[str, np.ndarray]:
+    def windows(self, batch: int, length: int, seed: int, step: int, rows: slice = slice(None)) -> dict[str, np.ndarray]:
         """Batch number `step` of random windows, a pure function of (seed, step): resuming is exact.
+        With `rows`, only those rows of it are read (one process's share of a global batch).
 
         Returns frames_BTHWC (uint8), actions_BT and, with geometry, depth_BTHW and poses_BT44.
         """
         if not 1 <= length <= self.steps:
             raise WorldgenError(f"window length {length} must be between 1 and the episode length {self.steps}")
         rng = np.random.default_rng([seed, step])
-        ep = rng.integers(0, len(self), size=batch)
-        start = rng.integers(0, self.steps - length + 1, size=batch)
+        ep = rng.integers(0, len(self), size=batch)[rows]
+        start = rng.integers(0, self.steps - length + 1, size=batch)[rows]
         idx = start[:, None] + np.arange(length)[None, :]
         out = {"frames_BTHWC": self.arrays["frames"][ep[:, None], idx],
                "actions_BT": self.arrays["actions"][ep[:, None], idx]}

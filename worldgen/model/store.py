@@ -11,8 +11,10 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
+import jax
 import orbax.checkpoint as ocp
 from flax import nnx
+from jax.experimental.multihost_utils import sync_global_devices
 
 from worldgen.errors import WorldgenError, brief
 from worldgen.model.config import ModelConfig
@@ -45,23 +47,32 @@ def check_config(saved: dict, config: ModelConfig, where: Path) -> None:
         raise WorldgenError(f"{where} does not fit this model ({'; '.join(diffs)})")
 
 
-def export_model(model: WorldModel, directory: Path, extra: dict | None = None) -> Path:
-    """Write params + config.json; an older export at the same place is replaced only once the new one is whole."""
+def export_model(model, directory: Path, extra: dict | None = None) -> Path:
+    """Write params + config.json; an older export at the same place is replaced only once the new one is whole.
+    In a multi-process run every process calls this (orbax writes the arrays together) and process 0 alone
+    touches the folders."""
     directory = Path(directory).absolute()
     tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    (tmp / "config.json").write_text(json.dumps({"model_config": model.config.to_dict(), **(extra or {})}, indent=1))
+    primary = jax.process_index() == 0
+    if primary:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        (tmp / "config.json").write_text(json.dumps({"model_config": model.config.to_dict(), **(extra or {})},
+                                                    indent=1))
+    sync_global_devices(f"export {directory} begins")
     with ocp.StandardCheckpointer() as ckpt:
         ckpt.save(tmp / "params", nnx.state(model, nnx.Param))
-    if directory.exists():
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        directory.rename(old)
-        tmp.rename(directory)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(directory)
+    sync_global_devices(f"export {directory} written")
+    if primary:
+        if directory.exists():
+            old = directory.with_name(directory.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            directory.rename(old)
+            tmp.rename(directory)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(directory)
+    sync_global_devices(f"export {directory} done")
     return directory
 
 
