@@ -43,8 +43,9 @@ def _policy_fn(graphdef):
 
 def train_agent(env: str, workdir: Path, config: PPOConfig, updates: int, task: nav.TaskConfig | None = None,
                 model: str = "bundled", data: Path | None = None, resume: bool = False, seed: int = 0,
-                checkpoint_every: int = 10, progress: bool = True) -> dict:
-    """PPO for `updates` updates of num_envs x rollout_steps env steps. Returns the last update's metrics."""
+                checkpoint_every: int = 10, progress: bool = True, minutes: float | None = None) -> dict:
+    """PPO for `updates` updates of num_envs x rollout_steps env steps, or until `minutes` of wall time
+    have passed (then it checkpoints and exports as at the end). Returns the last update's metrics."""
     if env not in ENVS:
         raise WorldgenError(f"unknown env {env!r}: expected dream or engine")
     task = task or nav.TaskConfig()
@@ -105,8 +106,11 @@ def train_agent(env: str, workdir: Path, config: PPOConfig, updates: int, task: 
             log.write(json.dumps(last) + "\n")
             log.flush()
             bar.set_postfix(success=f"{last['success_rate']:.2f}", reward=f"{last['mean_reward']:.3f}")
-            if (u + 1) % checkpoint_every == 0 or u + 1 == updates:
+            out_of_time = minutes is not None and time.time() - t0 > 60 * minutes
+            if (u + 1) % checkpoint_every == 0 or u + 1 == updates or out_of_time:
                 checkpoint.save(mngr, u + 1, state, dict(meta, update=u + 1))
+            if out_of_time:
+                break
     finally:
         bar.close()
         log.close()

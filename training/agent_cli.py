@@ -17,7 +17,7 @@ def _train(args):
     config = PPOConfig(resolution=args.resolution, num_envs=args.num_envs, rollout_steps=args.rollout_steps,
                        lr=args.lr)
     last = train_agent(args.env, args.workdir, config, args.updates, _task(args), model=args.model, data=args.data,
-                       resume=args.resume, seed=args.seed)
+                       resume=args.resume, seed=args.seed, minutes=args.minutes)
     print(f"trained {last.get('update', 0)} updates ({last.get('env_steps', 0)} env steps); last success rate "
           f"{last.get('success_rate', float('nan')):.2f}; policy in {args.workdir / 'policy'}")
 
@@ -42,6 +42,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--env", choices=("dream", "engine"), required=True)
     t.add_argument("--workdir", type=Path, required=True, help="checkpoints, metrics.jsonl, policy/")
     t.add_argument("--updates", type=int, default=100)
+    t.add_argument("--minutes", type=float, default=None, help="stop (checkpoint, export) after this wall time")
     t.add_argument("--num-envs", type=int, default=16)
     t.add_argument("--rollout-steps", type=int, default=32)
     t.add_argument("--lr", type=float, default=3e-4)
