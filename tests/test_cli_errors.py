@@ -43,6 +43,16 @@ CASES = [
     (["import", "--frames", "{d}/frames", "--actions", "{d}/many.txt", "--out", "{d}/imp"], "outside 0..255"),
     (["inspect", "{d}/shards"], "format_version must be one integer"),
     (["inspect", "{d}/strings"], "format_version must be one integer"),
+    (["view", "--biome", "lava"], "unknown biome 'lava'"),
+    (["view", "--world-size", "-5"], "WorldSpec.world_size = -5.0 is out of range"),
+    (["view", "--seed", "-3"], "world seed must be an integer in 0..2**63-1, got -3"),
+    (["train", "--data", "{d}/missing", "--workdir", "{d}/w"], "data folder {d}/missing does not exist"),
+    (["train", "--data", "{d}/frames", "--workdir", "{d}/w"], "holds no shards"),
+    (["eval", "--model", "{d}/frames", "--data", "{d}/shards", "--out", "{d}/ev"], "is not a worldgen model folder"),
+    (["play", "--model", "{d}/frames"], "is not a worldgen model folder"),
+    (["export", "--seed", "1", "--out", "{d}/x.stl"], "unknown export format 'stl'"),
+    (["import", "--frames", "{d}/missing", "--actions", "{d}/huge.txt", "--out", "{d}/imp"], "does not exist"),
+    (["export-checkpoint", "--workdir", "{d}/frames", "--out", "{d}/m"], "has no checkpoints"),
     (["agent", "train", "--env", "dream", "--workdir", "{d}/agent", "--updates", "1"], "pass --data"),
     (["agent", "train", "--env", "engine", "--workdir", "{d}/agent", "--num-envs", "3", "--rollout-steps", "3"],
      "do not split into 4 minibatches"),
@@ -56,5 +66,5 @@ CASES = [
 def test_bad_input_is_one_clear_line(bad, capsys, argv, message):
     assert main([a.format(d=bad) for a in argv]) != 0
     err = capsys.readouterr().err.strip()
-    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert message.format(d=bad) in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (bad / "imp").exists() or not any((bad / "imp").iterdir())
