@@ -24,7 +24,7 @@ from training import checkpoint
 from training.ppo import POLICY_KEYS, PPOConfig, Policy, act, build, engine_rollout, make_dream_rollout, make_update
 from worldgen import task as nav
 from worldgen.actions import NUM_ACTIONS
-from worldgen.dataset import ensure_writable_dir
+from worldgen.dataset import ensure_writable_dir, is_heldout
 from worldgen.errors import WorldgenError
 from worldgen.files import output_file, write_atomic
 from worldgen.model.store import export_model
@@ -71,7 +71,8 @@ def train_agent(env: str, workdir: Path, config: PPOConfig, updates: int, task: 
     else:
         from worldgen.env import make_vector_env
         vec = make_vector_env(config.num_envs, config.resolution, task, split="train")
-        obs, _ = vec.reset(seed=seed * 100_003 + 1)
+        first = [w for w in range(seed * 100_003 + 1, seed * 100_003 + 2 * config.num_envs + 2) if not is_heldout(w)]
+        obs, _ = vec.reset(seed=first[:config.num_envs])  # training worlds; later resets draw from the split
         policy_fn = _policy_fn(graphdef)
     mngr = checkpoint.manager(workdir / "checkpoints")
     start = 0
