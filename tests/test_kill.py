@@ -55,7 +55,7 @@ def _losses(workdir):
 def test_train_killed_twice_resumes_to_the_same_losses(tiny_dataset, tmp_path):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     data = ["train", "--data", str(tiny_dataset)]
-    assert _start(data + ["--workdir", str(whole)] + TRAIN).wait() == 0
+    uninterrupted = _start(data + ["--workdir", str(whole)] + TRAIN)  # runs beside the killed ones
 
     def logged(n):
         path = cut / "metrics.jsonl"
@@ -66,5 +66,6 @@ def test_train_killed_twice_resumes_to_the_same_losses(tiny_dataset, tmp_path):
                lambda: any(p.name.startswith("6") for p in (cut / "checkpoints").iterdir())
                or logged(7)())  # while the step-6 checkpoint is being written
     assert _start(data + ["--workdir", str(cut), "--resume"] + TRAIN).wait() == 0
+    assert uninterrupted.wait() == 0
     np.testing.assert_allclose(_losses(cut), _losses(whole), rtol=1e-5)
     assert len(_losses(cut)) == 8
