@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from worldgen import task as nav
-from worldgen.dream_env import DreamEnv, DreamParams, recorded_goal, starts_from_data
+from worldgen.dream_env import DreamEnv, DreamParams, starts_from_data
 from worldgen.errors import WorldgenError
 from worldgen.model.config import preset
 from worldgen.model.world_model import WorldModel
@@ -32,10 +32,10 @@ def test_starts_come_from_training_worlds_with_reachable_goals(env, tiny_dataset
 
 def test_recorded_goal_follows_the_engine_rule():
     walk = np.array([[0, 0], [0, 1], [0, 2], [0, 2.5], [0, 3.5], [0, 4]], float)
-    assert recorded_goal(walk, 0, 2) == 4  # step 2 is only 2 m away: walked on to the first place 3 m away
-    assert recorded_goal(walk, 1, 1) == 5  # from z = 1, z = 4 is the first place 3 m away
-    assert recorded_goal(walk[:3], 0, 1) == 2  # never 3 m away: the farthest place
-    assert recorded_goal(np.zeros((5, 2)), 0, 1) is None
+    assert nav.goal_index(walk, 0, 2) == 4  # step 2 is only 2 m away: walked on to the first place 3 m away
+    assert nav.goal_index(walk, 1, 1) == 5  # from z = 1, z = 4 is the first place 3 m away
+    assert nav.goal_index(walk[:3], 0, 1) == 2  # never 3 m away: the farthest place
+    assert nav.goal_index(np.zeros((5, 2)), 0, 1) is None
 
 
 def test_jit_and_vmap_agree_with_plain_calls(env):

@@ -21,6 +21,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from training import checkpoint
+from training.fit import trim_log
 from training.ppo import POLICY_KEYS, PPOConfig, Policy, act, build, engine_rollout, make_dream_rollout, make_update
 from worldgen import task as nav
 from worldgen.actions import NUM_ACTIONS
@@ -86,6 +87,7 @@ def train_agent(env: str, workdir: Path, config: PPOConfig, updates: int, task: 
     elif mngr.latest_step() is not None:
         raise WorldgenError(f"{workdir} already has checkpoints: pass --resume to continue, or use a new folder")
     meta = {"model_config": config.to_dict(), "env": env, "task": vars(task), "world_model": model}
+    trim_log(workdir / "metrics.jsonl", start)
     log = open(workdir / "metrics.jsonl", "a")
     bar = tqdm(range(start, updates), initial=start, total=updates, desc=f"PPO ({env})", disable=not progress)
     last, t0 = {}, time.time()
@@ -100,7 +102,7 @@ def train_agent(env: str, workdir: Path, config: PPOConfig, updates: int, task: 
             done = np.asarray(traj.done)
             reached = done & (np.asarray(traj.reward) > nav.SUCCESS / 2)
             last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            last.update(update=u + 1, env_steps=(u + 1) * config.num_envs * config.rollout_steps,
+            last.update(step=u, update=u + 1, env_steps=(u + 1) * config.num_envs * config.rollout_steps,
                         time=time.time() - t0, episodes=int(done.sum()),
                         success_rate=float(reached.sum() / max(done.sum(), 1)),
                         mean_reward=float(np.asarray(traj.reward).mean()))

@@ -93,7 +93,7 @@ def make_train_step(graphdef, loss_fn):
     return jax.jit(train_step, donate_argnums=0)
 
 
-def _trim_log(path: Path, start: int) -> None:
+def trim_log(path: Path, start: int) -> None:
     """Keep only the records of steps before `start` (where training resumes), so each step is logged once
     even when a run was killed after logging steps its last checkpoint does not hold."""
     if not path.exists():
@@ -143,7 +143,7 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
     step_fn = make_train_step(graphdef, loss_fn)
     base_key = jax.random.key(cfg.seed)
     if jax.process_index() == 0:
-        _trim_log(workdir / "metrics.jsonl", start)
+        trim_log(workdir / "metrics.jsonl", start)
     log = open(workdir / "metrics.jsonl", "a") if jax.process_index() == 0 else open(os.devnull, "w")
     pending, last = None, {}
 

@@ -27,7 +27,6 @@ from worldgen.actions import NUM_ACTIONS
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import WorldgenError
 from worldgen.model import world_model as wm
-from worldgen.env import MIN_GOAL_DISTANCE
 
 
 @struct.dataclass
@@ -55,16 +54,6 @@ class DreamState:
     t: jax.Array  # int32 steps taken in this episode
 
 
-def recorded_goal(positions_T2: np.ndarray, start: int, goal_steps: int) -> int | None:
-    """The index of the goal in a recorded walk, by the engine env's rule: the explorer's place goal_steps
-    after `start`, walked on until it is MIN_GOAL_DISTANCE away, else the farthest place; None if it never
-    moves."""
-    d = np.linalg.norm(positions_T2[start:] - positions_T2[start], axis=1)
-    later = np.nonzero((np.arange(len(d)) >= goal_steps) & (d >= MIN_GOAL_DISTANCE))[0]
-    i = int(later[0]) if len(later) else int(np.argmax(d))
-    return start + i if d[i] > 0 else None
-
-
 def starts_from_data(folder, context: int, task: nav.TaskConfig | None = None, split: str = "train") -> Starts:
     """One start per recorded episode of `folder` (worlds of `split`) whose explorer leaves its start."""
     task = task or nav.TaskConfig()
@@ -76,7 +65,7 @@ def starts_from_data(folder, context: int, task: nav.TaskConfig | None = None, s
     keep, goals = [], []
     for i in range(len(ds)):
         poses = ds.arrays["poses"][i]
-        g = recorded_goal(poses[:, [0, 2], 3], context - 1, task.goal_steps)
+        g = nav.goal_index(poses[:, [0, 2], 3], context - 1, task.goal_steps)
         if g is not None:
             keep.append(i)
             goals.append(poses[g, [0, 2], 3])

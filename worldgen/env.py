@@ -18,7 +18,6 @@ Registered with gymnasium as ENV_ID: `gymnasium.make("worldgen.env:worldgen/Walk
 """
 from __future__ import annotations
 
-import math
 
 import gymnasium
 import numpy as np
@@ -37,7 +36,6 @@ from worldgen.world import World
 ENV_ID = "worldgen/Walk-v0"
 SPLITS = ("all", "train", "heldout")  # which worlds reset() draws when it is given no seed
 COORD_LIMIT = 1e6  # metres: the bounds of pose and goal observations
-MIN_GOAL_DISTANCE = 3.0  # metres: an explorer's end nearer than this to the start is walked on further
 
 
 class WorldEnv(gymnasium.Env):
@@ -107,19 +105,10 @@ class WorldEnv(gymnasium.Env):
                 return s
 
     def _explorer_goal(self, rng: np.random.Generator):
-        """The spawn, and where the explorer gets to in goal_steps steps; if that is nearer than
-        MIN_GOAL_DISTANCE it walks on (up to 16x as long) and else takes the farthest place it reached."""
-        walk = explore(self.world, rng, 1 + 16 * self.task.goal_steps)
-        start, _, _ = next(walk)
-        far, far_d = start, 0.0
-        for i, (state, _, _) in enumerate(walk, 1):
-            d = math.hypot(state.x - start.x, state.z - start.z)
-            if d > far_d:
-                far, far_d = state, d
-            if i >= self.task.goal_steps and d >= MIN_GOAL_DISTANCE:
-                far = state
-                break
-        return start, np.array([far.x, far.z], np.float32)
+        """The spawn, and the goal by `worldgen.task.goal_index` on an explorer walk of up to 16x goal_steps."""
+        walk = [state for state, _, _ in explore(self.world, rng, 1 + 16 * self.task.goal_steps)]
+        i = nav.goal_index(np.array([(s.x, s.z) for s in walk]), 0, self.task.goal_steps) or 0
+        return walk[0], np.array([walk[i].x, walk[i].z], np.float32)
 
     def _checked_goal(self, goal) -> np.ndarray:
         try:

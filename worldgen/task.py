@@ -19,11 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from worldgen.errors import WorldgenError
 
 PROGRESS = 1.0
 STEP_COST = 0.01
 SUCCESS = 10.0
+MIN_GOAL_DISTANCE = 3.0  # metres: an explorer's place nearer than this to the start is walked on from
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,15 @@ class TaskConfig:
             raise WorldgenError(f"TaskConfig.horizon = {self.horizon!r}: expected an integer 1..10000")
         if not isinstance(self.goal_radius, (int, float)) or not 0.1 <= self.goal_radius <= 50.0:
             raise WorldgenError(f"TaskConfig.goal_radius = {self.goal_radius!r}: expected metres 0.1..50")
+
+
+def goal_index(positions_T2: np.ndarray, start: int, goal_steps: int) -> int | None:
+    """The goal's index in an explorer's walk (positions (x, z) per step): its place goal_steps after `start`,
+    walked on until it is MIN_GOAL_DISTANCE away, else the farthest place; None if it never moves."""
+    d = np.linalg.norm(positions_T2[start:] - positions_T2[start], axis=1)
+    later = np.nonzero((np.arange(len(d)) >= goal_steps) & (d >= MIN_GOAL_DISTANCE))[0]
+    i = int(later[0]) if len(later) else int(np.argmax(d))
+    return start + i if d[i] > 0 else None
 
 
 def goal_vector(pose_B44, goal_B2):
