@@ -43,9 +43,20 @@ def _train(args):
     _, info = train_world_model(args.data, args.workdir, args.preset, cfg, resume=args.resume, out=args.out,
                                 eval_episodes=args.eval_episodes, stage=args.stage, init=args.init,
                                 rollout=args.rollout, window=args.window, rollout_targets=args.rollout_targets,
-                                stop_after=args.stop_after)
+                                stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
+                                dream_per_row=args.dream_per_row)
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
+
+
+def _dream_data(args):
+    from training.dream_data import collect
+    from worldgen.dataset import EpisodeDataset
+    from worldgen.model.store import load_model, resolve_model
+    path = resolve_model(args.model)
+    meta = collect(load_model(path), EpisodeDataset(args.data, args.split), args.out, batch=args.batch,
+                   episodes=args.episodes, seed=args.seed, model_name=str(path))
+    print(f"wrote {meta['steps']} dreamed steps of {meta['episodes']} episodes to {args.out}")
 
 
 def _export(args):
@@ -107,6 +118,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=int, default=None,
                    help="frames per training window (default: the whole episode with --rollout, else 8)")
     p.add_argument("--rollout-targets", type=int, default=32, help="rollout steps scored per batch")
+    p.add_argument("--dream", type=Path, default=None,
+                   help="also train on stored steps of a model's own long rollouts (a `worldgen dream-data` folder)")
+    p.add_argument("--dream-weight", type=float, default=1.0, help="weight of the --dream loss")
+    p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")
     p.add_argument("--seed", type=int, default=0)
@@ -115,6 +130,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --workdir")
     p.add_argument("--out", type=Path, default=None, help="where to export the trained model (default WORKDIR/model)")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("dream-data", help="roll a model out over recorded episodes and store its inputs "
+                                          "and the true frames, to train on (`train --dream`)")
+    p.add_argument("--model", default="bundled", help="a model folder, or 'bundled'")
+    p.add_argument("--data", type=Path, required=True, help="recorded episodes, the longer the better")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--split", default="train", choices=("train", "all"))
+    p.add_argument("--episodes", type=int, default=None, help="the first N episodes (default: all)")
+    p.add_argument("--batch", type=int, default=16, help="episodes rolled out together")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_dream_data)
 
     p = sub.add_parser("export-checkpoint", help="turn the newest checkpoint of a training run into a model folder")
     p.add_argument("--workdir", type=Path, required=True)

@@ -103,20 +103,15 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
             "pose_pred": pose_pred, "pose_target": pose_target, "coverage": mask.mean()}
 
 
-def own_rollout(model: WorldModel, batch, intrinsics_33, key, targets: int):
-    """Train the way the model is used: roll it out through its world memory over the whole window, from
-    K real frames, with the true actions and camera poses and no gradient (each frame sampled and written as
-    at inference); then score `targets` randomly chosen steps of that rollout against the true frames.
-    Returns (flow-matching MSE, disparity L1) of those steps."""
+def rollout_conds(model: WorldModel, frames_BTHWC, depth_BTHW, poses_BT44, actions_BT, intrinsics_33, key):
+    """Roll the model out through its world memory over whole windows, from K real frames, with the true
+    actions and camera poses and no gradient (each frame sampled and written as at inference). Returns the
+    network's inputs at every step after the K real frames: conds_TBHWC (T - K, B, H, W, 12)."""
     config = model.config
     k = config.context
-    frames, depth, poses, actions = (batch["frames_BTHWC"], batch["depth_BTHW"], batch["poses_BT44"],
-                                     batch["actions_BT"])
-    b, t = frames.shape[:2]
     graphdef, params = nnx.split(model)
     frozen = nnx.merge(graphdef, jax.tree.map(jax.lax.stop_gradient, params))
-    state = init_state(config, frames[:, :k], depth[:, :k], poses[:, :k], intrinsics_33)
-    k_roll, k_pick, k_t, k_eps = jax.random.split(key, 4)
+    state = init_state(config, frames_BTHWC[:, :k], depth_BTHW[:, :k], poses_BT44[:, :k], intrinsics_33)
 
     def body(state, inputs):
         pose, action, kk = inputs
@@ -124,26 +119,52 @@ def own_rollout(model: WorldModel, batch, intrinsics_33, key, targets: int):
         rgb, disp = sample(frozen, cond, action, kk, config.sample_steps, config.sample_temperature)
         return advance(config, state, rgb, disp, pose, fine), cond
 
-    steps = (jnp.moveaxis(poses[:, k:], 1, 0), actions[:, k:].T, jax.random.split(k_roll, t - k))
-    _, conds = jax.lax.scan(body, state, steps)  # (T-K, B, H, W, C)
+    t = frames_BTHWC.shape[1]
+    steps = (jnp.moveaxis(poses_BT44[:, k:], 1, 0), actions_BT[:, k:].T, jax.random.split(key, t - k))
+    return jax.lax.stop_gradient(jax.lax.scan(body, state, steps)[1])
+
+
+def score_steps(model: WorldModel, cond_MHWC, action_M, target_MHWC, target_disp_MHW, key):
+    """Flow-matching MSE and disparity L1 of predicting the true frames from given network inputs (e.g.
+    inputs met in the model's own rollouts)."""
+    m = cond_MHWC.shape[0]
+    k_t, k_eps = jax.random.split(key)
+    tt = jax.random.uniform(k_t, (m,), maxval=0.999)
+    x_t = ((1 - tt)[:, None, None, None] * jax.random.normal(k_eps, target_MHWC.shape)
+           + tt[:, None, None, None] * target_MHWC)
+    rgb_pred, disp_pred = model.denoise(x_t, tt, cond_MHWC, action_M)
+    return jnp.mean((rgb_pred - target_MHWC) ** 2), jnp.mean(jnp.abs(disp_pred - target_disp_MHW))
+
+
+def own_rollout(model: WorldModel, batch, intrinsics_33, key, targets: int):
+    """Train the way the model is used, online: roll it out over the whole window (`rollout_conds`), then
+    score `targets` randomly chosen steps of that rollout against the true frames.
+    Returns (flow-matching MSE, disparity L1) of those steps."""
+    k = model.config.context
+    frames, depth, poses, actions = (batch["frames_BTHWC"], batch["depth_BTHW"], batch["poses_BT44"],
+                                     batch["actions_BT"])
+    b, t = frames.shape[:2]
+    k_roll, k_pick, k_score = jax.random.split(key, 3)
+    conds = rollout_conds(model, frames, depth, poses, actions, intrinsics_33, k_roll)
     flat = lambda x: jnp.moveaxis(x[:, k:], 1, 0).reshape((-1,) + x.shape[2:])
     pick = jax.random.choice(k_pick, (t - k) * b, (min(targets, (t - k) * b),), replace=False)
-    cond = jax.lax.stop_gradient(conds.reshape((-1,) + conds.shape[2:])[pick])
-    target = to_signed(flat(frames)[pick])
+    cond = conds.reshape((-1,) + conds.shape[2:])[pick]
     target_disp = depth_to_disparity(flat(depth)[pick].astype(jnp.float32))
-    m = len(pick)
-    tt = jax.random.uniform(k_t, (m,), maxval=0.999)
-    x_t = (1 - tt)[:, None, None, None] * jax.random.normal(k_eps, target.shape) + tt[:, None, None, None] * target
-    rgb_pred, disp_pred = model.denoise(x_t, tt, cond, flat(actions)[pick])
-    return jnp.mean((rgb_pred - target) ** 2), jnp.mean(jnp.abs(disp_pred - target_disp))
+    return score_steps(model, cond, flat(actions)[pick], to_signed(flat(frames)[pick]), target_disp, k_score)
 
 
-def loss_fn(model: WorldModel, batch, intrinsics_33, key, rollout_weight: float = 0.0, rollout_targets: int = 32):
+DREAM_KEYS = ("dream_cond_BRHWC", "dream_action_BR", "dream_rgb_BRHWC", "dream_disp_BRHW")
+
+
+def loss_fn(model: WorldModel, batch, intrinsics_33, key, rollout_weight: float = 0.0, rollout_targets: int = 32,
+            dream_weight: float = 1.0):
     """Scalar loss and metrics for one window batch: teacher-forced on the first K + 4 frames of each
     window; with rollout_weight > 0 (geometry models), plus `rollout_targets` steps of the model's own
-    rollout over the whole window (see `own_rollout`)."""
+    rollout over the whole window (see `own_rollout`); when the batch holds dream data
+    (`training.dream_data`, keys DREAM_KEYS), plus `dream_weight` x the loss on those stored rollout steps."""
     short = model.config.context + TEACHER_TARGETS
-    out = teacher_forced(model, {name: v[:, :short] for name, v in batch.items()}, intrinsics_33, key)
+    windows = {name: v[:, :short] for name, v in batch.items() if name not in DREAM_KEYS}
+    out = teacher_forced(model, windows, intrinsics_33, key)
     rgb_mse = jnp.mean((out["rgb_pred"] - out["rgb_target"]) ** 2)
     metrics = {"rgb_mse": rgb_mse, "psnr": 10 * jnp.log10(4.0 / rgb_mse), "coverage": out["coverage"]}
     loss = rgb_mse
@@ -151,6 +172,12 @@ def loss_fn(model: WorldModel, batch, intrinsics_33, key, rollout_weight: float 
         own_mse, own_disp = own_rollout(model, batch, intrinsics_33, jax.random.fold_in(key, 1), rollout_targets)
         metrics.update(rollout_mse=own_mse, rollout_psnr=10 * jnp.log10(4.0 / own_mse), rollout_disp_l1=own_disp)
         loss = loss + rollout_weight * (own_mse + DISP_WEIGHT * own_disp)
+    if DREAM_KEYS[0] in batch:
+        flat = lambda x: x.reshape((-1,) + x.shape[2:])
+        cond, action, rgb, disp = (flat(batch[name]) for name in DREAM_KEYS)
+        dream_mse, dream_disp = score_steps(model, cond, action, to_signed(rgb), disp, jax.random.fold_in(key, 2))
+        metrics.update(dream_mse=dream_mse, dream_psnr=10 * jnp.log10(4.0 / dream_mse), dream_disp_l1=dream_disp)
+        loss = loss + dream_weight * (dream_mse + DISP_WEIGHT * dream_disp)
     if out["disp_target"] is not None:
         metrics["disp_l1"] = jnp.mean(jnp.abs(out["disp_pred"] - out["disp_target"]))
         metrics["pose_mse"] = jnp.mean((out["pose_pred"] - out["pose_target"]) ** 2)

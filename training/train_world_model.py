@@ -11,6 +11,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from training import checkpoint
+from training.dream_data import DreamData
 from training.evaluate import evaluate
 from training.fit import FitConfig, build_optimizer, fit
 from training.objective import TEACHER_TARGETS, loss_fn, pose_loss_fn
@@ -30,11 +31,14 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                       resume: bool = False, out: Path | None = None, eval_episodes: int = 8,
                       progress: bool = True, stage: str = "all", init: Path | None = None,
                       rollout: float = 0.0, window: int | None = None,
-                      rollout_targets: int = 32, stop_after: int | None = None) -> tuple[WorldModel, dict]:
+                      rollout_targets: int = 32, stop_after: int | None = None, dream: Path | None = None,
+                      dream_weight: float = 1.0, dream_per_row: int = 2) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
     its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched).
     With `rollout` > 0, windows of `window` frames (default: whole episodes) also train on the model's own
     rollout through its world memory (`objective.own_rollout`), `rollout_targets` steps per batch.
+    With `dream` (a folder from `worldgen dream-data`), each batch row also scores `dream_per_row` stored steps
+    of a model's own long rollouts, weighted `dream_weight` (`training.dream_data`).
     The model is `init`'s, else a new one of preset `preset_name` (default small); naming both, they must agree."""
     if stage not in STAGES:
         raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
@@ -72,6 +76,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
         heldout = EpisodeDataset(data, "heldout")
     except DataError:
         heldout = None  # no held-out worlds: train without periodic evaluation
+    dreams = DreamData(dream, config) if dream is not None and stage == "all" else None
     model = base if init is not None else WorldModel(config, rngs=nnx.Rngs(fit_cfg.seed))
     intrinsics = jnp.asarray(train.intrinsics if train.has_geometry else intrinsics_matrix(config.resolution))
 
@@ -82,16 +87,24 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
 
     t0 = time.time()
     if stage == "all":
-        objective, length = (lambda m, b, i, k: loss_fn(m, b, i, k, rollout, rollout_targets)), window
+        objective, length = (lambda m, b, i, k: loss_fn(m, b, i, k, rollout, rollout_targets, dream_weight)), window
     else:
         objective, length = pose_loss_fn, 2
-    last = fit(model, lambda m, b, k: objective(m, b, intrinsics, k),
-               lambda step, rows: train.windows(fit_cfg.batch_size, length, fit_cfg.seed, step, rows), fit_cfg, workdir,
+
+    def batches(step, rows):
+        out = train.windows(fit_cfg.batch_size, length, fit_cfg.seed, step, rows)
+        if dreams is not None:
+            out.update(dreams.batch(fit_cfg.batch_size, dream_per_row, fit_cfg.seed, step, rows))
+        return out
+
+    last = fit(model, lambda m, b, k: objective(m, b, intrinsics, k), batches, fit_cfg, workdir,
                meta={"data": str(data), "preset": preset_name}, resume=resume, progress=progress,
                stop_after=stop_after,
                eval_fn=eval_fn if heldout is not None and eval_episodes else None)
     seeds = sorted({int(s) for s in train.seeds})
-    info = {"preset": preset_name, "stage": stage, "rollout": rollout, "window": length, "init": str(init) if init else None,
+    info = {"preset": preset_name, "stage": stage, "rollout": rollout, "window": length,
+            "dream": None if dreams is None else {"folder": str(dream), "weight": dream_weight,
+                                                  "per_row": dream_per_row, **dreams.meta}, "init": str(init) if init else None,
             "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
             "steps": fit_cfg.steps, "stopped_after": stop_after, "batch_size": fit_cfg.batch_size, "final_metrics": last,
             "wall_seconds_this_run": round(time.time() - t0, 1)}

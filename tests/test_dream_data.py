@@ -1,0 +1,91 @@
+"""Dream data: a model's own rollouts stored as network inputs beside the true frames, and training on them."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from training.dream_data import DreamData, collect
+from training.objective import rollout_conds
+from worldgen.cli import main
+from worldgen.dataset import EpisodeDataset
+from worldgen.errors import DataError
+from worldgen.model.config import preset
+
+
+@pytest.fixture(scope="module")
+def dreams(rollout_dataset, random_tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dreams")
+    data = EpisodeDataset(rollout_dataset, "train")
+    collect(random_tiny_model, data, out, batch=2, episodes=3, progress=False)  # 3 of 4 episodes: the last batch padded
+    return out, data
+
+
+def test_stored_steps_are_the_rollout_inputs_with_their_true_frames(dreams, random_tiny_model):
+    out, data = dreams
+    config = random_tiny_model.config
+    k, t = config.context, data.steps
+    d = DreamData(out, config)
+    assert len(d) == 3 * (t - k) and d.meta["episodes"] == 3
+    a = d.arrays
+    ep = [data.episode(i) for i in range(3)]
+    for e in range(3):
+        rows = slice(e * (t - k), (e + 1) * (t - k))
+        np.testing.assert_array_equal(a["target"][rows], ep[e]["frames"][k:])
+        np.testing.assert_array_equal(a["action"][rows], ep[e]["actions"][k:])
+        # The first dreamed step sees the last real frame; later steps see dreamed frames.
+        np.testing.assert_array_equal(a["cond_rgb"][rows][0, ..., 3:6], ep[e]["frames"][k - 1])
+    assert not np.array_equal(a["cond_rgb"][1, ..., 3:6], ep[0]["frames"][k])
+    # What is stored is what the rollout of the first batch computed (to 8 bits and float16), at its key.
+    stack = lambda name: np.stack([x[name] for x in ep[:2]])
+    graphdef, params = nnx.split(random_tiny_model)
+    roll = jax.jit(lambda p, *a: rollout_conds(nnx.merge(graphdef, p), *a))  # jitted, as collected
+    conds = roll(params, stack("frames"), stack("depth").astype(np.float32), stack("poses"), stack("actions"),
+                 jnp.asarray(data.intrinsics), jax.random.fold_in(jax.random.key(0), 0))
+    want = np.moveaxis(np.asarray(conds), 0, 1).reshape((-1,) + conds.shape[2:])
+    got = d.steps(np.arange(2 * (t - k)))
+    np.testing.assert_allclose(got["dream_cond_BRHWC"], want, atol=1 / 127.5 + 1e-3)
+    assert np.abs(want[..., 3:5]).max() > 0.01  # the memory drawing is there, not zeros
+
+
+def test_batches_are_a_pure_function_of_the_step_and_rows_split_them(dreams, random_tiny_model):
+    d = DreamData(dreams[0], random_tiny_model.config)
+    whole, again, other = d.batch(4, 3, 7, 5), d.batch(4, 3, 7, 5), d.batch(4, 3, 7, 6)
+    assert whole["dream_cond_BRHWC"].shape == (4, 3, 32, 32, 12) and whole["dream_action_BR"].shape == (4, 3)
+    for name in whole:
+        np.testing.assert_array_equal(whole[name], again[name])
+        np.testing.assert_array_equal(whole[name][2:], d.batch(4, 3, 7, 5, slice(2, 4))[name])
+    assert not np.array_equal(whole["dream_rgb_BRHWC"], other["dream_rgb_BRHWC"])
+
+
+def test_train_with_dream_data_and_bad_dream_folders(dreams, rollout_dataset, tmp_path, capsys):
+    out, _ = dreams
+    work = tmp_path / "run"
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(work), "--preset", "tiny", "--steps", "2",
+                 "--batch-size", "2", "--eval-episodes", "0", "--dream", str(out), "--dream-per-row", "3"]) == 0
+    logged = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert len(logged) == 2 and all(np.isfinite(r["dream_mse"]) and r["dream_mse"] > 0 for r in logged)
+    summary = json.loads((work / "train_summary.json").read_text())
+    assert summary["dream"]["per_row"] == 3 and summary["dream"]["episodes"] == 3
+    capsys.readouterr()
+    # Another resolution: the 64x64 small preset cannot train on 32x32 dream data.
+    with pytest.raises(DataError, match=r"cond_rgb.npy is uint8 \(\d+, 32, 32, 9\), expected uint8 \(\d+, 64, 64, 9\)"):
+        DreamData(out, preset("small"))
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "r2"), "--preset", "tiny",
+                 "--steps", "1", "--dream", str(tmp_path)]) == 2
+    assert "holds no dream data" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "meta.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match="is not dream data"):
+        DreamData(foreign, preset("tiny"))
+
+
+def test_collect_refuses_to_overwrite(dreams, random_tiny_model, rollout_dataset):
+    out, data = dreams
+    before = (out / "cond_rgb.npy").read_bytes()
+    with pytest.raises(DataError, match="already holds dream data"):
+        collect(random_tiny_model, data, out, progress=False)
+    assert (out / "cond_rgb.npy").read_bytes() == before

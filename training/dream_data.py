@@ -1,0 +1,150 @@
+"""Dream data: the network's inputs met in the model's own long rollouts, stored beside the true frames.
+
+Training on the model's own rollouts online (`objective.own_rollout`) re-rolls a whole window for every
+step and scores a few of its steps: about 10 s a step on a 2-core CPU. Here a model is rolled out once over
+every training episode of a long recording (true actions and camera poses, frames sampled and written
+through the world memory as at inference), and every step's network input is kept with its true frame.
+Training then scores stored steps as cheaply as teacher-forced ones (`worldgen train --dream DIR`); collect
+again with the newer model for another round (DAgger-style).
+
+Dimension keys: N stored steps, B batch, R dream steps per batch row, T time, H, W, C.
+
+A dream-data folder (written whole or not at all; meta.json is written last):
+  cond_rgb.npy  uint8   (N,H,W,9)  memory drawing RGB (premultiplied by coverage), last RGB, previous RGB
+  cond_geo.npy  float16 (N,H,W,3)  memory disparity, memory coverage, last disparity
+  action.npy    int32   (N,)       the action of the step
+  target.npy    uint8   (N,H,W,3)  the true frame
+  target_disp.npy float16 (N,H,W)  the true disparity
+  meta.json     {"format": FORMAT, "model_config", "model", "data", "episodes", "steps", "seed"}
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from tqdm import tqdm
+
+from training.objective import DREAM_KEYS, rollout_conds
+from worldgen.dataset import EpisodeDataset, ensure_writable_dir
+from worldgen.errors import DataError
+from worldgen.files import write_atomic
+from worldgen.model.config import ModelConfig
+from worldgen.model.geometry import depth_to_disparity
+from worldgen.model.world_model import WorldModel
+
+FORMAT = "worldgen-dream-data-1"
+RGB_CHANNELS = (0, 1, 2, 5, 6, 7, 8, 9, 10)  # of the 12 conditioning channels (world_model.conditioning)
+GEO_CHANNELS = (3, 4, 11)
+_ARRAYS = {"cond_rgb": (np.uint8, 9), "cond_geo": (np.float16, 3), "action": (np.int32, None),
+           "target": (np.uint8, 3), "target_disp": (np.float16, 0)}
+
+
+def _uint8(signed):
+    return np.clip(np.round((np.asarray(signed) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def collect(model: WorldModel, data: EpisodeDataset, out: Path, *, batch: int = 16, episodes: int | None = None,
+            seed: int = 0, model_name: str = "", progress: bool = True) -> dict:
+    """Roll `model` out over (the first `episodes` of) `data` and write a dream-data folder to `out`."""
+    config = model.config
+    if not config.geometry or not data.has_geometry:
+        raise DataError("dream data needs a geometry model and recorded depth and poses")
+    if data.resolution != config.resolution:
+        raise DataError(f"{data.folder} is {data.resolution}x{data.resolution} but the model works at "
+                        f"{config.resolution}x{config.resolution}")
+    if data.steps <= config.context:
+        raise DataError(f"{data.folder} episodes have {data.steps} steps: no step follows the model's "
+                        f"{config.context} context frames")
+    out = ensure_writable_dir(out)
+    if (out / "meta.json").exists():
+        raise DataError(f"{out} already holds dream data: choose a new folder")
+    n_ep = len(data) if episodes is None else min(episodes, len(data))
+    if n_ep < 1:
+        raise DataError("--episodes must be at least 1")
+    k, t, res = config.context, data.steps, config.resolution
+    n = n_ep * (t - k)
+    tmp = {name: out / f"{name}.npy.partial" for name in _ARRAYS}
+    arrays = {name: np.lib.format.open_memmap(tmp[name], "w+", dtype, (n,) if ch is None else
+                                              (n, res, res) if ch == 0 else (n, res, res, ch))
+              for name, (dtype, ch) in _ARRAYS.items()}
+    graphdef, params = nnx.split(model)
+    intrinsics = jnp.asarray(data.intrinsics)
+    roll = jax.jit(lambda p, f, d, q, a, key: rollout_conds(nnx.merge(graphdef, p), f, d, q, a, intrinsics, key))
+    key = jax.random.key(seed)
+    for start in tqdm(range(0, n_ep, batch), desc="dreaming", unit="batch", disable=not progress):
+        ids = np.arange(start, start + batch) % n_ep  # the last batch is padded (one compilation)
+        eps = [data.episode(int(i)) for i in ids]
+        stack = lambda name: np.stack([e[name] for e in eps])
+        frames, depth, poses, actions = (stack("frames"), stack("depth").astype(np.float32), stack("poses"),
+                                         stack("actions"))
+        conds = np.asarray(roll(params, frames, depth, poses, actions, jax.random.fold_in(key, start)))
+        keep = min(batch, n_ep - start)
+        conds = np.moveaxis(conds, 0, 1)[:keep].reshape((-1, res, res, 12))  # episode-major, like the index
+        rows = slice(start * (t - k), (start + keep) * (t - k))
+        arrays["cond_rgb"][rows] = _uint8(conds[..., RGB_CHANNELS])
+        arrays["cond_geo"][rows] = conds[..., GEO_CHANNELS].astype(np.float16)
+        arrays["action"][rows] = actions[:keep, k:].reshape(-1)
+        arrays["target"][rows] = frames[:keep, k:].reshape((-1, res, res, 3))
+        disp = np.asarray(depth_to_disparity(jnp.asarray(depth[:keep, k:])))
+        arrays["target_disp"][rows] = disp.reshape((-1, res, res)).astype(np.float16)
+    for name, arr in arrays.items():
+        arr.flush()
+        del arr
+        tmp[name].replace(out / f"{name}.npy")
+    meta = {"format": FORMAT, "model_config": config.to_dict(), "model": model_name, "data": str(data.folder),
+            "episodes": n_ep, "steps": n, "seed": seed}
+    write_atomic(out / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+    return meta
+
+
+class DreamData:
+    """A dream-data folder, checked against the model that trains on it; `batch` serves random stored steps."""
+
+    def __init__(self, folder: Path, config: ModelConfig):
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+        except FileNotFoundError:
+            raise DataError(f"{folder} holds no dream data (no meta.json; `worldgen dream-data` writes it)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"{folder / 'meta.json'} is not valid JSON ({e})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise DataError(f"{folder} is not dream data of format {FORMAT}")
+        res = config.resolution
+        self.arrays = {}
+        for name, (dtype, ch) in _ARRAYS.items():
+            try:
+                arr = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise DataError(f"{folder / (name + '.npy')}: cannot read it ({e})") from None
+            want = (meta.get("steps"),) + (() if ch is None else (res, res) if ch == 0 else (res, res, ch))
+            if arr.dtype != dtype or arr.shape != want:
+                raise DataError(f"{folder / (name + '.npy')} is {arr.dtype} {arr.shape}, expected "
+                                f"{np.dtype(dtype)} {want} for a {res}x{res} model")
+            self.arrays[name] = arr
+        bad = self.arrays["action"]
+        if len(bad) and (bad.min() < 0 or bad.max() >= config.num_actions):
+            raise DataError(f"{folder} has actions outside 0..{config.num_actions - 1} of this model")
+        self.meta = meta
+
+    def __len__(self) -> int:
+        return len(self.arrays["action"])
+
+    def steps(self, idx) -> dict:
+        """Stored steps `idx` (an int array of any shape) as the arrays named in objective.DREAM_KEYS."""
+        idx = np.asarray(idx)
+        flat = np.sort(idx.reshape(-1))  # sorted reads from the memory map, then back to the asked order
+        order = np.argsort(np.argsort(idx.reshape(-1), kind="stable"), kind="stable")
+        get = lambda name: self.arrays[name][flat][order].reshape(idx.shape + self.arrays[name].shape[1:])
+        rgb, geo = get("cond_rgb").astype(np.float32) / 127.5 - 1.0, get("cond_geo").astype(np.float32)
+        cond = np.concatenate([rgb[..., :3], geo[..., :2], rgb[..., 3:], geo[..., 2:]], axis=-1)
+        return dict(zip(DREAM_KEYS, (cond, get("action"), get("target"), get("target_disp").astype(np.float32))))
+
+    def batch(self, batch: int, per_row: int, seed: int, step: int, rows: slice = slice(None)) -> dict:
+        """Batch number `step` of random stored steps (a pure function of (seed, step)), `per_row` per row.
+        With `rows`, only those rows of the global batch."""
+        return self.steps(np.random.default_rng([seed, step, 1]).integers(0, len(self), size=(batch, per_row))[rows])
