@@ -59,9 +59,9 @@ def test_random_policy_evaluates(tmp_path):
 
 
 def test_bad_input_is_a_clear_error(tmp_path, tiny_model_dir, tiny_dataset):
-    with pytest.raises(WorldgenError, match="not a policy of `worldgen agent train`"):
+    with pytest.raises(WorldgenError, match="holds a world model, not a PPO policy"):
         load_policy(tiny_model_dir)
-    with pytest.raises(WorldgenError, match="not a policy folder"):
+    with pytest.raises(WorldgenError, match="is not a worldgen model folder"):
         load_policy(tmp_path)
     with pytest.raises(WorldgenError, match="pass --data"):
         train_agent("dream", tmp_path / "a", PPOConfig(resolution=32), 1, model=str(tiny_model_dir), progress=False)

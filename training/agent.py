@@ -28,7 +28,7 @@ from worldgen.actions import NUM_ACTIONS
 from worldgen.dataset import ensure_writable_dir, is_heldout
 from worldgen.errors import WorldgenError
 from worldgen.files import output_file, write_atomic
-from worldgen.model.store import export_model
+from worldgen.model.store import export_model, load_module
 
 ENVS = ("dream", "engine")
 EVAL_SEEDS = tuple(range(2000, 3000, 10))  # held-out worlds (seed % 10 == 0), never recorded for training
@@ -130,24 +130,7 @@ def load_policy(directory: Path) -> Policy:
     directory = Path(directory)
     if (directory / "policy").is_dir():
         directory = directory / "policy"
-    cfg = directory / "config.json"
-    if not cfg.is_file():
-        raise WorldgenError(f"{directory} is not a policy folder (expected config.json and params/)")
-    try:
-        saved = json.loads(cfg.read_text())
-    except (OSError, ValueError) as e:
-        raise WorldgenError(f"{cfg}: unreadable ({type(e).__name__})") from None
-    if not isinstance(saved, dict) or "agent" not in saved:
-        raise WorldgenError(f"{directory} is not a policy of `worldgen agent train` (a world model folder?)")
-    policy = Policy(PPOConfig.from_dict(saved["model_config"]), rngs=nnx.Rngs(0))
-    graphdef, abstract = nnx.split(policy, nnx.Param)
-    try:
-        params = ocp.StandardCheckpointer().restore((directory / "params").absolute(), abstract)
-    except Exception as e:  # orbax raises many types for damaged or foreign trees
-        raise WorldgenError(f"{directory}/params is damaged or does not fit its config.json ({type(e).__name__})") \
-            from None
-    nnx.update(policy, params)
-    return policy
+    return load_module(directory, "PPO policy", lambda saved: Policy(PPOConfig.from_dict(saved), rngs=nnx.Rngs(0)))
 
 
 def eval_agent(policy: str, out: Path, episodes: int = 20, task: nav.TaskConfig | None = None,

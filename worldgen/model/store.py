@@ -76,15 +76,47 @@ def export_model(model, directory: Path, extra: dict | None = None) -> Path:
     return directory
 
 
-def read_config(directory: Path) -> tuple[ModelConfig, dict]:
+KINDS = {"agent": "PPO policy", "latent": "latent model"}  # config.json keys marking folders of other kinds
+
+
+def _read_info(directory: Path, kind: str) -> dict:
+    """config.json of a model folder of `kind` ("world model", or a name in KINDS), checked."""
     cfg_path = Path(directory) / "config.json"
     if not cfg_path.is_file() or not (Path(directory) / "params").is_dir():
         raise WorldgenError(f"{directory} is not a worldgen model folder (expected config.json and params/)")
     try:
         info = json.loads(cfg_path.read_text())
-        return ModelConfig.from_dict(info["model_config"]), info
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        info["model_config"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise WorldgenError(f"{cfg_path}: unreadable model config ({type(e).__name__}: {e})") from None
+    found = next((name for key, name in KINDS.items() if key in info), "world model")
+    if found != kind:
+        raise WorldgenError(f"{directory} holds a {found}, not a {kind}")
+    return info
+
+
+def read_config(directory: Path) -> tuple[ModelConfig, dict]:
+    info = _read_info(directory, "world model")
+    try:
+        return ModelConfig.from_dict(info["model_config"]), info
+    except (KeyError, TypeError) as e:
+        raise WorldgenError(f"{Path(directory) / 'config.json'}: unreadable model config ({type(e).__name__}: "
+                            f"{e})") from None
+
+
+def load_module(directory: str | Path, kind: str, build):
+    """Rebuild the module saved in a model folder of `kind` ("world model", or a name in KINDS, whose key
+    `export_model`'s `extra` carries): `build(saved config dict)` makes it, then orbax restores its
+    parameters into it (never unpickling)."""
+    directory = Path(directory)
+    module = build(_read_info(directory, kind)["model_config"])
+    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    try:
+        with ocp.StandardCheckpointer() as ckpt:
+            params = ckpt.restore(directory.absolute() / "params", params)
+    except Exception as e:  # orbax raises many types for damaged or foreign trees
+        raise WorldgenError(f"{directory}/params is damaged or does not fit its config.json ({brief(e)})") from None
+    return nnx.merge(graphdef, params, rest)
 
 
 def load_model(directory: str | Path, expect: ModelConfig | None = None) -> WorldModel:
@@ -93,11 +125,5 @@ def load_model(directory: str | Path, expect: ModelConfig | None = None) -> Worl
     config, info = read_config(directory)
     if expect is not None:
         check_config(info["model_config"], expect, directory)
-    abstract = nnx.eval_shape(lambda: WorldModel(config, rngs=nnx.Rngs(0)))
-    graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
-    try:
-        with ocp.StandardCheckpointer() as ckpt:
-            params = ckpt.restore(directory.absolute() / "params", params)
-    except Exception as e:  # orbax raises many types for damaged or foreign trees
-        raise WorldgenError(f"{directory}/params is damaged or does not fit its config.json ({brief(e)})") from None
-    return nnx.merge(graphdef, params, rest)
+    return load_module(directory, "world model",
+                       lambda _: nnx.eval_shape(lambda: WorldModel(config, rngs=nnx.Rngs(0))))
