@@ -16,7 +16,6 @@ import imageio.v3 as iio
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 from flax import nnx
 from tqdm import tqdm
 
