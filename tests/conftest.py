@@ -51,3 +51,10 @@ def random_tiny_model():
     keys = jax.random.split(jax.random.key(1), len(leaves))
     leaves = [x + 0.2 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]
     return nnx.merge(graphdef, jax.tree.unflatten(tree, leaves), rest)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, random_tiny_model):
+    """random_tiny_model exported as a model folder."""
+    from worldgen.model.store import export_model
+    return export_model(random_tiny_model, tmp_path_factory.mktemp("wm") / "model")

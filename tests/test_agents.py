@@ -7,7 +7,6 @@ import pytest
 from training.agent import eval_agent, load_policy, train_agent
 from training.ppo import PPOConfig
 from worldgen.errors import WorldgenError
-from worldgen.model.store import export_model
 from worldgen.task import TaskConfig
 
 TRIVIAL = TaskConfig(goal_steps=1, horizon=12)  # a goal about 3 m away
@@ -26,11 +25,6 @@ def test_ppo_learns_a_trivial_task_in_the_engine(tmp_path):
     summary = eval_agent(str(tmp_path), tmp_path / "eval", episodes=4, task=TRIVIAL, videos=1, progress=False)
     assert (tmp_path / "eval" / "agent.mp4").stat().st_size > 0
     assert summary["episodes"] == 4 and 0.0 <= summary["success_rate"] <= 1.0
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, random_tiny_model):
-    return export_model(random_tiny_model, tmp_path_factory.mktemp("wm") / "model")
 
 
 def test_dream_training_runs_and_resumes(tmp_path, tiny_model_dir, tiny_dataset):
