@@ -57,6 +57,26 @@ def test_session_play_undo_reanchor_and_exports(gen, renderer, tmp_path):
     s.close()
 
 
+def test_walk_to_a_remembered_view(gen, renderer):
+    from worldgen.latent import LATENT_PRESETS, LatentModel
+    from worldgen.planner import LatentPlanner, PlanConfig
+    plain = PlaySession(gen, renderer)
+    plain.new_world(3, WorldSpec())
+    with pytest.raises(WorldgenError, match="no latent model to plan with"):
+        plain.remember_view()
+    planner = LatentPlanner(LatentModel(LATENT_PRESETS["tiny"], rngs=nnx.Rngs(0)), PlanConfig(candidates=16, elites=4))
+    s = PlaySession(gen, renderer, planner=planner)
+    s.new_world(3, WorldSpec())
+    with pytest.raises(WorldgenError, match="remember a view first"):
+        s.plan_step()
+    v = s.remember_view()
+    assert v["goal"].startswith("data:image/png;base64,")
+    s.step(1)
+    v = s.plan_step()  # the planner chose an action and both the dream and the truth took it
+    assert v["step"] == 2 and v["goal"] and len(s.log) == 2
+    assert s.new_world(4, WorldSpec())["goal"] is None  # a goal belongs to its world
+
+
 def test_session_from_image_and_bad_uploads(gen, renderer, tmp_path):
     s = PlaySession(gen, renderer)
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 200, 3), dtype=np.uint8)).save(tmp_path / "a.jpg")

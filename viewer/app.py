@@ -34,10 +34,24 @@ def warm_up(gen: Generator) -> None:
     jax.block_until_ready(out)
 
 
-def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
+def load_planner(latent: str | None, gen: Generator):
+    """The latent planner for "walk to a remembered view": `latent` a folder, "bundled" (the package's
+    latent model), or None / "none" for no planner."""
+    from worldgen.latent import bundled_latent, load_latent
+    from worldgen.planner import LatentPlanner
+    if latent is None or latent == "none" or (latent == "bundled" and not bundled_latent().is_dir()):
+        return None
+    model = load_latent(latent)
+    if model.config.resolution != gen.config.resolution:
+        raise WorldgenError(f"the latent model plans at {model.config.resolution}x{model.config.resolution} but the "
+                            f"world model plays at {gen.config.resolution}x{gen.config.resolution}")
+    return LatentPlanner(model)
+
+
+def build_app(model: str = "bundled", idle_seconds: float = 900.0, latent: str | None = "bundled") -> gr.Blocks:
     gen = Generator(load_model(model))
     warm_up(gen)
-    store = SessionStore(gen, idle_seconds=idle_seconds)
+    store = SessionStore(gen, idle_seconds=idle_seconds, planner=load_planner(latent, gen))
     out_dir = Path(tempfile.mkdtemp(prefix="worldgen-viewer-"))
 
     def client_of(request) -> str:
@@ -51,6 +65,9 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
         works only from the address that session belongs to."""
         try:
             s = store.by_token(str(payload["token"]), client_of(request))
+            if payload["action"] == "plan":  # a step toward the remembered view, chosen by the planner
+                with s.lock:
+                    return s.plan_step()
             action = checked_action(payload["action"])
             with s.lock:
                 return s.step(action)
@@ -75,6 +92,8 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
                     view = s.reset()
                 elif command == "reanchor":
                     view = s.reanchor()
+                elif command == "remember":
+                    view = s.remember_view()
                 else:  # "load": a fresh tab gets a world of its own at once
                     view = s.view() if s.dream is not None else s.new_world(store.next_seed(), WorldSpec(biome=biome))
             return view, f"**{view['source']}**, step {view['step']}"
@@ -128,6 +147,9 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
                     undo_btn = gr.Button("Undo", elem_id="undo")
                     reset_btn = gr.Button("Reset", elem_id="reset")
                     anchor_btn = gr.Button("Re-anchor to truth", elem_id="reanchor")
+                gr.Markdown("### Walk to a view")
+                remember_btn = gr.Button("Remember this view", elem_id="remember")
+                gr.Markdown("then walk away and hold G (or the ⌖ button): the latent planner walks back to it.")
             with gr.Column():
                 gr.Markdown("### Export")
                 glb_btn = gr.Button("Procedural scene (GLB)", elem_id="export-glb")
@@ -140,7 +162,8 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
 
         inputs = [seed, biome, height, density, undo_n, upload]
         for command, trigger in (("load", demo.load), ("new", new_btn.click), ("image", image_btn.click),
-                                 ("undo", undo_btn.click), ("reset", reset_btn.click), ("reanchor", anchor_btn.click)):
+                                 ("undo", undo_btn.click), ("reset", reset_btn.click), ("reanchor", anchor_btn.click),
+                                 ("remember", remember_btn.click)):
             trigger(control_handler(command), inputs, [player, status], api_name=command, concurrency_id="model")
         glb_btn.click(export_handler("glb"), None, [glb_file, preview, status], api_name="export_glb")
         ply_btn.click(export_handler("ply"), None, [ply_file, status], api_name="export_ply")
@@ -152,9 +175,10 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0) -> gr.Blocks:
     return demo
 
 
-def launch(model: str = "bundled", host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> gr.Blocks:
+def launch(model: str = "bundled", host: str = "127.0.0.1", port: int = 7860, block: bool = True,
+           latent: str | None = "bundled") -> gr.Blocks:
     """Serve the viewer. Only localhost unless `host` says otherwise; no extra file paths are served."""
-    demo = build_app(model)
+    demo = build_app(model, latent=latent)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, allowed_paths=[], max_file_size=MAX_UPLOAD_BYTES,
                 show_error=True, prevent_thread_lock=not block, quiet=not block)

@@ -82,8 +82,9 @@ class Snapshot:
 
 
 class PlaySession:
-    def __init__(self, gen: Generator, renderer: Renderer, client: str = "local"):
+    def __init__(self, gen: Generator, renderer: Renderer, client: str = "local", planner=None):
         self.gen = gen
+        self.planner = planner  # a worldgen.planner.LatentPlanner shared by all sessions, or None
         self.renderer = renderer  # shared by all sessions, used under GL_LOCK
         self.k = gen.config.context
         self.res = gen.config.resolution
@@ -106,6 +107,7 @@ class PlaySession:
         self.sq_err, self.n_err = 0.0, 0
         self.dream = self.truth = None
         self.last_psnr = None
+        self.goal = None  # (rgb, latent) of a remembered true view to walk back to
 
     # --- starting points ------------------------------------------------------------------------
     def new_world(self, seed: int, spec: WorldSpec) -> dict:
@@ -173,6 +175,23 @@ class PlaySession:
         self.log.append((self.dream, truth, np.asarray(out["depth"][0]), np.asarray(out["pose"][0])))
         return self.view()
 
+    def remember_view(self) -> dict:
+        """Remember the current true view as the goal that `plan_step` walks back to."""
+        if self.planner is None:
+            raise WorldgenError("this viewer has no latent model to plan with (start it with worldgen play "
+                                "--latent DIR)")
+        if self.world is None or self.truth is None:
+            raise WorldgenError("remembering a view needs a world from a seed (a dream from an image has no truth)")
+        self.goal = (self.truth.copy(), self.planner.encode_goal(self.truth))
+        return self._changed()
+
+    def plan_step(self) -> dict:
+        """One step toward the remembered view, the action chosen by the latent planner from the true view."""
+        if self.goal is None:
+            raise WorldgenError("remember a view first, then walk back to it")
+        action, _ = self.planner.plan(self.truth, self.goal[1], self.step_count)
+        return self.step(action)
+
     def undo(self, n: int = 1) -> dict:
         n = min(int(n), len(self.history))
         if n <= 0:
@@ -196,7 +215,8 @@ class PlaySession:
         return {"dream": png_data_url(self.dream) if self.dream is not None else None,
                 "truth": png_data_url(self.truth) if self.truth is not None else None,
                 "step": self.step_count, "psnr": self.last_psnr, "mean_psnr": mean, "version": self.version,
-                "undo": len(self.history), "source": self.describe(), "token": self.token}
+                "undo": len(self.history), "source": self.describe(), "token": self.token,
+                "goal": png_data_url(self.goal[0]) if self.goal is not None else None}
 
     def describe(self) -> str:
         if self.world is not None:
@@ -246,8 +266,10 @@ class PlaySession:
 class SessionStore:
     """Sessions by id (Gradio's per-tab session hash), freed after `idle_seconds` without a request."""
 
-    def __init__(self, gen: Generator, idle_seconds: float = 900.0, max_sessions: int = 32, per_client: int = 8):
+    def __init__(self, gen: Generator, idle_seconds: float = 900.0, max_sessions: int = 32, per_client: int = 8,
+                 planner=None):
         self.gen, self.idle, self.max, self.per_client = gen, idle_seconds, max_sessions, per_client
+        self.planner = planner
         with GL_LOCK:
             self.renderer = Renderer(gen.config.resolution)
         self.sessions: dict[str, PlaySession] = {}
@@ -273,7 +295,7 @@ class SessionStore:
                     evicted = self.sessions.pop(min(mine, key=lambda k: self.sessions[k].last_seen))
                 elif len(self.sessions) >= self.max:
                     raise WorldgenError(f"the viewer is full ({self.max} players); try again later")
-                self.sessions[sid] = PlaySession(self.gen, self.renderer, client)
+                self.sessions[sid] = PlaySession(self.gen, self.renderer, client, self.planner)
             s = self.sessions[sid]
             s.last_seen = time.monotonic()
         if evicted is not None:

@@ -107,10 +107,17 @@ def check_frames(frames, config: LatentConfig, what: str = "frame") -> np.ndarra
     return a
 
 
+def bundled_latent() -> Path:
+    """Where the package's latent model lives (beside the bundled world model; it may be absent)."""
+    from worldgen.model.store import BUNDLED
+    return BUNDLED.parent / "latent_model"
+
+
 def load_latent(directory: str | Path) -> LatentModel:
-    """The latent model exported by `worldgen latent train` (its run folder's model/, or that folder)."""
+    """The latent model exported by `worldgen latent train` (its run folder's model/, or that folder), or
+    "bundled"."""
     from worldgen.model.store import load_module
-    directory = Path(directory)
+    directory = bundled_latent() if str(directory) == "bundled" else Path(directory)
     if (directory / "model").is_dir():
         directory = directory / "model"
     return load_module(directory, "latent model",

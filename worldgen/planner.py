@@ -86,20 +86,29 @@ class LatentPlanner:
         self._t = 0
         self.goal = None
 
-    def set_goal(self, goal_image) -> None:
+    def encode_goal(self, goal_image):
+        """The latent of a goal image (one HxWx3 uint8 frame at the model's resolution)."""
         goal = check_frames(goal_image, self.model.config, "goal image")
         if goal.ndim != 3:
             raise WorldgenError(f"goal image: expected one HxWx3 image, got shape {goal.shape}")
-        self.goal = self._encode(self._state, jnp.asarray(goal)[None])[0]
+        return self._encode(self._state, jnp.asarray(goal)[None])[0]
+
+    def plan(self, frame_HWC, goal_D, step: int) -> tuple[int, float]:
+        """(next action, the plan's predicted cost) from the current frame toward a goal latent; keeps no
+        state, so one planner serves many players."""
+        frame = check_frames(frame_HWC, self.model.config)
+        seq, cost = self._plan(self._state, jnp.asarray(frame), goal_D, jax.random.fold_in(self._key, step))
+        return int(seq[0]), float(cost)
+
+    def set_goal(self, goal_image) -> None:
+        self.goal = self.encode_goal(goal_image)
 
     def act(self, frame_HWC) -> tuple[int, float]:
-        """(next action, the plan's predicted cost) from the current frame."""
+        """`plan` toward the goal of `set_goal`, with a fresh sampling key each call."""
         if self.goal is None:
             raise WorldgenError("set_goal(image) before act()")
-        frame = check_frames(frame_HWC, self.model.config)
         self._t += 1
-        seq, cost = self._plan(self._state, jnp.asarray(frame), self.goal, jax.random.fold_in(self._key, self._t))
-        return int(seq[0]), float(cost)
+        return self.plan(frame_HWC, self.goal, self._t)
 
 
 class PixelPlanner:

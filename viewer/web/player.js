@@ -2,7 +2,7 @@
 // time, so a slow machine drops frames instead of queueing them. This loop is the only writer of the
 // displayed frames; Python handlers change the world through `props.value`, which is watched.
 const KEYS = {KeyW: 1, ArrowUp: 1, KeyS: 2, ArrowDown: 2, KeyA: 3, ArrowLeft: 3, KeyD: 4, ArrowRight: 4,
-              KeyQ: 5, KeyE: 6};
+              KeyQ: 5, KeyE: 6, KeyG: 'plan'};  // 'plan': a step the latent planner chooses
 const root = element.querySelector('.wg-player');
 const $ = (sel) => element.querySelector(sel);
 const held = [];          // held actions, most recent last
@@ -27,7 +27,7 @@ document.addEventListener('keyup', (e) => { if (e.code in KEYS) release(KEYS[e.c
 window.addEventListener('blur', () => held.splice(0, held.length));
 
 element.querySelectorAll('.wg-pad button').forEach((b) => {
-  const a = Number(b.dataset.action);
+  const a = b.dataset.action === 'plan' ? 'plan' : Number(b.dataset.action);
   const on = (e) => { e.preventDefault(); press(a); b.classList.add('held'); };
   const off = () => { release(a); b.classList.remove('held'); };
   b.addEventListener('pointerdown', on);
@@ -46,6 +46,8 @@ function show(v) {
   $('.wg-psnr').textContent = v.psnr == null ? 'PSNR: -' :
     `PSNR: ${v.psnr.toFixed(1)} dB (mean ${v.mean_psnr.toFixed(1)})`;
   $('.wg-source').textContent = v.source || '';
+  $('.wg-goal-fig').style.display = v.goal ? '' : 'none';
+  if (v.goal) $('.wg-goal').src = v.goal;
   root.dataset.step = v.step;
   if (v.token) token = v.token;
   return true;
