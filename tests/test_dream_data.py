@@ -89,3 +89,15 @@ def test_collect_refuses_to_overwrite(dreams, random_tiny_model, rollout_dataset
     with pytest.raises(DataError, match="already holds dream data"):
         collect(random_tiny_model, data, out, progress=False)
     assert (out / "cond_rgb.npy").read_bytes() == before
+
+
+def test_provenance_models_store_their_extra_input(rollout_dataset, random_tiny_model, tmp_path):
+    from worldgen.model.world_model import with_provenance
+    model = with_provenance(random_tiny_model)
+    collect(model, EpisodeDataset(rollout_dataset, "train"), tmp_path, batch=1, episodes=1, progress=False)
+    d = DreamData(tmp_path, model.config)
+    assert d.arrays["cond_geo"].shape[-1] == 4 and d.steps(np.arange(3))["dream_cond_BRHWC"].shape[-1] == 13
+    assert d.arrays["cond_geo"][0, ..., 3].astype(float).mean() > 0.5  # the first dreamed step sees real memory
+    with pytest.raises(DataError, match=r"cond_geo.npy is float16 \(\d+, 32, 32, 4\), expected float16 "
+                                        r"\(\d+, 32, 32, 3\)"):
+        DreamData(tmp_path, random_tiny_model.config)

@@ -43,13 +43,16 @@ def test_a_surface_written_once_renders_back_identically_from_the_same_pose(walk
     rgb, depth, pose = as_batch(f)
     intr = jnp.asarray(f.intrinsics)
     m = mem.write(mem.empty(1, 0, 4 * RES * RES), rgb, depth, pose, intr, jnp.ones((1, RES, RES), bool))
-    out_rgb, out_depth, cov, fine = mem.render(m, pose, intr, RES)
+    out_rgb, out_depth, cov, fine, real = mem.render(m, pose, intr, RES)
     ground = f.depth_HW > 0
     flying = np.asarray(mem.flying_pixels(depth))[0] & ground
     solid = ground & ~flying
     assert np.asarray(fine)[0][solid].all()
     assert np.allclose(np.asarray(out_rgb)[0][solid], np.asarray(rgb)[0][solid], atol=1e-5)
     assert np.allclose(np.asarray(out_depth)[0][solid], f.depth_HW[solid], rtol=1e-4)
+    assert not np.asarray(real).any()  # written (dreamed) content is never called real
+    pinned = mem.pin(mem.empty(1, RES * RES, RES * RES), 0, rgb, depth, pose, intr)
+    assert np.asarray(mem.render(pinned, pose, intr, RES)[4])[0].all()  # a pinned real frame is, sky included
     # Written again from the same pose, nothing is new: the ring cursor does not move.
     again = mem.write(m, rgb, depth, pose, intr, ~fine)
     assert int(again.cursor[0]) == int(m.cursor[0]) + int((~np.asarray(fine)[0] & ~flying & ground).sum()) \
@@ -65,7 +68,7 @@ def test_magnified_near_ground_is_drawn_without_pinholes(walk):
     rgb, depth, pose = as_batch(far)
     intr = jnp.asarray(far.intrinsics)
     m = mem.write(mem.empty(1, 0, RES * RES), rgb, depth, pose, intr, jnp.ones((1, RES, RES), bool))
-    _, _, cov, _ = mem.render(m, jnp.asarray(near.pose)[None], intr, RES)
+    _, _, cov, _, _ = mem.render(m, jnp.asarray(near.pose)[None], intr, RES)
     pts, ok = unproject(depth[0], pose[0], intr)
     _, _, cov_point = splat(pts, rgb[0].reshape(-1, 3), ok, jnp.asarray(near.pose), intr, RES, RES)
     # The near view's pixels whose surface the far view saw: project the near truth into the far camera.

@@ -12,6 +12,7 @@ from worldgen import World
 from worldgen.actions import Action
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import WorldgenError
+from worldgen.model import memory as mem
 from worldgen.model import world_model as wm
 from worldgen.model.config import ModelConfig, preset
 from worldgen.model.geometry import (apply_delta, depth_to_disparity, disparity_to_depth, pose_delta, splat,
@@ -100,6 +101,30 @@ def test_rollout_loss_trains_on_own_frames_through_memory(rollout_dataset, tiny_
         random_tiny_model)
     stem = np.asarray(grads.unet.stem.kernel[...])
     assert np.isfinite(stem).all() and np.abs(stem).sum() > 0
+
+
+def test_provenance_input_marks_real_memory_and_grafting_it_changes_nothing(rollout_dataset, random_tiny_model):
+    data = EpisodeDataset(rollout_dataset, "train")
+    ep = data.episode(0)
+    k = random_tiny_model.config.context
+    args = (ep["frames"][None, :k], ep["depth"][None, :k].astype(np.float32), ep["poses"][None, :k], data.intrinsics)
+    grafted = wm.with_provenance(random_tiny_model)
+    assert grafted.config.provenance and wm.cond_channels(grafted.config) == 13
+    plain_gen, graft_gen = Generator(random_tiny_model), Generator(grafted)
+    s1, s2 = plain_gen.init(*args), graft_gen.init(*args)
+    for i, a in enumerate(ep["actions"][k:k + 4]):
+        s1, o1 = plain_gen.step(s1, np.array([a]), jax.random.key(i))
+        s2, o2 = graft_gen.step(s2, np.array([a]), jax.random.key(i))
+        np.testing.assert_array_equal(o1["rgb"], o2["rgb"])  # zero weights on the new input: same frames
+    # The provenance channel: 1 where the real frames are drawn, 0 where only dreamed content is.
+    state = wm.init_state(grafted.config, *map(jnp.asarray, args))
+    cond, _ = wm.recall(grafted.config, state, jnp.asarray(ep["poses"][None, k - 1]))
+    assert cond.shape[-1] == 13 and np.asarray(cond[..., 12]).mean() > 0.95
+    dreamed = wm.advance(grafted.config, state.replace(memory=mem.empty(1, state.memory.pinned,
+                                                                          state.memory.capacity - state.memory.pinned)),
+                         state.last_rgb, state.last_disp, state.pose, jnp.zeros((1,) + state.last_disp.shape[1:], bool))
+    cond, _ = wm.recall(grafted.config, dreamed, state.pose)
+    assert np.asarray(cond[..., 4]).mean() > 0.9 and np.asarray(cond[..., 12]).max() == 0.0
 
 
 def test_shapes_with_and_without_jit(rollout_dataset, tiny_model):

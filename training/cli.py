@@ -44,7 +44,7 @@ def _train(args):
                                 eval_episodes=args.eval_episodes, stage=args.stage, init=args.init,
                                 rollout=args.rollout, window=args.window, rollout_targets=args.rollout_targets,
                                 stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
-                                dream_per_row=args.dream_per_row)
+                                dream_per_row=args.dream_per_row, provenance=args.provenance)
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
@@ -53,8 +53,10 @@ def _dream_data(args):
     from training.dream_data import collect
     from worldgen.dataset import EpisodeDataset
     from worldgen.model.store import load_model, resolve_model
+    from worldgen.model.world_model import with_provenance
     path = resolve_model(args.model)
-    meta = collect(load_model(path), EpisodeDataset(args.data, args.split), args.out, batch=args.batch,
+    model = with_provenance(load_model(path)) if args.provenance else load_model(path)
+    meta = collect(model, EpisodeDataset(args.data, args.split), args.out, batch=args.batch,
                    episodes=args.episodes, seed=args.seed, model_name=str(path))
     print(f"wrote {meta['steps']} dreamed steps of {meta['episodes']} episodes to {args.out}")
 
@@ -121,6 +123,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dream", type=Path, default=None,
                    help="also train on stored steps of a model's own long rollouts (a `worldgen dream-data` folder)")
     p.add_argument("--dream-weight", type=float, default=1.0, help="weight of the --dream loss")
+    p.add_argument("--provenance", action="store_true",
+                   help="give the network the memory pixels that come from real frames (grafted onto --init)")
     p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")
@@ -139,6 +143,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="train", choices=("train", "all"))
     p.add_argument("--episodes", type=int, default=None, help="the first N episodes (default: all)")
     p.add_argument("--batch", type=int, default=16, help="episodes rolled out together")
+    p.add_argument("--provenance", action="store_true",
+                   help="store the provenance input too (grafted onto a model that lacks it; train --provenance)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_dream_data)
 

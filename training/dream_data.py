@@ -11,7 +11,8 @@ Dimension keys: N stored steps, B batch, R dream steps per batch row, T time, H,
 
 A dream-data folder (written whole or not at all; meta.json is written last):
   cond_rgb.npy  uint8   (N,H,W,9)  memory drawing RGB (premultiplied by coverage), last RGB, previous RGB
-  cond_geo.npy  float16 (N,H,W,3)  memory disparity, memory coverage, last disparity
+  cond_geo.npy  float16 (N,H,W,G)  memory disparity, memory coverage, last disparity (G = 3), and for
+                                   provenance models which memory pixels are real (G = 4)
   action.npy    int32   (N,)       the action of the step
   target.npy    uint8   (N,H,W,3)  the true frame
   target_disp.npy float16 (N,H,W)  the true disparity
@@ -34,13 +35,17 @@ from worldgen.errors import DataError
 from worldgen.files import write_atomic
 from worldgen.model.config import ModelConfig
 from worldgen.model.geometry import depth_to_disparity
-from worldgen.model.world_model import WorldModel
+from worldgen.model.world_model import WorldModel, cond_channels
 
 FORMAT = "worldgen-dream-data-1"
-RGB_CHANNELS = (0, 1, 2, 5, 6, 7, 8, 9, 10)  # of the 12 conditioning channels (world_model.conditioning)
-GEO_CHANNELS = (3, 4, 11)
-_ARRAYS = {"cond_rgb": (np.uint8, 9), "cond_geo": (np.float16, 3), "action": (np.int32, None),
-           "target": (np.uint8, 3), "target_disp": (np.float16, 0)}
+RGB_CHANNELS = (0, 1, 2, 5, 6, 7, 8, 9, 10)  # of the conditioning channels (world_model.conditioning)
+GEO_CHANNELS = (3, 4, 11, 12)  # the rest; channel 12 only with ModelConfig.provenance
+
+
+def _arrays(config: ModelConfig) -> dict:
+    """name -> (dtype, channels: None for (N,), 0 for (N,H,W), else (N,H,W,C))."""
+    return {"cond_rgb": (np.uint8, 9), "cond_geo": (np.float16, cond_channels(config) - 9), "action": (np.int32, None),
+            "target": (np.uint8, 3), "target_disp": (np.float16, 0)}
 
 
 def _uint8(signed):
@@ -67,10 +72,11 @@ def collect(model: WorldModel, data: EpisodeDataset, out: Path, *, batch: int = 
         raise DataError("--episodes must be at least 1")
     k, t, res = config.context, data.steps, config.resolution
     n = n_ep * (t - k)
-    tmp = {name: out / f"{name}.npy.partial" for name in _ARRAYS}
+    layout, geo = _arrays(config), list(GEO_CHANNELS[:cond_channels(config) - 9])
+    tmp = {name: out / f"{name}.npy.partial" for name in layout}
     arrays = {name: np.lib.format.open_memmap(tmp[name], "w+", dtype, (n,) if ch is None else
                                               (n, res, res) if ch == 0 else (n, res, res, ch))
-              for name, (dtype, ch) in _ARRAYS.items()}
+              for name, (dtype, ch) in layout.items()}
     graphdef, params = nnx.split(model)
     intrinsics = jnp.asarray(data.intrinsics)
     roll = jax.jit(lambda p, f, d, q, a, key: rollout_conds(nnx.merge(graphdef, p), f, d, q, a, intrinsics, key))
@@ -83,10 +89,10 @@ def collect(model: WorldModel, data: EpisodeDataset, out: Path, *, batch: int = 
                                          stack("actions"))
         conds = np.asarray(roll(params, frames, depth, poses, actions, jax.random.fold_in(key, start)))
         keep = min(batch, n_ep - start)
-        conds = np.moveaxis(conds, 0, 1)[:keep].reshape((-1, res, res, 12))  # episode-major, like the index
+        conds = np.moveaxis(conds, 0, 1)[:keep].reshape((-1, res, res, conds.shape[-1]))  # episode-major
         rows = slice(start * (t - k), (start + keep) * (t - k))
         arrays["cond_rgb"][rows] = _uint8(conds[..., RGB_CHANNELS])
-        arrays["cond_geo"][rows] = conds[..., GEO_CHANNELS].astype(np.float16)
+        arrays["cond_geo"][rows] = conds[..., geo].astype(np.float16)
         arrays["action"][rows] = actions[:keep, k:].reshape(-1)
         arrays["target"][rows] = frames[:keep, k:].reshape((-1, res, res, 3))
         disp = np.asarray(depth_to_disparity(jnp.asarray(depth[:keep, k:])))
@@ -116,7 +122,7 @@ class DreamData:
             raise DataError(f"{folder} is not dream data of format {FORMAT}")
         res = config.resolution
         self.arrays = {}
-        for name, (dtype, ch) in _ARRAYS.items():
+        for name, (dtype, ch) in _arrays(config).items():
             try:
                 arr = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError) as e:
@@ -141,7 +147,7 @@ class DreamData:
         order = np.argsort(np.argsort(idx.reshape(-1), kind="stable"), kind="stable")
         get = lambda name: self.arrays[name][flat][order].reshape(idx.shape + self.arrays[name].shape[1:])
         rgb, geo = get("cond_rgb").astype(np.float32) / 127.5 - 1.0, get("cond_geo").astype(np.float32)
-        cond = np.concatenate([rgb[..., :3], geo[..., :2], rgb[..., 3:], geo[..., 2:]], axis=-1)
+        cond = np.concatenate([rgb[..., :3], geo[..., :2], rgb[..., 3:], geo[..., 2:]], axis=-1)  # channel order
         return dict(zip(DREAM_KEYS, (cond, get("action"), get("target"), get("target_disp").astype(np.float32))))
 
     def batch(self, batch: int, per_row: int, seed: int, step: int, rows: slice = slice(None)) -> dict:

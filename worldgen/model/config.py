@@ -20,6 +20,8 @@ class ModelConfig:
         rest a ring of dreamed surfels written once each (fixed capacity, fixed cost per step).
     channels: U-Net widths per resolution level. sample_steps: flow-matching sampling steps per frame.
     sample_temperature: scale of the starting noise when sampling (1 = as trained, 0 = mean prediction).
+    provenance: one more network input that says which memory pixels come from the real frames (1) and which
+        from dreamed content or nowhere (0), so the network can trust the one and repair the other.
     """
 
     resolution: int = 64
@@ -31,6 +33,7 @@ class ModelConfig:
     embed_dim: int = 64
     sample_steps: int = 2
     sample_temperature: float = 1.0
+    provenance: bool = False
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):

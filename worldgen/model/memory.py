@@ -179,7 +179,8 @@ def render_points(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_3
 
 
 def render(mem: Memory, pose_B44, intrinsics_33, res: int):
-    """The memory seen from each pose: rgb (B,H,W,3), depth (B,H,W), coverage (B,H,W), fine (B,H,W) bool.
+    """The memory seen from each pose: rgb (B,H,W,3), depth (B,H,W), coverage (B,H,W), fine (B,H,W) bool and
+    real (B,H,W) bool: the pixels drawn from the real frames.
 
     The real frames first: wherever they cover a pixel (sky included) they win, so a revisited view is the
     real one; dreamed content fills the rest."""
@@ -189,4 +190,4 @@ def render(mem: Memory, pose_B44, intrinsics_33, res: int):
     rgb_g, dep_g, cov_g, fine_g = draw(slice(mem.pinned, None))
     real = (cov_r > 0) & (fine_r | ~fine_g)  # a real pixel yields only to dreamed detail where it is magnified
     return (jnp.where(real[..., None], rgb_r, rgb_g), jnp.where(real, dep_r, dep_g), jnp.maximum(cov_r, cov_g),
-            fine_r | fine_g)
+            fine_r | fine_g, real)

@@ -13,6 +13,8 @@ predictor.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 from flax import nnx, struct
@@ -23,7 +25,8 @@ from worldgen.model.config import ModelConfig
 from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, heading_frame
 from worldgen.model.unet import UNet, timestep_embedding
 
-IN_CHANNELS = 15  # x_t 3, warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
+COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
+# (+ 1 with ModelConfig.provenance: the warp pixel comes from a real frame)
 POSE_POOL = 8  # the pose head sees the last disparity average-pooled to POSE_POOL x POSE_POOL
 
 
@@ -33,7 +36,7 @@ class WorldModel(nnx.Module):
         d = config.embed_dim
         self.action_embed = nnx.Embed(config.num_actions, d, rngs=rngs)
         self.time_mlp = nnx.Linear(d, d, rngs=rngs)
-        self.unet = UNet(IN_CHANNELS, 4, config.channels, d, rngs=rngs)
+        self.unet = UNet(3 + cond_channels(config), 4, config.channels, d, rngs=rngs)
         self.pose_in = nnx.Linear(POSE_POOL * POSE_POOL + config.num_actions + 2, 128, rngs=rngs)
         self.pose_hidden = nnx.Linear(128, 128, rngs=rngs)
         self.pose_out = nnx.Linear(128, 3, kernel_init=nnx.initializers.zeros, rngs=rngs)
@@ -66,6 +69,21 @@ class WorldModel(nnx.Module):
         return jnp.concatenate([move, self.turn[...][action_B][:, None]], -1)
 
 
+def with_provenance(model: WorldModel) -> WorldModel:
+    """The same model with the provenance input added (`ModelConfig.provenance`): its stem gets one more
+    input channel with zero weights, so it makes exactly the same frames until it is trained."""
+    if model.config.provenance:
+        return model
+    config = dataclasses.replace(model.config, provenance=True)
+    new = WorldModel(config, rngs=nnx.Rngs(0))
+    params = nnx.state(model, nnx.Param)
+    kernel = params["unet"]["stem"]["kernel"]
+    params["unet"]["stem"]["kernel"] = nnx.Param(jnp.concatenate(
+        [kernel[...], jnp.zeros(kernel.shape[:2] + (1, kernel.shape[3]), kernel.dtype)], axis=2))
+    nnx.update(new, params)
+    return new
+
+
 # --- conditioning ----------------------------------------------------------------------------------
 
 def to_signed(rgb_uint8):
@@ -76,10 +94,16 @@ def to_uint8(rgb_signed):
     return jnp.clip(jnp.round((rgb_signed + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
-def conditioning(warp_rgb, warp_disp, warp_mask, last_rgb, prev_rgb, last_disp):
-    """The 12 conditioning channels (everything but x_t), all (B,H,W,.)."""
-    return jnp.concatenate([warp_rgb * warp_mask[..., None], warp_disp[..., None], warp_mask[..., None],
-                            last_rgb, prev_rgb, last_disp[..., None]], axis=-1)
+def cond_channels(config: ModelConfig) -> int:
+    return COND_CHANNELS + int(config.provenance)
+
+
+def conditioning(warp_rgb, warp_disp, warp_mask, last_rgb, prev_rgb, last_disp, real=None):
+    """The conditioning channels (everything but x_t), all (B,H,W,.): 12, and with `real` (the warp pixels
+    that come from real frames; provenance models) 13."""
+    parts = [warp_rgb * warp_mask[..., None], warp_disp[..., None], warp_mask[..., None], last_rgb, prev_rgb,
+             last_disp[..., None]]
+    return jnp.concatenate(parts + ([] if real is None else [real.astype(warp_disp.dtype)[..., None]]), axis=-1)
 
 
 def sample(model: WorldModel, cond_BHWC, action_B, key, steps: int, temperature: float = 1.0):
@@ -148,12 +172,13 @@ def recall(config: ModelConfig, state: WorldState, pose_B44):
     there at full resolution (fine_BHW, the pixels the next frame need not write)."""
     b, h, w, _ = state.last_rgb.shape
     if config.geometry:
-        rgb, depth, mask, fine = mem.render(state.memory, pose_B44, state.intrinsics, config.resolution)
+        rgb, depth, mask, fine, real = mem.render(state.memory, pose_B44, state.intrinsics, config.resolution)
         disp = depth_to_disparity(depth)
     else:
         rgb, disp, mask = jnp.zeros((b, h, w, 3)), jnp.zeros((b, h, w)), jnp.zeros((b, h, w))
-        fine = jnp.zeros((b, h, w), bool)
-    return conditioning(rgb, disp, mask, state.last_rgb, state.prev_rgb, state.last_disp), fine
+        fine = real = jnp.zeros((b, h, w), bool)
+    return conditioning(rgb, disp, mask, state.last_rgb, state.prev_rgb, state.last_disp,
+                        real if config.provenance else None), fine
 
 
 def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44, fine_BHW) -> WorldState:
