@@ -77,6 +77,17 @@ def test_walk_to_a_remembered_view(gen, renderer):
     assert s.new_world(4, WorldSpec())["goal"] is None  # a goal belongs to its world
 
 
+def test_the_bundled_latent_planner_fits_the_bundled_world_model(gen):
+    from viewer.app import load_planner
+    from worldgen.latent import bundled_latent
+    from worldgen.model.store import load_model
+    planner = load_planner("bundled", Generator(load_model("bundled")))
+    assert planner is not None and planner.model.config.resolution == 64
+    assert load_planner("bundled", gen) is None and load_planner("none", gen) is None  # 32x32: off, not an error
+    with pytest.raises(WorldgenError, match="plans at 64x64 but the world model plays at 32x32"):
+        load_planner(str(bundled_latent()), gen)
+
+
 def test_session_from_image_and_bad_uploads(gen, renderer, tmp_path):
     s = PlaySession(gen, renderer)
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 200, 3), dtype=np.uint8)).save(tmp_path / "a.jpg")

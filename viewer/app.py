@@ -43,9 +43,16 @@ def load_planner(latent: str | None, gen: Generator):
         return None
     model = load_latent(latent)
     if model.config.resolution != gen.config.resolution:
+        if latent == "bundled":  # a world model of another size: no planner, rather than no viewer
+            print(f"note: the bundled latent model plans at {model.config.resolution}x{model.config.resolution}; "
+                  f"'walk to a remembered view' is off for this {gen.config.resolution}x{gen.config.resolution} model")
+            return None
         raise WorldgenError(f"the latent model plans at {model.config.resolution}x{model.config.resolution} but the "
                             f"world model plays at {gen.config.resolution}x{gen.config.resolution}")
-    return LatentPlanner(model)
+    planner = LatentPlanner(model)
+    r = model.config.resolution
+    planner.plan(np.zeros((r, r, 3), np.uint8), planner.encode_goal(np.zeros((r, r, 3), np.uint8)), 0)  # compile now
+    return planner
 
 
 def build_app(model: str = "bundled", idle_seconds: float = 900.0, latent: str | None = "bundled") -> gr.Blocks:
