@@ -56,7 +56,7 @@ CASES = [
     (["agent", "train", "--env", "dream", "--workdir", "{d}/agent", "--updates", "1"], "pass --data"),
     (["agent", "train", "--env", "engine", "--workdir", "{d}/agent", "--num-envs", "3", "--rollout-steps", "3"],
      "do not split into 4 minibatches"),
-    (["agent", "eval", "--policy", "{d}/frames", "--out", "{d}/agent"], "is not a policy folder"),
+    (["agent", "eval", "--policy", "{d}/frames", "--out", "{d}/agent"], "is not a worldgen model folder"),
     (["agent", "eval", "--policy", "random", "--out", "{d}/agent", "--episodes", "0"], "episodes = 0"),
     (["agent", "eval", "--policy", "random", "--out", "{d}/agent", "--goal-steps", "0"], "TaskConfig.goal_steps = 0"),
 ]
