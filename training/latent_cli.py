@@ -115,7 +115,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="one world (default: --episodes held-out worlds)")
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--videos", type=int, default=1, help="episodes in plan.mp4")
-    p.add_argument("--horizon", type=int, default=8, help="planning horizon (actions)")
+    p.add_argument("--horizon", type=int, default=4, help="planning horizon (actions)")
     p.add_argument("--candidates", type=int, default=256)
     p.add_argument("--elites", type=int, default=None, help="default: an eighth of --candidates")
     p.add_argument("--iterations", type=int, default=3)

@@ -25,7 +25,7 @@ from worldgen.latent import LatentModel, check_frames
 
 @dataclass(frozen=True)
 class PlanConfig:
-    horizon: int = 8
+    horizon: int = 4  # chosen on validation worlds (docs/planning.md); the predictor trains on 4 steps
     candidates: int = 256
     elites: int = 32
     iterations: int = 3
