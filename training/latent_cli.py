@@ -34,9 +34,7 @@ def _plan(args):
     from worldgen.planner import PlanConfig
     cfg = PlanConfig(horizon=args.horizon, candidates=args.candidates, iterations=args.iterations,
                      elites=args.elites or max(1, args.candidates // 8))
-    policy = args.policy or (f"latent:{args.model}" if args.model else None)
-    if policy is None:
-        raise SystemExit("worldgen plan: pass --model LATENT_MODEL (or --policy random|still|pixel:MODEL)")
+    policy = args.policy or f"latent:{args.model}"
     if args.goal is not None:
         return _plan_to_image(args, policy, cfg, run_episode)
     seeds = [args.seed] if args.seed is not None else GOAL_SEEDS[:args.episodes]
@@ -107,7 +105,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_probe)
 
     p = sub.add_parser("plan", help="walk to a goal view in the engine by planning in a latent model (MPC)")
-    p.add_argument("--model", type=Path, default=None, help="a latent model (run folder or its model/)")
+    p.add_argument("--model", default="bundled", help="a latent model (run folder or its model/), or 'bundled'")
     p.add_argument("--policy", default=None, help="instead of --model: random, still, latent:DIR or pixel:MODEL")
     p.add_argument("--goal-steps", type=int, default=16, help="the goal is the view N random moves away")
     p.add_argument("--goal", type=Path, default=None, help="or walk toward this picture (no success scored)")
@@ -124,14 +122,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def bench_plan(model: str | None = None, worlds: int = 20, pixel_worlds: int = 3) -> str:
-    """Goal reaching at N = 8, 16, 32 on held-out worlds: random, still, the latent planner (`model`), and
+    """Goal reaching at N = 8, 16, 32 on held-out worlds: random, still, the latent planner (`model`, default
+    the bundled one), and
     at N = 16 the same planner scoring pixel-world-model dreams (bundled model; fewer worlds, smaller search)."""
     from training.plan import GOAL_SEEDS, plan_walks
     from worldgen.benchmarks import peak_memory_row, table
-    from worldgen.errors import WorldgenError
     from worldgen.planner import PlanConfig
-    if model is None:
-        raise WorldgenError("bench plan: pass --model LATENT_MODEL (a `worldgen latent train` run)")
+    model = model or "bundled"
     rows = []
     for n in (8, 16, 32):
         for name in ("random", "still", f"latent:{model}"):
