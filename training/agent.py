@@ -12,7 +12,6 @@ import json
 import time
 from pathlib import Path
 
-import imageio.v3 as iio
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,7 +25,7 @@ from worldgen import task as nav
 from worldgen.actions import NUM_ACTIONS
 from worldgen.dataset import ensure_writable_dir, is_heldout
 from worldgen.errors import WorldgenError
-from worldgen.files import output_file, write_atomic
+from worldgen.files import write_atomic, write_video
 from worldgen.model.store import export_model, load_module
 
 ENVS = ("dream", "engine")
@@ -173,7 +172,5 @@ def eval_agent(policy: str, out: Path, episodes: int = 20, task: nav.TaskConfig 
                "mean_steps": float(np.mean([r["steps"] for r in results])), "per_episode": results}
     write_atomic(out / "agent_eval.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
     if frames:
-        big = [np.repeat(np.repeat(f, 4, 0), 4, 1) for f in frames]
-        write_atomic(output_file(out / "agent.mp4"), lambda tmp: iio.imwrite(tmp, np.stack(big), extension=".mp4",
-                                                                            fps=10))
+        write_video(out / "agent.mp4", frames, fps=10)
     return summary

@@ -30,13 +30,13 @@ def _probe(args):
 
 
 def _plan(args):
-    from training.plan import GOAL_SEEDS, plan_walks, run_episode
+    from training.plan import GOAL_SEEDS, plan_walks
     from worldgen.planner import PlanConfig
     cfg = PlanConfig(horizon=args.horizon, candidates=args.candidates, iterations=args.iterations,
                      elites=args.elites or max(1, args.candidates // 8))
     policy = args.policy or f"latent:{args.model}"
     if args.goal is not None:
-        return _plan_to_image(args, policy, cfg, run_episode)
+        return _plan_to_image(args, policy, cfg)
     seeds = [args.seed] if args.seed is not None else GOAL_SEEDS[:args.episodes]
     s = plan_walks(policy, args.goal_steps, seeds, args.out, cfg, videos=args.videos)
     print(f"{policy}, goals {args.goal_steps} random moves away: reached {s['success_rate']:.0%} of "
@@ -45,17 +45,16 @@ def _plan(args):
           f"action; wrote {args.out}/plan.json and plan.mp4")
 
 
-def _plan_to_image(args, policy_name, cfg, run_episode):
+def _plan_to_image(args, policy_name, cfg):
     """Walk toward a picture (no goal pose is known, so no success is scored): frames and the MP4 only."""
-    import imageio.v3 as iio
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from training.plan import GoalEpisode, make_policy
+    from training.plan import GoalEpisode, make_policy, run_episode
     from worldgen import player
     from worldgen.dataset import ensure_writable_dir
     from worldgen.errors import WorldgenError
-    from worldgen.files import output_file, write_atomic
+    from worldgen.files import write_video
     from worldgen.render import Renderer
     from worldgen.world import World
     try:
@@ -72,8 +71,7 @@ def _plan_to_image(args, policy_name, cfg, run_episode):
         start = player.spawn(world, player.start_rng(seed, 0))
         ep = GoalEpisode(world, start, start, goal, args.steps)
         r = run_episode(ep, policy, renderer, keep_frames=True)
-    big = [np.repeat(np.repeat(f, 4, 0), 4, 1) for f in r["frames"]]
-    write_atomic(output_file(out / "plan.mp4"), lambda tmp: iio.imwrite(tmp, np.stack(big), extension=".mp4", fps=6))
+    write_video(out / "plan.mp4", r["frames"], fps=6)
     print(f"walked {args.steps} steps toward {args.goal} in world {seed}; wrote {out}/plan.mp4")
 
 

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 from tqdm import tqdm
 
@@ -23,7 +22,7 @@ from worldgen import player
 from worldgen.actions import NUM_ACTIONS
 from worldgen.dataset import ensure_writable_dir, is_heldout
 from worldgen.errors import WorldgenError
-from worldgen.files import output_file, write_atomic
+from worldgen.files import write_atomic, write_video
 from worldgen.render import Renderer
 from worldgen.world import World
 
@@ -136,7 +135,5 @@ def plan_walks(policy_name: str, goal_steps: int, seeds, out: Path | None = None
     if out is not None:
         write_atomic(out / "plan.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
         if frames:
-            big = [np.repeat(np.repeat(f, 4, 0), 4, 1) for f in frames]
-            write_atomic(output_file(out / "plan.mp4"),
-                         lambda tmp: iio.imwrite(tmp, np.stack(big), extension=".mp4", fps=6))
+            write_video(out / "plan.mp4", frames, fps=6)
     return summary

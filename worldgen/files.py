@@ -33,3 +33,11 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_video(path: str | Path, frames, fps: int, scale: int = 4) -> Path:
+    """Small uint8 frames (H, W, 3), each pixel drawn scale x scale, as an MP4 written whole or not at all."""
+    import imageio.v3 as iio
+    import numpy as np
+    big = np.stack([np.repeat(np.repeat(np.asarray(f), scale, 0), scale, 1) for f in frames])
+    return write_atomic(path, lambda tmp: iio.imwrite(tmp, big, extension=".mp4", fps=fps))
