@@ -101,3 +101,17 @@ def test_provenance_models_store_their_extra_input(rollout_dataset, random_tiny_
     with pytest.raises(DataError, match=r"cond_geo.npy is float16 \(\d+, 32, 32, 4\), expected float16 "
                                         r"\(\d+, 32, 32, 3\)"):
         DreamData(tmp_path, random_tiny_model.config)
+
+
+def test_fill_is_switched_on_for_an_init_model_and_dream_data_must_match_it(dreams, rollout_dataset, tiny_model_dir,
+                                                                             tmp_path, capsys):
+    from worldgen.model.store import load_model
+    out, _ = dreams
+    work = tmp_path / "fill"
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(work), "--init", str(tiny_model_dir),
+                 "--fill", "--steps", "1", "--batch-size", "2", "--eval-episodes", "0"]) == 0
+    assert load_model(work / "model").config.fill and not load_model(tiny_model_dir).config.fill
+    capsys.readouterr()
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "f2"), "--init",
+                 str(tiny_model_dir), "--fill", "--steps", "1", "--dream", str(out)]) == 2
+    assert "a model with fill=False, but this model has fill=True" in capsys.readouterr().err

@@ -151,3 +151,48 @@ def test_a_state_from_another_config_is_refused(rollout_dataset, tiny_model):
         other.step(state, np.array([1]), jax.random.key(0))
     with pytest.raises(WorldgenError, match="expected a WorldState"):
         other.step({"last_rgb": 0}, np.array([1]), jax.random.key(0))
+
+
+def test_fill_holes_keeps_what_is_known_and_fills_holes_and_strips_from_beside_them(walk):
+    """Known pixels stay exactly; a pinhole takes its neighbours' colour; a strip a turn uncovers continues
+    the rows beside it (sky beside sky, ground beside ground); an image with nothing known says so."""
+    rgb = jnp.asarray(walk[0].rgb_HWC)[None].astype(jnp.float32) / 127.5 - 1
+    known = np.ones((1, RES, RES), bool)
+    known[0, :, :10] = False  # a strip at the left edge
+    known[0, 30, 30] = False  # a pinhole
+    filled, any_known = mem.fill_holes(rgb, jnp.asarray(known))
+    filled, truth = np.asarray(filled), np.asarray(rgb)
+    assert bool(any_known[0]) and np.array_equal(filled[known], truth[known])
+    hole_err = np.abs(filled[0, 30, 30] - truth[0, 30, 30]).max()
+    assert hole_err < np.abs(truth[0, 29:32, 29:32] - truth[0, 30, 30]).max() + 0.05
+    # Each filled row of the strip is nearer its own row at the strip's edge than the image's mean colour is.
+    edge = truth[0, :, 10]
+    err_fill = np.abs(filled[0, :, 5] - edge).mean()
+    err_mean = np.abs(truth[0].mean((0, 1)) - edge).mean()
+    assert err_fill < 0.5 * err_mean
+    _, nothing = mem.fill_holes(rgb, jnp.zeros((1, RES, RES), bool))
+    assert not bool(nothing[0])
+
+
+def test_a_fill_model_starts_from_the_filled_drawing_where_memory_knows_nothing(rollout_dataset, random_tiny_model):
+    """With ModelConfig.fill the warp channels equal the plain model's where memory covers, hold the filled
+    drawing elsewhere, and fall back to the last frame where memory knows nothing at all (a single picture)."""
+    data = EpisodeDataset(rollout_dataset, "train")
+    ep = data.episode(0)
+    k = random_tiny_model.config.context
+    args = (ep["frames"][None, :k], ep["depth"][None, :k].astype(np.float32), ep["poses"][None, :k], data.intrinsics)
+    filled_model = wm.with_fill(random_tiny_model)
+    assert filled_model.config.fill and not random_tiny_model.config.fill
+    state = wm.init_state(random_tiny_model.config, *map(jnp.asarray, args))
+    turned = jnp.asarray(ep["poses"][None, k - 1]) @ jnp.asarray(
+        [[np.cos(0.6), 0, np.sin(0.6), 0], [0, 1, 0, 0], [-np.sin(0.6), 0, np.cos(0.6), 0], [0, 0, 0, 1]], jnp.float32)
+    plain, _ = wm.recall(random_tiny_model.config, state, turned)
+    fill, _ = wm.recall(filled_model.config, state, turned)
+    covered = np.asarray(plain[..., 4]) > 0.5
+    assert 0.2 < covered.mean() < 0.95  # the turn uncovered a strip
+    np.testing.assert_array_equal(np.asarray(fill)[covered], np.asarray(plain)[covered])
+    assert np.abs(np.asarray(plain[..., 0:3])[~covered]).max() == 0 < np.abs(np.asarray(fill[..., 0:3])[~covered]).max()
+    gen = Generator(filled_model)
+    state = gen.from_image(ep["frames"][0])  # nothing in memory for the network to start from but the picture
+    s, out = gen.step(state, np.array([0]), jax.random.key(0))
+    assert out["rgb"].shape == (1,) + ep["frames"].shape[1:]

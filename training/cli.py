@@ -44,7 +44,8 @@ def _train(args):
                                 eval_episodes=args.eval_episodes, stage=args.stage, init=args.init,
                                 rollout=args.rollout, window=args.window, rollout_targets=args.rollout_targets,
                                 stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
-                                dream_per_row=args.dream_per_row, provenance=args.provenance)
+                                dream_per_row=args.dream_per_row, provenance=args.provenance,
+                                fill=args.fill)
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
@@ -125,6 +126,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dream-weight", type=float, default=1.0, help="weight of the --dream loss")
     p.add_argument("--provenance", action="store_true",
                    help="give the network the memory pixels that come from real frames (grafted onto --init)")
+    p.add_argument("--fill", action="store_true",
+                   help="start the network from the memory drawing with its holes filled, not from the last frame "
+                        "(switched on for --init; see docs/model.md)")
     p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")

@@ -120,6 +120,10 @@ class DreamData:
             raise DataError(f"{folder / 'meta.json'} is not valid JSON ({e})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise DataError(f"{folder} is not dream data of format {FORMAT}")
+        stored = meta.get("model_config")
+        if isinstance(stored, dict) and bool(stored.get("fill", False)) != config.fill:
+            raise DataError(f"{folder} holds the inputs of a model with fill={bool(stored.get('fill'))}, but this "
+                            f"model has fill={config.fill}: collect dream data with a model like it")
         res = config.resolution
         self.arrays = {}
         for name, (dtype, ch) in _arrays(config).items():

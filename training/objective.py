@@ -93,7 +93,7 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
         target_rgb, target_disp = g["target_rgb"], None
         pose_pred = pose_target = None
     # Every context frame here is real: the provenance input is the warp's coverage.
-    cond = conditioning(warp_rgb, warp_disp, mask, last_rgb, prev_rgb, last_disp, mask if config.provenance else None)
+    cond = conditioning(config, warp_rgb, warp_disp, mask, last_rgb, prev_rgb, last_disp, mask)
     steps = config.sample_steps
     grid_t = jax.random.randint(k_grid, (m,), 0, steps) / steps
     t = jnp.where(jax.random.uniform(k_t, (m,)) < 0.5, grid_t, jax.random.uniform(k_t, (m,), maxval=0.999))

@@ -22,6 +22,8 @@ class ModelConfig:
     sample_temperature: scale of the starting noise when sampling (1 = as trained, 0 = mean prediction).
     provenance: one more network input that says which memory pixels come from the real frames (1) and which
         from dreamed content or nowhere (0), so the network can trust the one and repair the other.
+    fill: where memory draws nothing, the network starts from the drawing's holes filled from the known pixels
+        around them (`memory.fill_holes`) instead of from the last frame, which a turn or a step has moved.
     """
 
     resolution: int = 64
@@ -34,6 +36,7 @@ class ModelConfig:
     sample_steps: int = 2
     sample_temperature: float = 1.0
     provenance: bool = False
+    fill: bool = False
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):

@@ -191,3 +191,37 @@ def render(mem: Memory, pose_B44, intrinsics_33, res: int):
     real = (cov_r > 0) & (fine_r | ~fine_g)  # a real pixel yields only to dreamed detail where it is magnified
     return (jnp.where(real[..., None], rgb_r, rgb_g), jnp.where(real, dep_r, dep_g), jnp.maximum(cov_r, cov_g),
             fine_r | fine_g, real)
+
+
+
+
+def _push_pull(values_BHWC, weight_BHW, rows_only: bool):
+    """Fill where weight is 0 from a pyramid of weighted means (of pairs along rows, or of 2x2 blocks), read
+    back coarse to fine with linear upsampling; empty cells of the coarsest level take its mean. Returns the
+    filled values and the coarsest level's weight (B, h, w)."""
+    fh = 1 if rows_only else 2
+    vs, ws = [values_BHWC * weight_BHW[..., None]], [weight_BHW]
+    while vs[-1].shape[2] % 2 == 0 and vs[-1].shape[2] > 1 and (rows_only or vs[-1].shape[1] % 2 == 0):
+        b, h, w, c = vs[-1].shape
+        sv = vs[-1].reshape(b, h // fh, fh, w // 2, 2, c).sum((2, 4))
+        sw = ws[-1].reshape(b, h // fh, fh, w // 2, 2).sum((2, 4))
+        ws.append(jnp.minimum(sw, 1.0))
+        vs.append(sv / jnp.maximum(sw, 1e-6)[..., None] * ws[-1][..., None])
+    top, top_w = vs[-1], ws[-1]
+    axes = (2,) if rows_only else (1, 2)
+    mean = top.sum(axes, keepdims=True) / jnp.maximum(top_w.sum(axes, keepdims=True), 1e-6)[..., None]
+    filled = top + (1 - top_w[..., None]) * mean
+    for v, wt in zip(reversed(vs[:-1]), reversed(ws[:-1])):
+        filled = v + (1 - wt[..., None]) * jax.image.resize(filled, v.shape, "linear")
+    return filled, top_w
+
+
+def fill_holes(values_BHWC, known_BHW):
+    """Every pixel the drawing left empty, filled from the known pixels beside it: first along its row (a strip
+    a turn uncovers continues the sky and ground beside it; a pinhole takes its neighbours' colour), then rows
+    with nothing known from the rows around them. Returns the filled values and whether anything at all was
+    known, per image (B,)."""
+    rows, row_known = _push_pull(values_BHWC, known_BHW.astype(values_BHWC.dtype), rows_only=True)
+    row_known = (row_known.max(2, keepdims=True) > 0).astype(rows.dtype)  # (B, H, 1): the row knows something
+    filled, top = _push_pull(rows, jnp.broadcast_to(row_known, known_BHW.shape), rows_only=False)
+    return filled, top.max((1, 2)) > 0

@@ -89,8 +89,7 @@ class Generator:
         rgb = wm.to_signed(image_BHWC)
         b, h, w, _ = rgb.shape
         zeros = jnp.zeros((b, h, w))
-        cond = wm.conditioning(jnp.zeros_like(rgb), zeros, zeros, rgb, rgb, zeros,
-                               zeros if self.config.provenance else None)
+        cond = wm.conditioning(self.config, jnp.zeros_like(rgb), zeros, zeros, rgb, rgb, zeros, zeros)
         _, disp = wm.sample(model, cond, jnp.zeros((b,), jnp.int32), key, self.config.sample_steps,
                             self.config.sample_temperature)
         return disp

@@ -45,13 +45,16 @@ class WorldModel(nnx.Module):
     def denoise(self, x_BHWC, t_B, cond_BHWC, action_B):
         """x-prediction: clean RGB in [-1, 1] and disparity, from noisy RGB at flow time t.
 
-        The network predicts a correction to a base image: the warp where it covers, else the last frame.
+        The network predicts a correction to a base image: the warp where it covers, else the last frame (with
+        `config.fill` the warp channels are already filled everywhere, see `conditioning`).
         """
         emb = nnx.silu(self.action_embed(action_B) + self.time_mlp(timestep_embedding(t_B, self.config.embed_dim)))
         out = self.unet(jnp.concatenate([x_BHWC, cond_BHWC], axis=-1), emb)
-        mask = cond_BHWC[..., 4:5]
-        base_rgb = cond_BHWC[..., 0:3] + (1 - mask) * cond_BHWC[..., 5:8]
-        base_disp = cond_BHWC[..., 3] + (1 - mask[..., 0]) * cond_BHWC[..., 11]
+        base_rgb, base_disp = cond_BHWC[..., 0:3], cond_BHWC[..., 3]
+        if not self.config.fill:
+            mask = cond_BHWC[..., 4:5]
+            base_rgb = base_rgb + (1 - mask) * cond_BHWC[..., 5:8]
+            base_disp = base_disp + (1 - mask[..., 0]) * cond_BHWC[..., 11]
         return base_rgb + out[..., :3], base_disp + out[..., 3]
 
     def pose_delta(self, last_disp_BHW, action_B, pose_B44):
@@ -84,6 +87,16 @@ def with_provenance(model: WorldModel) -> WorldModel:
     return new
 
 
+def with_fill(model: WorldModel) -> WorldModel:
+    """The same weights with `ModelConfig.fill` on: where memory draws nothing, the network then starts from
+    the drawing's filled holes instead of the last frame (it needs training to use that well)."""
+    if model.config.fill:
+        return model
+    new = WorldModel(dataclasses.replace(model.config, fill=True), rngs=nnx.Rngs(0))
+    nnx.update(new, nnx.state(model, nnx.Param))
+    return new
+
+
 # --- conditioning ----------------------------------------------------------------------------------
 
 def to_signed(rgb_uint8):
@@ -98,12 +111,17 @@ def cond_channels(config: ModelConfig) -> int:
     return COND_CHANNELS + int(config.provenance)
 
 
-def conditioning(warp_rgb, warp_disp, warp_mask, last_rgb, prev_rgb, last_disp, real=None):
-    """The conditioning channels (everything but x_t), all (B,H,W,.): 12, and with `real` (the warp pixels
-    that come from real frames; provenance models) 13."""
-    parts = [warp_rgb * warp_mask[..., None], warp_disp[..., None], warp_mask[..., None], last_rgb, prev_rgb,
-             last_disp[..., None]]
-    return jnp.concatenate(parts + ([] if real is None else [real.astype(warp_disp.dtype)[..., None]]), axis=-1)
+def conditioning(config: ModelConfig, warp_rgb, warp_disp, warp_mask, last_rgb, prev_rgb, last_disp, real):
+    """The conditioning channels (everything but x_t), all (B,H,W,.): 12, and with `config.provenance` 13 (`real`:
+    the warp pixels that come from real frames). Where the warp is empty its channels are zero, or with
+    `config.fill` the warp's holes filled from around them (the last frame where the warp is empty throughout)."""
+    warp = jnp.concatenate([warp_rgb * warp_mask[..., None], warp_disp[..., None]], -1)
+    if config.fill:
+        filled, any_known = mem.fill_holes(warp, warp_mask > 0.5)
+        last = jnp.concatenate([last_rgb, last_disp[..., None]], -1)
+        warp = jnp.where(any_known[:, None, None, None], filled, last)
+    parts = [warp, warp_mask[..., None], last_rgb, prev_rgb, last_disp[..., None]]
+    return jnp.concatenate(parts + ([real.astype(warp_disp.dtype)[..., None]] if config.provenance else []), -1)
 
 
 def sample(model: WorldModel, cond_BHWC, action_B, key, steps: int, temperature: float = 1.0):
@@ -177,8 +195,7 @@ def recall(config: ModelConfig, state: WorldState, pose_B44):
     else:
         rgb, disp, mask = jnp.zeros((b, h, w, 3)), jnp.zeros((b, h, w)), jnp.zeros((b, h, w))
         fine = real = jnp.zeros((b, h, w), bool)
-    return conditioning(rgb, disp, mask, state.last_rgb, state.prev_rgb, state.last_disp,
-                        real if config.provenance else None), fine
+    return conditioning(config, rgb, disp, mask, state.last_rgb, state.prev_rgb, state.last_disp, real), fine
 
 
 def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44, fine_BHW) -> WorldState:
