@@ -1,5 +1,7 @@
 """The viewer: per-session logic, the Gradio API through gradio_client, and a real headless Chromium."""
+import base64
 import glob
+import io
 import secrets
 import socket
 import tempfile
@@ -156,6 +158,56 @@ def test_tokens_and_forgetting_are_bound_to_their_client(gen):
     assert store.by_token(mine.token, "10.0.0.1") is mine
     store.drop("mine", "10.0.0.1")
     assert "mine" not in store.sessions
+
+
+def test_a_128_pixel_model_plays_at_128_pixels():
+    """The viewer follows the loaded model's resolution: truth, dream and exports at 128x128."""
+    gen128 = Generator(WorldModel(preset("tiny", resolution=128), rngs=nnx.Rngs(0)))
+    s = SessionStore(gen128).get("tab")
+    view = s.new_world(2, WorldSpec(biome="snow"))
+    assert view["resolution"] == 128
+    s.step(1)
+    assert s.dream.shape == s.truth.shape == (128, 128, 3)
+    png = base64.b64decode(s.view()["dream"].split(",", 1)[1])
+    assert Image.open(io.BytesIO(png)).size == (128, 128)
+
+
+def test_the_play_channel_streams_while_held_and_stays_at_most_one_frame_ahead(gen):
+    """Over the websocket: a held action streams frames, never more than one beyond the last acknowledged; a
+    released key stops it; a bad action or a token of another client gets a clear error, not a crash."""
+    from fastapi import FastAPI
+    from starlette.testclient import TestClient
+
+    from viewer.stream import PATH, play_socket
+    store = SessionStore(gen)
+    app = FastAPI()
+    app.add_api_websocket_route(PATH, play_socket(store))
+    client = TestClient(app)  # its websocket peer is the address "testclient"
+    session = store.get("tab", "testclient")
+    session.new_world(5, WorldSpec(biome="snow"))
+    with client.websocket_connect(PATH) as ws:
+        ws.send_json({"token": session.token})
+        ws.send_json({"action": 1})
+        first, second = ws.receive_json(), ws.receive_json()
+        assert (first["seq"], second["seq"]) == (1, 2) and first["dream"].startswith("data:image/png")
+        time.sleep(0.5)  # unacknowledged: the server waits instead of queueing more
+        assert session.step_count == 2
+        ws.send_json({"ack": 2})
+        assert ws.receive_json()["seq"] == 3
+        ws.send_json({"action": None, "ack": 3})
+        time.sleep(0.3)
+        steps = session.step_count
+        time.sleep(0.3)
+        assert session.step_count == steps <= 4  # released: at most the frame already under way
+        ws.send_json({"action": "Infinity", "ack": steps})
+        replies = [ws.receive_json() for _ in range(steps - 3 + 1)]  # the frame under way, then the answer
+        assert "seq" in replies[-1] and "action" in replies[-1]["error"]
+    other = store.get("tab2", "10.0.0.5")
+    other.new_world(6, WorldSpec(biome="snow"))
+    with client.websocket_connect(PATH) as ws:
+        ws.send_json({"token": other.token})  # another address's session
+        assert "expired" in ws.receive_json()["error"]
+    assert other.step_count == 0
 
 
 def _free_port() -> int:

@@ -1,7 +1,8 @@
 """The Gradio app: play a generated world in the browser, with the truth beside the dream.
 
 Thin: every action goes to a `PlaySession` (viewer/session.py). Per-tab state is keyed by Gradio's
-session hash; the play loop runs in the browser (viewer/web/player.js) and calls `play_step`.
+session hash; the play loop runs in the browser (viewer/web/player.js) and gets its frames over a websocket
+(viewer/stream.py).
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import gradio as gr
 import jax
 import numpy as np
 
-from viewer.session import SessionStore, checked_action, load_upload
+from viewer.session import SessionStore, load_upload
+from viewer.stream import PATH, play_socket
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
 from worldgen.model.store import load_model
@@ -55,7 +57,9 @@ def load_planner(latent: str | None, gen: Generator):
     return planner
 
 
-def build_app(model: str = "bundled", idle_seconds: float = 900.0, latent: str | None = "bundled") -> gr.Blocks:
+def build_app(model: str = "bundled", idle_seconds: float = 900.0,
+              latent: str | None = "bundled") -> tuple[gr.Blocks, SessionStore]:
+    """The Blocks app and its sessions; the play loop's websocket (viewer/stream.py) is added at launch."""
     gen = Generator(load_model(model))
     warm_up(gen)
     store = SessionStore(gen, idle_seconds=idle_seconds, planner=load_planner(latent, gen))
@@ -66,20 +70,6 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0, latent: str |
 
     def session(request: gr.Request):
         return store.get(request.session_hash, client_of(request))
-
-    def play_step(payload, request: gr.Request):
-        """Called by the page's play loop with {"token", "action"}; the token names the tab's session and
-        works only from the address that session belongs to."""
-        try:
-            s = store.by_token(str(payload["token"]), client_of(request))
-            if payload["action"] == "plan":  # a step toward the remembered view, chosen by the planner
-                with s.lock:
-                    return s.plan_step()
-            action = checked_action(payload["action"])
-            with s.lock:
-                return s.step(action)
-        except (WorldgenError, ValueError, KeyError, TypeError) as e:
-            return {"error": str(e)}
 
     def control(command, seed, biome, height, density, undo_n, upload, request: gr.Request):
         """The one handler that changes a session's world: it alone writes the player's value."""
@@ -134,7 +124,7 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0, latent: str |
         gr.Markdown("## worldgen: walk through a world the model dreams, with the engine's truth beside it")
         player = gr.HTML(value={}, html_template=(WEB / "player.html").read_text(),
                          css_template=(WEB / "player.css").read_text(), js_on_load=(WEB / "player.js").read_text(),
-                         server_functions=[play_step], elem_id="player")
+                         elem_id="player")
         status = gr.Markdown("loading…", elem_id="status")
         with gr.Row():
             with gr.Column():
@@ -179,14 +169,17 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0, latent: str |
             store.drop(request.session_hash, client_of(request))
 
         demo.unload(forget)
-    return demo
+    return demo, store
 
 
 def launch(model: str = "bundled", host: str = "127.0.0.1", port: int = 7860, block: bool = True,
            latent: str | None = "bundled") -> gr.Blocks:
     """Serve the viewer. Only localhost unless `host` says otherwise; no extra file paths are served."""
-    demo = build_app(model, latent=latent)
+    demo, store = build_app(model, latent=latent)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, allowed_paths=[], max_file_size=MAX_UPLOAD_BYTES,
-                show_error=True, prevent_thread_lock=not block, quiet=not block)
+                show_error=True, prevent_thread_lock=True, quiet=not block)
+    demo.app.add_api_websocket_route(PATH, play_socket(store))  # before any page has a token to connect with
+    if block:
+        demo.block_thread()
     return demo

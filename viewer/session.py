@@ -161,14 +161,16 @@ class PlaySession:
         action = int(Action(action)) if self.gen.config.num_actions == len(Action) else int(action)
         self.history.append(Snapshot(self.gen_state, self.player, tuple(self.context), self.step_count))
         self.key, sub = jax.random.split(self.key)
+        # JAX dispatches the step asynchronously: the engine renders the truth while the model computes.
         self.gen_state, out = self.gen.step(self.gen_state, np.array([action], np.int32), sub)
-        self.dream = np.asarray(out["rgb"][0])
         self.step_count += 1
         truth = None
         if self.world is not None:
             self.player, _ = player_step(self.world, self.player, action)
             self.context.append(self._render_truth())
             truth = self.truth = self.context[-1][0]
+        self.dream = np.asarray(out["rgb"][0])
+        if truth is not None:
             err = float(np.mean((self.dream.astype(np.float64) - truth) ** 2))
             self.sq_err, self.n_err = self.sq_err + err, self.n_err + 1
             self.last_psnr = pooled_psnr(self.dream[None], truth[None])
@@ -214,7 +216,7 @@ class PlaySession:
         mean = 10 * np.log10(255.0 ** 2 / max(self.sq_err / self.n_err, 1e-10)) if self.n_err else None
         return {"dream": png_data_url(self.dream) if self.dream is not None else None,
                 "truth": png_data_url(self.truth) if self.truth is not None else None,
-                "step": self.step_count, "psnr": self.last_psnr, "mean_psnr": mean, "version": self.version,
+                "step": self.step_count, "resolution": self.res, "psnr": self.last_psnr, "mean_psnr": mean, "version": self.version,
                 "undo": len(self.history), "source": self.describe(), "token": self.token,
                 "goal": png_data_url(self.goal[0]) if self.goal is not None else None}
 

@@ -71,11 +71,30 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n ** 3 * repeats / (time.perf_counter() - t0) / 1e9
 
 
+def step_seconds(gen, batch: int = 1, n: int | None = None):
+    """Seconds per `Generator.step` at `batch` (compiled first), and the (state, actions, key) it stepped."""
+    import jax
+
+    c = gen.config
+    state = gen.init(np.zeros((batch, c.context, c.resolution, c.resolution, 3), np.uint8),
+                     np.full((batch, c.context, c.resolution, c.resolution), 5.0, np.float32),
+                     np.broadcast_to(np.eye(4, dtype=np.float32), (batch, c.context, 4, 4)))
+    actions, key = np.ones(batch, np.int32), jax.random.key(0)
+    for _ in range(2):  # compile; the second call sees device-committed inputs
+        state, out = gen.step(state, actions, key)
+    jax.block_until_ready(out)
+    n = n or (30 if batch == 1 else 4)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        state, out = gen.step(state, actions, key)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - t0) / n, (state, actions, key)
+
+
 def bench_generate(model: str = "bundled") -> str:
     """Frames/s of the world model: interactive (batch 1) at 64 and 128 pixels, and batch 64 rollouts."""
     import dataclasses
 
-    import jax
     from flax import nnx
 
     from worldgen.model.runner import Generator
@@ -91,21 +110,7 @@ def bench_generate(model: str = "bundled") -> str:
         else:  # same architecture at another resolution: speed does not depend on the weights
             net = WorldModel(dataclasses.replace(base.config, resolution=res), rngs=nnx.Rngs(0))
         gen = Generator(net)
-        frames = np.zeros((batch, net.config.context, res, res, 3), np.uint8)
-        depth = np.full((batch, net.config.context, res, res), 5.0, np.float32)
-        poses = np.broadcast_to(np.eye(4, dtype=np.float32), (batch, net.config.context, 4, 4))
-        state = gen.init(frames, depth, poses)
-        actions = np.ones(batch, np.int32)
-        key = jax.random.key(0)
-        for _ in range(2):  # compile; the second call sees device-committed inputs
-            state, out = gen.step(state, actions, key)
-        jax.block_until_ready(out)
-        n = 30 if batch == 1 else 4
-        t0 = time.perf_counter()
-        for _ in range(n):
-            state, out = gen.step(state, actions, key)
-        jax.block_until_ready(out)
-        dt = (time.perf_counter() - t0) / n
+        dt, (state, actions, key) = step_seconds(gen, batch)
         cost = gen._step.lower(gen.params, state, actions, key).compile().cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
         gflop = cost.get("flops", float("nan")) / 1e9 / batch

@@ -1,15 +1,18 @@
-// Client-side play loop. Keys and pad buttons set the held action; one step request is in flight at a
-// time, so a slow machine drops frames instead of queueing them. This loop is the only writer of the
-// displayed frames; Python handlers change the world through `props.value`, which is watched.
+// Client-side play loop. Keys and pad buttons set the held action; the page tells the server over one
+// websocket (viewer/stream.py) what is held, and the server streams frames while it is, at most one ahead
+// of what this page has acknowledged, so a slow machine drops frames instead of queueing them. Python
+// handlers change the world through `props.value`, which is watched; a streamed frame older than the
+// newest world version is dropped.
 const KEYS = {KeyW: 1, ArrowUp: 1, KeyS: 2, ArrowDown: 2, KeyA: 3, ArrowLeft: 3, KeyD: 4, ArrowRight: 4,
               KeyQ: 5, KeyE: 6, KeyG: 'plan'};  // 'plan': a step the latent planner chooses
 const root = element.querySelector('.wg-player');
 const $ = (sel) => element.querySelector(sel);
 const held = [];          // held actions, most recent last
-let busy = false;
 let shown = [];           // timestamps of frames shown in the last second
 let token = null;         // names this tab's session; arrives with the first world
+let version = -1;         // newest world version shown
 let pauseUntil = 0;       // back off after an error instead of hammering the server
+let ws = null, wsToken = null, sent;  // the play channel, the token it speaks for, the action it was told
 
 function typing(e) {
   const t = e.target;
@@ -38,11 +41,14 @@ $('.wg-smooth').addEventListener('change', (e) => root.classList.toggle('smooth'
 function show(v) {
   if (!v) return;
   if (v.error) { $('.wg-error').textContent = v.error; pauseUntil = performance.now() + 1000; return false; }
+  if (v.version < version) return false;
+  version = v.version;
   $('.wg-error').textContent = '';
   if (v.dream) $('.wg-dream').src = v.dream;
   $('.wg-truth-fig').style.display = v.truth ? '' : 'none';
   if (v.truth) $('.wg-truth').src = v.truth;
   $('.wg-step').textContent = 'step ' + v.step;
+  $('.wg-res').textContent = v.resolution ? `${v.resolution}×${v.resolution}` : '';
   $('.wg-psnr').textContent = v.psnr == null ? 'PSNR: -' :
     `PSNR: ${v.psnr.toFixed(1)} dB (mean ${v.mean_psnr.toFixed(1)})`;
   $('.wg-source').textContent = v.source || '';
@@ -63,19 +69,34 @@ function updateFps() {
   root.dataset.fps = fps.toFixed(2);
 }
 
-async function tick() {
-  const action = held.length ? held[held.length - 1] : null;
-  if (action !== null && !busy && token && performance.now() > pauseUntil) {
-    busy = true;
-    try {
-      const v = await server.play_step({token: token, action: action});
-      if (show(v)) shown.push(performance.now());
-    } catch (err) {
-      $('.wg-error').textContent = 'step failed: ' + err;
-      pauseUntil = performance.now() + 1000;
-    } finally {
-      busy = false;
-    }
+function connect() {
+  wsToken = token;
+  sent = undefined;
+  const url = new URL('worldgen/play', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const sock = new WebSocket(url);
+  ws = sock;
+  sock.onopen = () => sock.send(JSON.stringify({token: wsToken}));
+  sock.onmessage = (e) => {
+    const v = JSON.parse(e.data);
+    if (v.error) { sent = undefined; }  // the server stops after an error until told again
+    if (show(v)) shown.push(performance.now());
+    if (v.seq !== undefined) sock.send(JSON.stringify({ack: v.seq}));
+  };
+  sock.onclose = () => { if (ws === sock) { ws = null; pauseUntil = performance.now() + 1000; } };
+}
+
+function tick() {
+  const now = performance.now();
+  if (token && (!ws || wsToken !== token) && now > pauseUntil) {
+    if (ws) { const old = ws; ws = null; old.close(); }
+    connect();
+  }
+  let action = held.length ? held[held.length - 1] : null;
+  if (now < pauseUntil) action = null;
+  if (ws && ws.readyState === WebSocket.OPEN && action !== sent) {
+    ws.send(JSON.stringify({action: action}));
+    sent = action;
   }
   updateFps();
   requestAnimationFrame(tick);

@@ -1,0 +1,91 @@
+"""The play channel: one websocket per tab, on which the server streams frames while a key is held.
+
+A request per frame (page asks, server steps, page shows, page asks again) leaves the model idle while a frame
+travels and is drawn, so the page showed half the model's own frame rate. Here the page only says what is held
+and which frame it has shown:
+
+    page -> server   {"token": T}                      first message: the tab's session (bound to its address)
+                     {"action": A}                     A: an action number, "plan", or null when nothing is held
+                     {"ack": N}                        frame N is on screen
+    server -> page   a view (PlaySession.view) with "seq": N, or {"error": message}
+
+While an action is held the server steps the session again as soon as a frame is sent, so the next frame is
+computed while this one travels; it runs at most one frame ahead of what the page has acknowledged, so a slow
+page gets fewer frames, never a growing queue. Steps go through the session's lock like every other change.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from viewer.session import SessionStore, checked_action
+from worldgen.errors import WorldgenError
+
+PATH = "/worldgen/play"
+AHEAD = 1  # frames the server may send beyond the last one the page acknowledged
+
+
+def _step(store: SessionStore, token: str, client: str, action) -> dict:
+    session = store.by_token(token, client)  # also keeps the session from being freed as idle
+    with session.lock:
+        if action == "plan":
+            return session.plan_step()
+        return session.step(checked_action(action))
+
+
+def play_socket(store: SessionStore):
+    """The websocket endpoint for `store`'s sessions."""
+
+    async def endpoint(ws: WebSocket):
+        await ws.accept()
+        client = ws.client.host if ws.client else "unknown"
+        try:
+            hello = await ws.receive_json()
+            token = str(hello.get("token")) if isinstance(hello, dict) else ""
+            store.by_token(token, client)
+        except WorldgenError as e:
+            await ws.send_json({"error": str(e)})
+            await ws.close()
+            return
+        except (WebSocketDisconnect, ValueError):
+            return
+        held = {"action": None, "acked": 0}
+        wake = asyncio.Event()
+
+        async def read():
+            while True:
+                try:
+                    msg = await ws.receive_json()
+                except (WebSocketDisconnect, ValueError, RuntimeError):
+                    return  # the page left, or sent something that is not JSON
+                if isinstance(msg, dict):
+                    if "action" in msg:
+                        held["action"] = msg["action"]
+                    if isinstance(msg.get("ack"), int):
+                        held["acked"] = max(held["acked"], msg["ack"])
+                wake.set()
+
+        reader = asyncio.create_task(read())
+        seq = 0
+        try:
+            while not reader.done():
+                if held["action"] is None or seq - held["acked"] > AHEAD:
+                    wake.clear()
+                    waiting = asyncio.create_task(wake.wait())
+                    await asyncio.wait([reader, waiting], return_when=asyncio.FIRST_COMPLETED)
+                    waiting.cancel()
+                    continue
+                try:
+                    view = await asyncio.to_thread(_step, store, token, client, held["action"])
+                except (WorldgenError, ValueError, TypeError) as e:
+                    view = {"error": str(e)}
+                    held["action"] = None  # wait for the page to press again
+                seq += 1
+                await ws.send_json({**view, "seq": seq})
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            reader.cancel()
+
+    return endpoint
