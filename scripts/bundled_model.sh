@@ -2,9 +2,11 @@
 # Reproduce the bundled model in assets/world_model on a 2-core CPU. Safe to re-run after an interruption:
 # recording keeps finished shards, each training stage resumes from its newest checkpoint.
 # Stages: main training (3500 steps), a camera-motion refinement, a fine-tune at a lower learning rate
-# (1500 steps) and a last camera-motion refinement. About 2.3 h of wall time on 2 cores.
-# The bundled weights of session 5 ran the first three stages on data recorded before the explorer pushed
-# on against walls; its last camera-motion stage (8000 steps) ran on today's data, as a re-run does.
+# (1500 steps), a camera-motion refinement, the fill fine-tune (1500 steps: the network starts from the
+# memory drawing with its holes filled, see docs/model.md, session 8) and a last camera-motion refinement.
+# About 3 h of wall time on 2 cores.
+# The bundled weights ran the first three stages on data recorded before the explorer pushed on against
+# walls (sessions 1-4); the stages after them ran on today's data, as a re-run does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 worldgen record --seeds 0:160 --episodes-per-world 4 --steps 48 --resolution 64 --out data/explore
@@ -17,7 +19,10 @@ pose_stage() {  # camera-motion head only: pose_stage INIT WORKDIR OUT
 pose_stage runs/small/model runs/small-pose runs/small-pose/model
 worldgen train --data data/explore --workdir runs/sky --init runs/small-pose/model --steps 1500 \
   --batch-size 8 --lr 3e-4 --warmup 50 --checkpoint-every 100 --eval-episodes 8 --resume --out runs/sky/model
-pose_stage runs/sky/model runs/sky-pose assets/world_model
+pose_stage runs/sky/model runs/sky-pose runs/sky-pose/model
+worldgen train --data data/explore --workdir runs/fill --init runs/sky-pose/model --fill --steps 1500 \
+  --batch-size 8 --lr 3e-4 --warmup 50 --checkpoint-every 100 --eval-episodes 0 --resume --out runs/fill/model
+pose_stage runs/fill/model runs/fill-pose assets/world_model
 worldgen eval --model assets/world_model --data data/explore --out docs/eval --episodes 32
 cp docs/eval/metrics.json assets/world_model/metrics.json
 worldgen model-card --model assets/world_model --metrics docs/eval/metrics.json
