@@ -115,3 +115,7 @@ def test_fill_is_switched_on_for_an_init_model_and_dream_data_must_match_it(drea
     assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "f2"), "--init",
                  str(tiny_model_dir), "--fill", "--steps", "1", "--dream", str(out)]) == 2
     assert "a model with fill=False, but this model has fill=True" in capsys.readouterr().err
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "f3"), "--init",
+                 str(tiny_model_dir), "--fill", "--stage", "pose", "--steps", "1"]) == 2
+    assert "use them with --stage all" in capsys.readouterr().err
+    assert not (tmp_path / "f3" / "model").exists()

@@ -46,12 +46,15 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     The model is `init`'s, else a new one of preset `preset_name` (default small); naming both, they must agree."""
     if stage not in STAGES:
         raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
+    if stage == "pose" and (provenance or fill):
+        raise DataError("--provenance and --fill change what the network sees, which the pose stage does not "
+                        "train: use them with --stage all (the pose stage keeps the --init model's setting)")
     train = EpisodeDataset(data, "train")
     if init is not None:
         base = load_model(init)
-        if provenance and stage == "all":
+        if provenance:
             base = with_provenance(base)
-        if fill and stage == "all":
+        if fill:
             base = with_fill(base)
         config = base.config
         if (train.num_actions, train.has_geometry) != (config.num_actions, config.geometry):
