@@ -216,8 +216,8 @@ class PlaySession:
         mean = 10 * np.log10(255.0 ** 2 / max(self.sq_err / self.n_err, 1e-10)) if self.n_err else None
         return {"dream": png_data_url(self.dream) if self.dream is not None else None,
                 "truth": png_data_url(self.truth) if self.truth is not None else None,
-                "step": self.step_count, "resolution": self.res, "psnr": self.last_psnr, "mean_psnr": mean, "version": self.version,
-                "undo": len(self.history), "source": self.describe(), "token": self.token,
+                "step": self.step_count, "resolution": self.res, "psnr": self.last_psnr, "mean_psnr": mean,
+                "version": self.version, "undo": len(self.history), "source": self.describe(), "token": self.token,
                 "goal": png_data_url(self.goal[0]) if self.goal is not None else None}
 
     def describe(self) -> str:

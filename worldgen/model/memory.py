@@ -193,8 +193,6 @@ def render(mem: Memory, pose_B44, intrinsics_33, res: int):
             fine_r | fine_g, real)
 
 
-
-
 def _push_pull(values_BHWC, weight_BHW, rows_only: bool):
     """Fill where weight is 0 from a pyramid of weighted means (of pairs along rows, or of 2x2 blocks), read
     back coarse to fine with linear upsampling; empty cells of the coarsest level take its mean. Returns the
