@@ -92,8 +92,8 @@ def test_collect_refuses_to_overwrite(dreams, random_tiny_model, rollout_dataset
 
 
 def test_provenance_models_store_their_extra_input(rollout_dataset, random_tiny_model, tmp_path):
-    from worldgen.model.world_model import with_provenance
-    model = with_provenance(random_tiny_model)
+    from worldgen.model.world_model import with_options
+    model = with_options(random_tiny_model, provenance=True)
     collect(model, EpisodeDataset(rollout_dataset, "train"), tmp_path, batch=1, episodes=1, progress=False)
     d = DreamData(tmp_path, model.config)
     assert d.arrays["cond_geo"].shape[-1] == 4 and d.steps(np.arange(3))["dream_cond_BRHWC"].shape[-1] == 13

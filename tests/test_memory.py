@@ -181,7 +181,7 @@ def test_a_fill_model_starts_from_the_filled_drawing_where_memory_knows_nothing(
     ep = data.episode(0)
     k = random_tiny_model.config.context
     args = (ep["frames"][None, :k], ep["depth"][None, :k].astype(np.float32), ep["poses"][None, :k], data.intrinsics)
-    filled_model = wm.with_fill(random_tiny_model)
+    filled_model = wm.with_options(random_tiny_model, fill=True)
     assert filled_model.config.fill and not random_tiny_model.config.fill
     state = wm.init_state(random_tiny_model.config, *map(jnp.asarray, args))
     turned = jnp.asarray(ep["poses"][None, k - 1]) @ jnp.asarray(

@@ -108,7 +108,7 @@ def test_provenance_input_marks_real_memory_and_grafting_it_changes_nothing(roll
     ep = data.episode(0)
     k = random_tiny_model.config.context
     args = (ep["frames"][None, :k], ep["depth"][None, :k].astype(np.float32), ep["poses"][None, :k], data.intrinsics)
-    grafted = wm.with_provenance(random_tiny_model)
+    grafted = wm.with_options(random_tiny_model, provenance=True)
     assert grafted.config.provenance and wm.cond_channels(grafted.config) == 13
     plain_gen, graft_gen = Generator(random_tiny_model), Generator(grafted)
     s1, s2 = plain_gen.init(*args), graft_gen.init(*args)
@@ -125,6 +125,31 @@ def test_provenance_input_marks_real_memory_and_grafting_it_changes_nothing(roll
                          state.last_rgb, state.last_disp, state.pose, jnp.zeros((1,) + state.last_disp.shape[1:], bool))
     cond, _ = wm.recall(grafted.config, dreamed, state.pose)
     assert np.asarray(cond[..., 4]).mean() > 0.9 and np.asarray(cond[..., 12]).max() == 0.0
+
+
+def test_noise_level_input_grafts_without_change_and_is_trained_and_used(rollout_dataset, random_tiny_model):
+    data = EpisodeDataset(rollout_dataset, "train")
+    ep = data.episode(0)
+    k = random_tiny_model.config.context
+    args = (ep["frames"][None, :k], ep["depth"][None, :k].astype(np.float32), ep["poses"][None, :k], data.intrinsics)
+    grafted = wm.with_options(random_tiny_model, noise_level=True)
+    assert grafted.config.noise_level and not random_tiny_model.config.noise_level
+    s1, s2 = Generator(random_tiny_model).init(*args), Generator(grafted).init(*args)
+    _, o1 = Generator(random_tiny_model).step(s1, np.array([1]), jax.random.key(0))
+    _, o2 = Generator(grafted).step(s2, np.array([1]), jax.random.key(0))
+    np.testing.assert_array_equal(o1["rgb"], o2["rgb"])  # a zero-weighted new input: the same frames
+    with pytest.raises(WorldgenError, match="unknown model options"):
+        wm.with_options(random_tiny_model, colour=True)
+    # The teacher-forced loss reaches the new layer, and once it has weights the noise level changes the output.
+    batch = data.windows(2, k + 4, 0, 0)
+    grads = nnx.grad(lambda m: loss_fn(m, batch, jnp.asarray(data.intrinsics), jax.random.key(1))[0])(grafted)
+    assert np.abs(np.asarray(grads.noise_mlp.kernel[...])).sum() > 0
+    grafted.noise_mlp.kernel[...] = jax.random.normal(jax.random.key(2), grafted.noise_mlp.kernel.shape)
+    cond, _ = wm.recall(grafted.config, wm.init_state(grafted.config, *map(jnp.asarray, args)), s2.pose)
+    x, t, a = jnp.zeros(cond.shape[:3] + (3,)), jnp.full((1,), 0.5), jnp.array([1])
+    clean = grafted.denoise(x, t, cond, a)[0]
+    np.testing.assert_array_equal(clean, grafted.denoise(x, t, cond, a, jnp.zeros((1,)))[0])
+    assert float(jnp.abs(clean - grafted.denoise(x, t, cond, a, jnp.full((1,), 0.1))[0]).max()) > 1e-3
 
 
 def test_shapes_with_and_without_jit(rollout_dataset, tiny_model):

@@ -45,7 +45,7 @@ def _train(args):
                                 rollout=args.rollout, window=args.window, rollout_targets=args.rollout_targets,
                                 stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
                                 dream_per_row=args.dream_per_row, provenance=args.provenance,
-                                fill=args.fill)
+                                fill=args.fill, noise_level=args.noise_level)
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
@@ -54,9 +54,9 @@ def _dream_data(args):
     from training.dream_data import collect
     from worldgen.dataset import EpisodeDataset
     from worldgen.model.store import load_model, resolve_model
-    from worldgen.model.world_model import with_provenance
+    from worldgen.model.world_model import with_options
     path = resolve_model(args.model)
-    model = with_provenance(load_model(path)) if args.provenance else load_model(path)
+    model = with_options(load_model(path), provenance=args.provenance)
     meta = collect(model, EpisodeDataset(args.data, args.split), args.out, batch=args.batch,
                    episodes=args.episodes, seed=args.seed, model_name=str(path))
     print(f"wrote {meta['steps']} dreamed steps of {meta['episodes']} episodes to {args.out}")
@@ -129,6 +129,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fill", action="store_true",
                    help="start the network from the memory drawing with its holes filled, not from the last frame "
                         "(switched on for --init; see docs/model.md)")
+    p.add_argument("--noise-level", action="store_true",
+                   help="tell the network how noisy its context is in training (0 at inference), so it keeps clean "
+                        "inputs sharp (grafted onto --init; see docs/model.md)")
     p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")

@@ -5,7 +5,7 @@ Dimension keys: B batch, T window length, K context frames, M = B * targets per 
 Every frame t >= K of a window is a target, predicted from frames t-K..t-1 and action t only (causal).
 Robustness to its own errors: context colours get Gaussian noise, context depths a random scale, and
 context poses a random jitter before they are fused and reprojected, so the network learns to correct
-imperfect warps. With probability IDENTITY_P a target is replaced by its own last frame, action noop and
+imperfect warps (with `ModelConfig.noise_level` it is told the noise's standard deviation, 0 at inference). With probability IDENTITY_P a target is replaced by its own last frame, action noop and
 no warp: that trains depth from a single image, used to start a dream from any picture.
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ from flax import nnx
 
 from worldgen.model import memory
 from worldgen.model.geometry import apply_delta, depth_to_disparity, pose_delta
-from worldgen.model.world_model import WorldModel, advance, conditioning, init_state, recall, sample, to_signed
+from worldgen.model.world_model import (CONTEXT_NOISE_MAX, WorldModel, advance, conditioning, init_state, recall,
+                                        sample, to_signed)
 
 TEACHER_TARGETS = 4  # teacher-forced targets per window (the frames after the K context frames)
 IDENTITY_P = 0.1
@@ -63,7 +64,7 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
     g = _gather_targets(batch, config.context)
     m, h, w = g["target_rgb"].shape[:3]
     k_noise, k_depth, k_pose, k_id, k_t, k_grid, k_eps = jax.random.split(key, 7)
-    sigma = jax.random.uniform(k_noise, (m, 1, 1, 1), maxval=0.15) * augment
+    sigma = jax.random.uniform(k_noise, (m, 1, 1, 1), maxval=CONTEXT_NOISE_MAX) * augment
     noisy = lambda x, kk: x + sigma.reshape((m,) + (1,) * (x.ndim - 1)) * jax.random.normal(kk, x.shape)
     kn = jax.random.split(k_noise, 3)
     last_rgb, prev_rgb = noisy(g["last_rgb"], kn[0]), noisy(g["prev_rgb"], kn[1])
@@ -99,7 +100,7 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
     t = jnp.where(jax.random.uniform(k_t, (m,)) < 0.5, grid_t, jax.random.uniform(k_t, (m,), maxval=0.999))
     eps = jax.random.normal(k_eps, target_rgb.shape)
     x_t = (1 - t)[:, None, None, None] * eps + t[:, None, None, None] * target_rgb
-    rgb_pred, disp_pred = model.denoise(x_t, t, cond, action)
+    rgb_pred, disp_pred = model.denoise(x_t, t, cond, action, sigma.reshape(m))
     return {"rgb_pred": rgb_pred, "rgb_target": target_rgb, "disp_pred": disp_pred, "disp_target": target_disp,
             "pose_pred": pose_pred, "pose_target": pose_target, "coverage": mask.mean()}
 

@@ -20,7 +20,7 @@ from worldgen.errors import DataError
 from worldgen.model.config import ModelConfig, preset
 from worldgen.model.runner import Generator
 from worldgen.model.store import export_model, load_model, read_config
-from worldgen.model.world_model import WorldModel, with_fill, with_provenance
+from worldgen.model.world_model import WorldModel, with_options
 from worldgen.camera import intrinsics_matrix
 from worldgen.files import write_atomic
 
@@ -33,7 +33,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                       rollout: float = 0.0, window: int | None = None,
                       rollout_targets: int = 32, stop_after: int | None = None, dream: Path | None = None,
                       dream_weight: float = 1.0, dream_per_row: int = 2,
-                      provenance: bool = False, fill: bool = False) -> tuple[WorldModel, dict]:
+                      provenance: bool = False, fill: bool = False,
+                      noise_level: bool = False) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
     its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched).
     With `rollout` > 0, windows of `window` frames (default: whole episodes) also train on the model's own
@@ -41,27 +42,26 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     With `dream` (a folder from `worldgen dream-data`), each batch row also scores `dream_per_row` stored steps
     of a model's own long rollouts, weighted `dream_weight` (`training.dream_data`).
     With `provenance`, the model gets the input that marks memory pixels from real frames (an `init` model
-    without it gets it grafted on, zero-weighted: `world_model.with_provenance`). With `fill`, the network
+    without it gets it grafted on, zero-weighted: `world_model.with_options`). With `fill`, the network
     starts from the memory drawing with its holes filled (`ModelConfig.fill`; switched on for an `init` model).
+    With `noise_level`, the network is told the context's noise level (`ModelConfig.noise_level`; grafted on).
     The model is `init`'s, else a new one of preset `preset_name` (default small); naming both, they must agree."""
     if stage not in STAGES:
         raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
-    if stage == "pose" and (provenance or fill):
-        raise DataError("--provenance and --fill change what the network sees, which the pose stage does not "
-                        "train: use them with --stage all (the pose stage keeps the --init model's setting)")
+    options = {"provenance": provenance, "fill": fill, "noise_level": noise_level}
+    if stage == "pose" and any(options.values()):
+        raise DataError("--provenance, --fill and --noise-level change what the network sees, which the pose stage "
+                        "does not train: use them with --stage all (the pose stage keeps the --init model's setting)")
     train = EpisodeDataset(data, "train")
     if init is not None:
-        base = load_model(init)
-        if provenance:
-            base = with_provenance(base)
-        if fill:
-            base = with_fill(base)
+        base = with_options(load_model(init), **options)
         config = base.config
         if (train.num_actions, train.has_geometry) != (config.num_actions, config.geometry):
             raise DataError(f"{data} has {train.num_actions} actions (geometry: {train.has_geometry}) but the model "
                             f"in {init} has {config.num_actions} (geometry: {config.geometry})")
         named = preset_name and preset(preset_name, num_actions=config.num_actions, geometry=config.geometry,
-                                       provenance=config.provenance, fill=config.fill)
+                                       provenance=config.provenance, fill=config.fill,
+                                       noise_level=config.noise_level)
         if named and named != config:
             raise DataError(f"--preset {preset_name} does not describe the model in {init}: leave --preset out "
                             f"to keep training that model as it is")
@@ -69,8 +69,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
         raise DataError("the pose stage refines a trained model: pass --init MODEL_DIR")
     else:
         preset_name = preset_name or "small"
-        config = preset(preset_name, num_actions=train.num_actions, geometry=train.has_geometry,
-                        provenance=provenance, fill=fill)
+        config = preset(preset_name, num_actions=train.num_actions, geometry=train.has_geometry, **options)
     if stage == "pose" and not train.has_geometry:
         raise DataError(f"{data} has no poses: the pose stage needs recorded depth and poses")
     if train.resolution != config.resolution:

@@ -24,6 +24,9 @@ class ModelConfig:
         from dreamed content or nowhere (0), so the network can trust the one and repair the other.
     fill: where memory draws nothing, the network starts from the drawing's holes filled from the known pixels
         around them (`memory.fill_holes`) instead of from the last frame, which a turn or a step has moved.
+    noise_level: the network is told how much colour noise its context carries (`CONTEXT_NOISE_MAX` at most in
+        training, 0 at inference, where it sees the memory as drawn), so it learns to keep clean inputs sharp
+        instead of smoothing every input as if it might be noisy (as GameNGen conditions on its noise level).
     """
 
     resolution: int = 64
@@ -37,6 +40,7 @@ class ModelConfig:
     sample_temperature: float = 1.0
     provenance: bool = False
     fill: bool = False
+    noise_level: bool = False
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):

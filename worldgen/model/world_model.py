@@ -28,6 +28,7 @@ from worldgen.model.unet import UNet, timestep_embedding
 COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
 # (+ 1 with ModelConfig.provenance: the warp pixel comes from a real frame)
 POSE_POOL = 8  # the pose head sees the last disparity average-pooled to POSE_POOL x POSE_POOL
+CONTEXT_NOISE_MAX = 0.15  # training adds colour noise of standard deviation up to this to the context frames
 
 
 class WorldModel(nnx.Module):
@@ -36,19 +37,28 @@ class WorldModel(nnx.Module):
         d = config.embed_dim
         self.action_embed = nnx.Embed(config.num_actions, d, rngs=rngs)
         self.time_mlp = nnx.Linear(d, d, rngs=rngs)
+        if config.noise_level:  # zero-initialised: grafted onto a trained model, it changes nothing until trained
+            self.noise_mlp = nnx.Linear(d, d, kernel_init=nnx.initializers.zeros, rngs=rngs)
         self.unet = UNet(3 + cond_channels(config), 4, config.channels, d, rngs=rngs)
         self.pose_in = nnx.Linear(POSE_POOL * POSE_POOL + config.num_actions + 2, 128, rngs=rngs)
         self.pose_hidden = nnx.Linear(128, 128, rngs=rngs)
         self.pose_out = nnx.Linear(128, 3, kernel_init=nnx.initializers.zeros, rngs=rngs)
         self.turn = nnx.Param(jnp.zeros((config.num_actions,)))  # yaw (rad) of each action, learned
 
-    def denoise(self, x_BHWC, t_B, cond_BHWC, action_B):
+    def denoise(self, x_BHWC, t_B, cond_BHWC, action_B, noise_B=None):
         """x-prediction: clean RGB in [-1, 1] and disparity, from noisy RGB at flow time t.
 
         The network predicts a correction to a base image: the warp where it covers, else the last frame (with
-        `config.fill` the warp channels are already filled everywhere, see `conditioning`).
+        `config.fill` the warp channels are already filled everywhere, see `conditioning`). `noise_B`: the
+        standard deviation of the colour noise on the context (training only; None = 0, as at inference),
+        an input with `config.noise_level`.
         """
-        emb = nnx.silu(self.action_embed(action_B) + self.time_mlp(timestep_embedding(t_B, self.config.embed_dim)))
+        d = self.config.embed_dim
+        emb = self.action_embed(action_B) + self.time_mlp(timestep_embedding(t_B, d))
+        if self.config.noise_level:
+            noise_B = jnp.zeros_like(t_B) if noise_B is None else noise_B
+            emb = emb + self.noise_mlp(timestep_embedding(noise_B / CONTEXT_NOISE_MAX, d))
+        emb = nnx.silu(emb)
         out = self.unet(jnp.concatenate([x_BHWC, cond_BHWC], axis=-1), emb)
         base_rgb, base_disp = cond_BHWC[..., 0:3], cond_BHWC[..., 3]
         if not self.config.fill:
@@ -72,28 +82,24 @@ class WorldModel(nnx.Module):
         return jnp.concatenate([move, self.turn[...][action_B][:, None]], -1)
 
 
-def with_provenance(model: WorldModel) -> WorldModel:
-    """The same model with the provenance input added (`ModelConfig.provenance`): its stem gets one more
-    input channel with zero weights, so it makes exactly the same frames until it is trained."""
-    if model.config.provenance:
+def with_options(model: WorldModel, **options) -> WorldModel:
+    """The same trained model with more `ModelConfig` input options switched on (`provenance`, `fill`,
+    `noise_level`). New weights start at zero (the provenance channel of the stem, the noise-level layer), so
+    the result makes exactly the same frames until it is trained; `fill` changes what the network starts from
+    and needs training to be used well. Options cannot be switched off."""
+    unknown = set(options) - {"provenance", "fill", "noise_level"}
+    if unknown:
+        raise WorldgenError(f"unknown model options {sorted(unknown)}: expected provenance, fill, noise_level")
+    config = dataclasses.replace(model.config, **{k: getattr(model.config, k) or bool(v) for k, v in options.items()})
+    if config == model.config:
         return model
-    config = dataclasses.replace(model.config, provenance=True)
     new = WorldModel(config, rngs=nnx.Rngs(0))
     params = nnx.state(model, nnx.Param)
-    kernel = params["unet"]["stem"]["kernel"]
-    params["unet"]["stem"]["kernel"] = nnx.Param(jnp.concatenate(
-        [kernel[...], jnp.zeros(kernel.shape[:2] + (1, kernel.shape[3]), kernel.dtype)], axis=2))
+    if config.provenance and not model.config.provenance:
+        kernel = params["unet"]["stem"]["kernel"]
+        params["unet"]["stem"]["kernel"] = nnx.Param(jnp.concatenate(
+            [kernel[...], jnp.zeros(kernel.shape[:2] + (1, kernel.shape[3]), kernel.dtype)], axis=2))
     nnx.update(new, params)
-    return new
-
-
-def with_fill(model: WorldModel) -> WorldModel:
-    """The same weights with `ModelConfig.fill` on: where memory draws nothing, the network then starts from
-    the drawing's filled holes instead of the last frame (it needs training to use that well)."""
-    if model.config.fill:
-        return model
-    new = WorldModel(dataclasses.replace(model.config, fill=True), rngs=nnx.Rngs(0))
-    nnx.update(new, nnx.state(model, nnx.Param))
     return new
 
 
