@@ -29,6 +29,20 @@ def rollout_dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def rollout_start(rollout_dataset):
+    """(dataset, its first training episode, Generator.init arguments from that episode's first frames for a
+    model of the tiny preset's context)."""
+    import numpy as np
+
+    from worldgen.dataset import EpisodeDataset
+    from worldgen.model.config import preset
+    data = EpisodeDataset(rollout_dataset, "train")
+    ep, k = data.episode(0), preset("tiny").context
+    args = (ep["frames"][None, :k], ep["depth"][None, :k].astype(np.float32), ep["poses"][None, :k], data.intrinsics)
+    return data, ep, args
+
+
+@pytest.fixture(scope="session")
 def tiny_model():
     from flax import nnx
 

@@ -174,13 +174,11 @@ def test_fill_holes_keeps_what_is_known_and_fills_holes_and_strips_from_beside_t
     assert not bool(nothing[0])
 
 
-def test_a_fill_model_starts_from_the_filled_drawing_where_memory_knows_nothing(rollout_dataset, random_tiny_model):
+def test_a_fill_model_starts_from_the_filled_drawing_where_memory_knows_nothing(rollout_start, random_tiny_model):
     """With ModelConfig.fill the warp channels equal the plain model's where memory covers, hold the filled
     drawing elsewhere, and fall back to the last frame where memory knows nothing at all (a single picture)."""
-    data = EpisodeDataset(rollout_dataset, "train")
-    ep = data.episode(0)
+    data, ep, args = rollout_start
     k = random_tiny_model.config.context
-    args = (ep["frames"][None, :k], ep["depth"][None, :k].astype(np.float32), ep["poses"][None, :k], data.intrinsics)
     filled_model = wm.with_options(random_tiny_model, fill=True)
     assert filled_model.config.fill and not random_tiny_model.config.fill
     state = wm.init_state(random_tiny_model.config, *map(jnp.asarray, args))

@@ -103,11 +103,9 @@ def test_rollout_loss_trains_on_own_frames_through_memory(rollout_dataset, tiny_
     assert np.isfinite(stem).all() and np.abs(stem).sum() > 0
 
 
-def test_provenance_input_marks_real_memory_and_grafting_it_changes_nothing(rollout_dataset, random_tiny_model):
-    data = EpisodeDataset(rollout_dataset, "train")
-    ep = data.episode(0)
+def test_provenance_input_marks_real_memory_and_grafting_it_changes_nothing(rollout_start, random_tiny_model):
+    data, ep, args = rollout_start
     k = random_tiny_model.config.context
-    args = (ep["frames"][None, :k], ep["depth"][None, :k].astype(np.float32), ep["poses"][None, :k], data.intrinsics)
     grafted = wm.with_options(random_tiny_model, provenance=True)
     assert grafted.config.provenance and wm.cond_channels(grafted.config) == 13
     plain_gen, graft_gen = Generator(random_tiny_model), Generator(grafted)
@@ -127,11 +125,9 @@ def test_provenance_input_marks_real_memory_and_grafting_it_changes_nothing(roll
     assert np.asarray(cond[..., 4]).mean() > 0.9 and np.asarray(cond[..., 12]).max() == 0.0
 
 
-def test_noise_level_input_grafts_without_change_and_is_trained_and_used(rollout_dataset, random_tiny_model):
-    data = EpisodeDataset(rollout_dataset, "train")
-    ep = data.episode(0)
+def test_noise_level_input_grafts_without_change_and_is_trained_and_used(rollout_start, random_tiny_model):
+    data, ep, args = rollout_start
     k = random_tiny_model.config.context
-    args = (ep["frames"][None, :k], ep["depth"][None, :k].astype(np.float32), ep["poses"][None, :k], data.intrinsics)
     grafted = wm.with_options(random_tiny_model, noise_level=True)
     assert grafted.config.noise_level and not random_tiny_model.config.noise_level
     s1, s2 = Generator(random_tiny_model).init(*args), Generator(grafted).init(*args)
