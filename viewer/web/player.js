@@ -38,21 +38,29 @@ element.querySelectorAll('.wg-pad button').forEach((b) => {
 });
 $('.wg-smooth').addEventListener('change', (e) => root.classList.toggle('smooth', e.target.checked));
 
+function put(sel, text) {  // write only what changed: each DOM write costs a layout
+  const el = $(sel);
+  if (el.textContent !== text) el.textContent = text;
+}
+function display(sel, on) {
+  const el = $(sel), want = on ? '' : 'none';
+  if (el.style.display !== want) el.style.display = want;
+}
+
 function show(v) {
   if (!v) return;
-  if (v.error) { $('.wg-error').textContent = v.error; pauseUntil = performance.now() + 1000; return false; }
+  if (v.error) { put('.wg-error', v.error); pauseUntil = performance.now() + 1000; return false; }
   if (v.version < version) return false;
   version = v.version;
-  $('.wg-error').textContent = '';
+  put('.wg-error', '');
   if (v.dream) $('.wg-dream').src = v.dream;
-  $('.wg-truth-fig').style.display = v.truth ? '' : 'none';
+  display('.wg-truth-fig', v.truth);
   if (v.truth) $('.wg-truth').src = v.truth;
-  $('.wg-step').textContent = 'step ' + v.step;
-  $('.wg-res').textContent = v.resolution ? `${v.resolution}×${v.resolution}` : '';
-  $('.wg-psnr').textContent = v.psnr == null ? 'PSNR: -' :
-    `PSNR: ${v.psnr.toFixed(1)} dB (mean ${v.mean_psnr.toFixed(1)})`;
-  $('.wg-source').textContent = v.source || '';
-  $('.wg-goal-fig').style.display = v.goal ? '' : 'none';
+  put('.wg-step', 'step ' + v.step);
+  put('.wg-res', v.resolution ? `${v.resolution}×${v.resolution}` : '');
+  put('.wg-psnr', v.psnr == null ? 'PSNR: -' : `PSNR: ${v.psnr.toFixed(1)} dB (mean ${v.mean_psnr.toFixed(1)})`);
+  put('.wg-source', v.source || '');
+  display('.wg-goal-fig', v.goal);
   if (v.goal) $('.wg-goal').src = v.goal;
   root.dataset.step = v.step;
   if (v.token) token = v.token;
@@ -61,8 +69,12 @@ function show(v) {
 
 watch('value', () => { if (props.value && props.value.version !== undefined) show(props.value); });
 
-function updateFps() {
-  const now = performance.now();
+let fpsAt = 0;             // when the FPS counter was last written
+function updateFps(now) {
+  // Four times a second: writing the page every animation frame costs a layout and a paint each time,
+  // CPU that the model needs on a small machine.
+  if (now - fpsAt < 250) return;
+  fpsAt = now;
   shown = shown.filter((t) => now - t < 1000);
   const fps = shown.length < 2 ? 0 : (shown.length - 1) * 1000 / (now - shown[0]);
   $('.wg-fps').textContent = 'FPS: ' + fps.toFixed(1);
@@ -98,7 +110,7 @@ function tick() {
     ws.send(JSON.stringify({action: action}));
     sent = action;
   }
-  updateFps();
+  updateFps(now);
   requestAnimationFrame(tick);
 }
 root.dataset.ready = '1';
