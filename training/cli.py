@@ -45,7 +45,7 @@ def _train(args):
                                 rollout=args.rollout, window=args.window, rollout_targets=args.rollout_targets,
                                 stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
                                 dream_per_row=args.dream_per_row, provenance=args.provenance,
-                                fill=args.fill, noise_level=args.noise_level)
+                                fill=args.fill, noise_level=args.noise_level, move_outcomes=args.move_outcomes)
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
@@ -132,6 +132,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-level", action="store_true",
                    help="tell the network how noisy its context is in training (0 at inference), so it keeps clean "
                         "inputs sharp (grafted onto --init; see docs/model.md)")
+    p.add_argument("--move-outcomes", action="store_true",
+                   help="the camera head picks a move's outcome (full step, slide along world x or z, blocked) "
+                        "instead of regressing it (grafted onto --init; works with --stage pose; see docs/model.md)")
     p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")

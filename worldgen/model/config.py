@@ -27,6 +27,9 @@ class ModelConfig:
     noise_level: the network is told how much colour noise its context carries (`CONTEXT_NOISE_MAX` at most in
         training, 0 at inference, where it sees the memory as drawn), so it learns to keep clean inputs sharp
         instead of smoothing every input as if it might be noisy (as GameNGen conditions on its noise level).
+    move_outcomes: the camera head picks which outcome of the player's collision rule a move has (the whole
+        learned step, its slide along world x or z, or none) instead of regressing the move, so an unblocked
+        step is exact and does not drift a dream's position (see `WorldModel.pose_head`).
     """
 
     resolution: int = 64
@@ -41,6 +44,7 @@ class ModelConfig:
     provenance: bool = False
     fill: bool = False
     noise_level: bool = False
+    move_outcomes: bool = False
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):

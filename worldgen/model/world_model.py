@@ -29,6 +29,7 @@ COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, pre
 # (+ 1 with ModelConfig.provenance: the warp pixel comes from a real frame)
 POSE_POOL = 8  # the pose head sees the last disparity average-pooled to POSE_POOL x POSE_POOL
 CONTEXT_NOISE_MAX = 0.15  # training adds colour noise of standard deviation up to this to the context frames
+MOVE_OUTCOMES = 4  # a step moves fully, slides along world x, slides along world z, or is blocked
 
 
 class WorldModel(nnx.Module):
@@ -44,6 +45,9 @@ class WorldModel(nnx.Module):
         self.pose_hidden = nnx.Linear(128, 128, rngs=rngs)
         self.pose_out = nnx.Linear(128, 3, kernel_init=nnx.initializers.zeros, rngs=rngs)
         self.turn = nnx.Param(jnp.zeros((config.num_actions,)))  # yaw (rad) of each action, learned
+        if config.move_outcomes:  # the full step of each action (forward m, right m), and which outcome it has
+            self.stride = nnx.Param(jnp.zeros((config.num_actions, 2)))
+            self.outcome = nnx.Linear(128, MOVE_OUTCOMES, kernel_init=nnx.initializers.zeros, rngs=rngs)
 
     def denoise(self, x_BHWC, t_B, cond_BHWC, action_B, noise_B=None):
         """x-prediction: clean RGB in [-1, 1] and disparity, from noisy RGB at flow time t.
@@ -68,28 +72,56 @@ class WorldModel(nnx.Module):
         return base_rgb + out[..., :3], base_disp + out[..., 3]
 
     def pose_delta(self, last_disp_BHW, action_B, pose_B44):
-        """(forward m, right m, up m, yaw rad) camera motion for the action from pose_B44, in its heading frame.
+        """(forward m, right m, up m, yaw rad) camera motion for the action from pose_B44, in its heading frame."""
+        return self.pose_head(last_disp_BHW, action_B, pose_B44)[0]
+
+    def pose_head(self, last_disp_BHW, action_B, pose_B44):
+        """(motion_B4, outcomes_BO2 or None, logits_BO or None).
 
         The move depends on the scene (a move can be blocked and slide along the world's axes, the eye follows
-        the terrain), so an MLP predicts it from the action, the pooled last disparity and the compass heading.
-        A turn is never blocked, so yaw is a learned constant per action: an error in it cannot depend on the
-        scene and drift a dream's heading."""
+        the terrain), so an MLP sees the action, the pooled last disparity and the compass heading. A turn is
+        never blocked, so yaw is a learned constant per action: an error in it cannot depend on the scene and
+        drift a dream's heading. The MLP regresses the move; with `config.move_outcomes` it instead classifies
+        which of the player's MOVE_OUTCOMES the learned full step of the action has (`move_outcomes`), so a
+        free step is exact rather than an average over the chance of being blocked; it still regresses `up`."""
         b, h, w = last_disp_BHW.shape
         pooled = last_disp_BHW.reshape(b, POSE_POOL, h // POSE_POOL, POSE_POOL, w // POSE_POOL).mean((2, 4))
         heading = jax.vmap(heading_frame)(pose_B44)[0][:, ::2]  # horizontal forward: world x and z
         x = jnp.concatenate([pooled.reshape(b, -1), jax.nn.one_hot(action_B, self.config.num_actions), heading], -1)
-        move = self.pose_out(nnx.silu(self.pose_hidden(nnx.silu(self.pose_in(x)))))
-        return jnp.concatenate([move, self.turn[...][action_B][:, None]], -1)
+        hidden = nnx.silu(self.pose_hidden(nnx.silu(self.pose_in(x))))
+        move = self.pose_out(hidden)
+        yaw = self.turn[...][action_B][:, None]
+        if not self.config.move_outcomes:
+            return jnp.concatenate([move, yaw], -1), None, None
+        outcomes = move_outcomes(self.stride[...][action_B], pose_B44)
+        logits = self.outcome(hidden)
+        chosen = jnp.take_along_axis(outcomes, jnp.argmax(logits, -1)[:, None, None], 1)[:, 0]
+        return jnp.concatenate([chosen, move[:, 2:3], yaw], -1), outcomes, logits
+
+
+def move_outcomes(stride_B2, pose_B44):
+    """The MOVE_OUTCOMES horizontal moves (forward m, right m in the heading frame) a step can have under the
+    player's collision rule (`worldgen.player.step`): all of it, only its world-x part, only its world-z part
+    (sliding along an obstacle), or none. (B, MOVE_OUTCOMES, 2)."""
+    fwd, right = jax.vmap(heading_frame)(pose_B44)
+    world = stride_B2[:, :1] * fwd + stride_B2[:, 1:] * right  # (B,3), y = 0
+    keep = jnp.array([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    moved = world[:, None, :] * keep[None]  # (B,O,3)
+    return jnp.stack([jnp.einsum("boc,bc->bo", moved, fwd), jnp.einsum("boc,bc->bo", moved, right)], -1)
+
+
+OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
     """The same trained model with more `ModelConfig` input options switched on (`provenance`, `fill`,
-    `noise_level`). New weights start at zero (the provenance channel of the stem, the noise-level layer), so
-    the result makes exactly the same frames until it is trained; `fill` changes what the network starts from
-    and needs training to be used well. Options cannot be switched off."""
-    unknown = set(options) - {"provenance", "fill", "noise_level"}
+    `noise_level`, `move_outcomes`). New weights start at zero (the provenance channel of the stem, the
+    noise-level layer), so the result makes exactly the same frames until it is trained; `fill` changes what the
+    network starts from and `move_outcomes` how the camera moves, so these need training (`move_outcomes`: the
+    pose stage). Options cannot be switched off."""
+    unknown = set(options) - set(OPTIONS)
     if unknown:
-        raise WorldgenError(f"unknown model options {sorted(unknown)}: expected provenance, fill, noise_level")
+        raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS)}")
     config = dataclasses.replace(model.config, **{k: getattr(model.config, k) or bool(v) for k, v in options.items()})
     if config == model.config:
         return model
