@@ -276,3 +276,9 @@ def test_the_move_outcome_head_learns_the_exact_step_in_the_pose_stage(rollout_d
     pred = np.asarray(model.pose_delta(disp[:-1], actions[1:], poses[:-1]))
     true = np.asarray(jax.vmap(pose_delta)(poses[:-1], poses[1:]))
     assert (np.abs(pred[:, :2] - true[:, :2]).max(-1) < 0.01).mean() > 0.8
+    # A sure head takes its outcome exactly; an unsure one keeps the regressed move.
+    motion, outcomes = jnp.asarray([[0.3, 0.1, 0.02, 0.0]] * 2), jnp.asarray([[[0.5, 0.0], [0.2, 0.1], [0.3, -0.1],
+                                                                                 [0.0, 0.0]]] * 2)
+    logits = jnp.asarray([[9.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.9]])
+    chosen = np.asarray(wm.chosen_motion(motion, outcomes, logits))
+    np.testing.assert_allclose(chosen, [[0.5, 0.0, 0.02, 0.0], [0.3, 0.1, 0.02, 0.0]])

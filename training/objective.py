@@ -17,8 +17,8 @@ from flax import nnx
 
 from worldgen.model import memory
 from worldgen.model.geometry import apply_delta, depth_to_disparity, pose_delta
-from worldgen.model.world_model import (CONTEXT_NOISE_MAX, WorldModel, advance, conditioning, init_state, recall,
-                                        sample, to_signed)
+from worldgen.model.world_model import (CONTEXT_NOISE_MAX, WorldModel, advance, chosen_motion, conditioning,
+                                        init_state, recall, sample, to_signed)
 
 TEACHER_TARGETS = 4  # teacher-forced targets per window (the frames after the K context frames)
 IDENTITY_P = 0.1
@@ -106,18 +106,19 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
 
 
 def pose_prediction(model: WorldModel, last_disp_BHW, action_B, last_pose_B44, target_B4):
-    """(motion to score, cross-entropy of the move outcome, motion as inference takes it) of the camera head.
+    """(regressed motion, loss of the move-outcome head, motion as a dream takes it) of the camera head.
 
-    With `ModelConfig.move_outcomes` the move scored is the outcome nearest the true move, which trains the
-    learned full step of each action, and the classifier learns to pick that outcome; the cross-entropy is 0
-    without the option."""
+    With `ModelConfig.move_outcomes` the outcome nearest the true move is the classifier's label, and its
+    squared error trains the learned full step of each action; that loss is 0 without the option."""
     pred, outcomes, logits = model.pose_head(last_disp_BHW, action_B, last_pose_B44)
+    used = chosen_motion(pred, outcomes, logits)
     if outcomes is None:
-        return pred, jnp.zeros(()), pred
-    label = jnp.argmin(jax.lax.stop_gradient(jnp.sum((outcomes - target_B4[:, None, :2]) ** 2, -1)), -1)
-    nearest = jnp.take_along_axis(outcomes, label[:, None, None], 1)[:, 0]
+        return pred, jnp.zeros(()), used
+    dist = jnp.sum((outcomes - target_B4[:, None, :2]) ** 2, -1)
+    label = jnp.argmin(jax.lax.stop_gradient(dist), -1)
+    nearest = jnp.take_along_axis(dist, label[:, None], 1)[:, 0]
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, label).mean()
-    return pred.at[:, :2].set(nearest), ce, pred
+    return pred, ce + nearest.mean(), used
 
 
 def rollout_conds(model: WorldModel, frames_BTHWC, depth_BTHW, poses_BT44, actions_BT, intrinsics_33, key):
@@ -218,6 +219,6 @@ def pose_loss_fn(model: WorldModel, batch, intrinsics_33, key):
                "yaw_err_deg": jnp.degrees(jnp.sqrt(jnp.mean((used - target)[:, 3] ** 2))),
                "move_err_cm": 100 * jnp.sqrt(jnp.mean(jnp.sum((used - target)[:, :3] ** 2, -1)))}
     if model.config.move_outcomes:
-        metrics["outcome_ce"] = ce
+        metrics["outcome_loss"] = ce
     metrics["loss"] = jnp.mean(err ** 2) + ce
     return metrics["loss"], metrics

@@ -30,6 +30,7 @@ COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, pre
 POSE_POOL = 8  # the pose head sees the last disparity average-pooled to POSE_POOL x POSE_POOL
 CONTEXT_NOISE_MAX = 0.15  # training adds colour noise of standard deviation up to this to the context frames
 MOVE_OUTCOMES = 4  # a step moves fully, slides along world x, slides along world z, or is blocked
+CONFIDENT = 0.9  # with move_outcomes, the probability above which the head takes its outcome as the move
 
 
 class WorldModel(nnx.Module):
@@ -72,18 +73,20 @@ class WorldModel(nnx.Module):
         return base_rgb + out[..., :3], base_disp + out[..., 3]
 
     def pose_delta(self, last_disp_BHW, action_B, pose_B44):
-        """(forward m, right m, up m, yaw rad) camera motion for the action from pose_B44, in its heading frame."""
-        return self.pose_head(last_disp_BHW, action_B, pose_B44)[0]
+        """(forward m, right m, up m, yaw rad) camera motion for the action from pose_B44, in its heading frame.
+        With `config.move_outcomes`, the horizontal move is the most likely outcome where the head is at least
+        CONFIDENT of it, else the regressed move."""
+        return chosen_motion(*self.pose_head(last_disp_BHW, action_B, pose_B44))
 
     def pose_head(self, last_disp_BHW, action_B, pose_B44):
-        """(motion_B4, outcomes_BO2 or None, logits_BO or None).
+        """(regressed motion_B4, outcomes_BO2 or None, logits_BO or None).
 
         The move depends on the scene (a move can be blocked and slide along the world's axes, the eye follows
         the terrain), so an MLP sees the action, the pooled last disparity and the compass heading. A turn is
         never blocked, so yaw is a learned constant per action: an error in it cannot depend on the scene and
-        drift a dream's heading. The MLP regresses the move; with `config.move_outcomes` it instead classifies
+        drift a dream's heading. The MLP regresses the move; with `config.move_outcomes` it also classifies
         which of the player's MOVE_OUTCOMES the learned full step of the action has (`move_outcomes`), so a
-        free step is exact rather than an average over the chance of being blocked; it still regresses `up`."""
+        step it is sure of is exact rather than an average over the chance of being blocked."""
         b, h, w = last_disp_BHW.shape
         pooled = last_disp_BHW.reshape(b, POSE_POOL, h // POSE_POOL, POSE_POOL, w // POSE_POOL).mean((2, 4))
         heading = jax.vmap(heading_frame)(pose_B44)[0][:, ::2]  # horizontal forward: world x and z
@@ -91,12 +94,20 @@ class WorldModel(nnx.Module):
         hidden = nnx.silu(self.pose_hidden(nnx.silu(self.pose_in(x))))
         move = self.pose_out(hidden)
         yaw = self.turn[...][action_B][:, None]
+        motion = jnp.concatenate([move, yaw], -1)
         if not self.config.move_outcomes:
-            return jnp.concatenate([move, yaw], -1), None, None
-        outcomes = move_outcomes(self.stride[...][action_B], pose_B44)
-        logits = self.outcome(hidden)
-        chosen = jnp.take_along_axis(outcomes, jnp.argmax(logits, -1)[:, None, None], 1)[:, 0]
-        return jnp.concatenate([chosen, move[:, 2:3], yaw], -1), outcomes, logits
+            return motion, None, None
+        return motion, move_outcomes(self.stride[...][action_B], pose_B44), self.outcome(hidden)
+
+
+def chosen_motion(motion_B4, outcomes_BO2=None, logits_BO=None):
+    """The camera head's motion: the regressed one, or with move outcomes the most likely outcome where the
+    head gives it at least CONFIDENT probability."""
+    if outcomes_BO2 is None:
+        return motion_B4
+    p = jax.nn.softmax(logits_BO, -1)
+    chosen = jnp.take_along_axis(outcomes_BO2, jnp.argmax(p, -1)[:, None, None], 1)[:, 0]
+    return motion_B4.at[:, :2].set(jnp.where(p.max(-1, keepdims=True) >= CONFIDENT, chosen, motion_B4[:, :2]))
 
 
 def move_outcomes(stride_B2, pose_B44):
