@@ -133,8 +133,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="tell the network how noisy its context is in training (0 at inference), so it keeps clean "
                         "inputs sharp (grafted onto --init; see docs/model.md)")
     p.add_argument("--move-outcomes", action="store_true",
-                   help="the camera head picks a move's outcome (full step, slide along world x or z, blocked) "
-                        "instead of regressing it (grafted onto --init; works with --stage pose; see docs/model.md)")
+                   help="the camera head also classifies a move's outcome (full step, slide along world x or z, "
+                        "blocked) and takes it where it is sure (grafted onto --init; works with --stage pose; "
+                        "see docs/model.md)")
     p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")

@@ -87,12 +87,12 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
         mask, pose_target = sel(jnp.zeros_like(mask), mask), sel(jnp.zeros_like(pose_target), pose_target)
         last_disp, prev_rgb = sel(jnp.zeros_like(last_disp), last_disp), sel(last_rgb, prev_rgb)
         action = jnp.where(ident, 0, action)
-        pose_pred, pose_ce, _ = pose_prediction(model, last_disp, action, g["last_pose"], pose_target)
+        pose_pred, outcome_loss, _ = pose_prediction(model, last_disp, action, g["last_pose"], pose_target)
     else:
         warp_rgb, warp_disp, mask = jnp.zeros_like(last_rgb), jnp.zeros((m, h, w)), jnp.zeros((m, h, w))
         last_disp = jnp.zeros((m, h, w))
         target_rgb, target_disp = g["target_rgb"], None
-        pose_pred = pose_target = pose_ce = None
+        pose_pred = pose_target = outcome_loss = None
     # Every context frame here is real: the provenance input is the warp's coverage.
     cond = conditioning(config, warp_rgb, warp_disp, mask, last_rgb, prev_rgb, last_disp, mask)
     steps = config.sample_steps
@@ -102,7 +102,7 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
     x_t = (1 - t)[:, None, None, None] * eps + t[:, None, None, None] * target_rgb
     rgb_pred, disp_pred = model.denoise(x_t, t, cond, action, sigma.reshape(m))
     return {"rgb_pred": rgb_pred, "rgb_target": target_rgb, "disp_pred": disp_pred, "disp_target": target_disp,
-            "pose_pred": pose_pred, "pose_target": pose_target, "pose_ce": pose_ce, "coverage": mask.mean()}
+            "pose_pred": pose_pred, "pose_target": pose_target, "outcome_loss": outcome_loss, "coverage": mask.mean()}
 
 
 def pose_prediction(model: WorldModel, last_disp_BHW, action_B, last_pose_B44, target_B4):
@@ -199,7 +199,7 @@ def loss_fn(model: WorldModel, batch, intrinsics_33, key, rollout_weight: float 
     if out["disp_target"] is not None:
         metrics["disp_l1"] = jnp.mean(jnp.abs(out["disp_pred"] - out["disp_target"]))
         metrics["pose_mse"] = jnp.mean((out["pose_pred"] - out["pose_target"]) ** 2)
-        loss = loss + DISP_WEIGHT * metrics["disp_l1"] + POSE_WEIGHT * metrics["pose_mse"] + out["pose_ce"]
+        loss = loss + DISP_WEIGHT * metrics["disp_l1"] + POSE_WEIGHT * metrics["pose_mse"] + out["outcome_loss"]
     metrics["loss"] = loss
     return loss, metrics
 
@@ -213,12 +213,12 @@ def pose_loss_fn(model: WorldModel, batch, intrinsics_33, key):
     scale = jnp.exp(0.03 * jax.random.normal(key, (depth.shape[0], 1, 1)))
     last_disp = depth_to_disparity(depth[:, -2] * scale)
     target = jax.vmap(pose_delta)(poses[:, -2], poses[:, -1])
-    pred, ce, used = pose_prediction(model, last_disp, actions[:, -1], poses[:, -2], target)
+    pred, outcome_loss, used = pose_prediction(model, last_disp, actions[:, -1], poses[:, -2], target)
     err = (pred - target) * POSE_SCALE
     metrics = {"pose_mse": jnp.mean((pred - target) ** 2),
                "yaw_err_deg": jnp.degrees(jnp.sqrt(jnp.mean((used - target)[:, 3] ** 2))),
                "move_err_cm": 100 * jnp.sqrt(jnp.mean(jnp.sum((used - target)[:, :3] ** 2, -1)))}
     if model.config.move_outcomes:
-        metrics["outcome_loss"] = ce
-    metrics["loss"] = jnp.mean(err ** 2) + ce
+        metrics["outcome_loss"] = outcome_loss
+    metrics["loss"] = jnp.mean(err ** 2) + outcome_loss
     return metrics["loss"], metrics

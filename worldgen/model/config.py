@@ -27,9 +27,10 @@ class ModelConfig:
     noise_level: the network is told how much colour noise its context carries (`CONTEXT_NOISE_MAX` at most in
         training, 0 at inference, where it sees the memory as drawn), so it learns to keep clean inputs sharp
         instead of smoothing every input as if it might be noisy (as GameNGen conditions on its noise level).
-    move_outcomes: the camera head picks which outcome of the player's collision rule a move has (the whole
-        learned step, its slide along world x or z, or none) instead of regressing the move, so an unblocked
-        step is exact and does not drift a dream's position (see `WorldModel.pose_head`).
+    move_outcomes: the camera head also classifies which outcome of the player's collision rule a move has (the
+        whole learned step, its slide along world x or z, or none) and takes that outcome where it is sure of it
+        (else the regressed move), so an unblocked step is exact and does not drift a dream's position (see
+        `WorldModel.pose_head`).
     """
 
     resolution: int = 64

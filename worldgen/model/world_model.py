@@ -127,9 +127,9 @@ OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")
 def with_options(model: WorldModel, **options) -> WorldModel:
     """The same trained model with more `ModelConfig` input options switched on (`provenance`, `fill`,
     `noise_level`, `move_outcomes`). New weights start at zero (the provenance channel of the stem, the
-    noise-level layer), so the result makes exactly the same frames until it is trained; `fill` changes what the
-    network starts from and `move_outcomes` how the camera moves, so these need training (`move_outcomes`: the
-    pose stage). Options cannot be switched off."""
+    noise-level layer, the move-outcome classifier, which is then never sure), so the result makes exactly the
+    same frames until it is trained; `fill` changes what the network starts from and needs training to be used
+    well. Options cannot be switched off."""
     unknown = set(options) - set(OPTIONS)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS)}")
