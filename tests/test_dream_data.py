@@ -42,22 +42,35 @@ def test_stored_steps_are_the_rollout_inputs_with_their_true_frames(dreams, rand
     stack = lambda name: np.stack([x[name] for x in ep[:2]])
     graphdef, params = nnx.split(random_tiny_model)
     roll = jax.jit(lambda p, *a: rollout_conds(nnx.merge(graphdef, p), *a))  # jitted, as collected
-    conds = roll(params, stack("frames"), stack("depth").astype(np.float32), stack("poses"), stack("actions"),
-                 jnp.asarray(data.intrinsics), jax.random.fold_in(jax.random.key(0), 0))
+    conds, shown = roll(params, stack("frames"), stack("depth").astype(np.float32), stack("poses"),
+                        stack("actions"), jnp.asarray(data.intrinsics), jax.random.fold_in(jax.random.key(0), 0))
     want = np.moveaxis(np.asarray(conds), 0, 1).reshape((-1,) + conds.shape[2:])
     got = d.steps(np.arange(2 * (t - k)))
     np.testing.assert_allclose(got["dream_cond_BRHWC"], want, atol=1 / 127.5 + 1e-3)
     assert np.abs(want[..., 3:5]).max() > 0.01  # the memory drawing is there, not zeros
+    assert not np.asarray(shown).any() and not got["dream_shown_BRHW"].any()  # a plain model shows its network
 
 
-def test_batches_are_a_pure_function_of_the_step_and_rows_split_them(dreams, random_tiny_model):
-    d = DreamData(dreams[0], random_tiny_model.config)
-    whole, again, other = d.batch(4, 3, 7, 5), d.batch(4, 3, 7, 5), d.batch(4, 3, 7, 6)
-    assert whole["dream_cond_BRHWC"].shape == (4, 3, 32, 32, 12) and whole["dream_action_BR"].shape == (4, 3)
-    for name in whole:
-        np.testing.assert_array_equal(whole[name], again[name])
-        np.testing.assert_array_equal(whole[name][2:], d.batch(4, 3, 7, 5, slice(2, 4))[name])
-    assert not np.array_equal(whole["dream_rgb_BRHWC"], other["dream_rgb_BRHWC"])
+def test_a_show_memory_rollout_marks_what_it_showed_and_training_does_not_score_it(rollout_dataset,
+                                                                                  random_tiny_model):
+    """Where a show_memory rollout showed the memory, the network's colours were not used: the stored step
+    says so, and the RGB loss on it counts only the other pixels."""
+    from training.objective import score_steps
+    from worldgen.model.world_model import to_signed, with_options
+    data = EpisodeDataset(rollout_dataset, "train")
+    model = with_options(random_tiny_model, show_memory=True)
+    ep = data.episode(0)
+    batch = [ep[name][None] for name in ("frames", "depth", "poses", "actions")]
+    conds, shown = rollout_conds(model, *batch, jnp.asarray(data.intrinsics), jax.random.key(0))
+    shown = np.asarray(shown)
+    assert shown.shape == conds.shape[:-1] and 0.2 < shown[0].mean() < 1.0
+    target, disp = to_signed(jnp.asarray(ep["frames"][-1:])), jnp.zeros((1,) + shown.shape[2:])
+    score = lambda mask: float(score_steps(model, conds[-1], jnp.asarray(ep["actions"][-1:]), target, disp,
+                                           jax.random.key(1), mask)[0])
+    every = score(None)
+    assert score(jnp.zeros_like(shown[-1])) == pytest.approx(every, rel=1e-6)
+    assert score(jnp.ones_like(shown[-1])) == 0.0
+    assert abs(score(jnp.asarray(shown[-1])) - every) > 1e-4
 
 
 def test_train_with_dream_data_and_bad_dream_folders(dreams, rollout_dataset, tmp_path, capsys):

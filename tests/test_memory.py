@@ -194,3 +194,23 @@ def test_a_fill_model_starts_from_the_filled_drawing_where_memory_knows_nothing(
     state = gen.from_image(ep["frames"][0])  # nothing in memory for the network to start from but the picture
     s, out = gen.step(state, np.array([0]), jax.random.key(0))
     assert out["rgb"].shape == (1,) + ep["frames"].shape[1:]
+
+
+def test_with_show_memory_the_frame_is_the_memory_drawing_wherever_memory_knows_the_pixel(rollout_start,
+                                                                                        random_tiny_model):
+    """ModelConfig.show_memory: where memory knows a pixel at full resolution the frame is its drawing, not the
+    network's repaint (checked with random non-zero weights, which repaint everything); elsewhere it is the
+    network's sample. The rule needs no weights, so it can be switched on and off."""
+    shown = wm.with_options(random_tiny_model, show_memory=True)
+    assert shown.config.show_memory and not wm.with_options(shown, show_memory=False).config.show_memory
+    gen, plain = Generator(shown), Generator(random_tiny_model)
+    state = gen.init(*rollout_start[2])
+    _, out = gen.step(state, np.array([int(Action.FORWARD)]), jax.random.key(0))
+    _, ref = plain.step(state, np.array([int(Action.FORWARD)]), jax.random.key(0))
+    cond, fine = wm.recall(shown.config, state, out["pose"])
+    fine = np.asarray(fine[0])
+    assert 0.3 < fine.mean() < 1.0  # a step forward: memory knows most of the view, not all of it
+    drawn = np.asarray(wm.to_uint8(cond[0, ..., 0:3]))
+    np.testing.assert_array_equal(out["rgb"][0][fine], drawn[fine])
+    assert np.abs(ref["rgb"][0][fine].astype(int) - drawn[fine]).mean() > 5  # the network alone repaints it
+    np.testing.assert_array_equal(out["rgb"][0][~fine], ref["rgb"][0][~fine])

@@ -30,6 +30,23 @@ def _init_distributed():
                             "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID") from None
 
 
+def _load(args):
+    """(folder, model) of --model, with --show-memory applied."""
+    from worldgen.model.store import load_model, resolve_model
+    from worldgen.model.world_model import with_options
+    path = resolve_model(args.model)
+    model = load_model(path)
+    if args.show_memory != "model":
+        model = with_options(model, show_memory=args.show_memory == "on")
+    return path, model
+
+
+def _add_show_memory(p) -> None:
+    p.add_argument("--show-memory", default="model", choices=("model", "on", "off"),
+                   help="show the memory's drawing wherever it knows a pixel, the network's output elsewhere "
+                        "(ModelConfig.show_memory; model: as the model folder says)")
+
+
 def _train(args):
     if args.distributed:
         _init_distributed()
@@ -45,7 +62,8 @@ def _train(args):
                                 rollout=args.rollout, window=args.window, rollout_targets=args.rollout_targets,
                                 stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
                                 dream_per_row=args.dream_per_row, provenance=args.provenance,
-                                fill=args.fill, noise_level=args.noise_level, move_outcomes=args.move_outcomes)
+                                fill=args.fill, noise_level=args.noise_level, move_outcomes=args.move_outcomes,
+                                show_memory=args.show_memory)
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
@@ -53,10 +71,9 @@ def _train(args):
 def _dream_data(args):
     from training.dream_data import collect
     from worldgen.dataset import EpisodeDataset
-    from worldgen.model.store import load_model, resolve_model
     from worldgen.model.world_model import with_options
-    path = resolve_model(args.model)
-    model = with_options(load_model(path), provenance=args.provenance)
+    path, model = _load(args)
+    model = with_options(model, provenance=args.provenance)
     meta = collect(model, EpisodeDataset(args.data, args.split), args.out, batch=args.batch,
                    episodes=args.episodes, seed=args.seed, model_name=str(path))
     print(f"wrote {meta['steps']} dreamed steps of {meta['episodes']} episodes to {args.out}")
@@ -76,14 +93,13 @@ def _eval(args):
     from training.evaluate import evaluate, summary_table, write_report
     from worldgen.dataset import EpisodeDataset
     from worldgen.model.runner import Generator
-    from worldgen.model.store import load_model, resolve_model
     from worldgen.dataset import ensure_writable_dir
     ensure_writable_dir(args.out)  # before minutes of evaluation, not after
     if args.long_walks:
         from training.long_walk import check_walks
         check_walks(args.long_walks, args.long_steps)
-    path = resolve_model(args.model)
-    gen = Generator(load_model(path))
+    path, model = _load(args)
+    gen = Generator(model)
     data = EpisodeDataset(args.data, args.split)
     result, arrays = evaluate(gen, data, args.episodes, model_name=args.model if args.model == "bundled" else str(path))
     paths = write_report(result, arrays, args.out)
@@ -136,6 +152,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="the camera head also classifies a move's outcome (full step, slide along world x or z, "
                         "blocked) and takes it where it is sure (grafted onto --init; works with --stage pose; "
                         "see docs/model.md)")
+    p.add_argument("--show-memory", action="store_true",
+                   help="the trained model shows its memory wherever memory knows a pixel (ModelConfig.show_memory, "
+                        "an inference rule; it also applies to --rollout; switched on for --init)")
     p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")
@@ -156,6 +175,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=16, help="episodes rolled out together")
     p.add_argument("--provenance", action="store_true",
                    help="store the provenance input too (grafted onto a model that lacks it; train --provenance)")
+    _add_show_memory(p)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_dream_data)
 
@@ -180,4 +200,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--long-walks", type=int, default=8,
                    help="explorer walks on unseen worlds for the long-walk test (0: skip)")
     p.add_argument("--long-steps", type=int, default=200, help="dreamed steps per long walk")
+    _add_show_memory(p)
     p.set_defaults(func=_eval)

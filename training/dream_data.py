@@ -16,6 +16,8 @@ A dream-data folder (written whole or not at all; meta.json is written last):
   action.npy    int32   (N,)       the action of the step
   target.npy    uint8   (N,H,W,3)  the true frame
   target_disp.npy float16 (N,H,W)  the true disparity
+  shown.npy     bool    (N,H,W)    the pixels the frame showed from memory, not from the network (all False
+                                   unless the model has ModelConfig.show_memory); training does not score them
   meta.json     {"format": FORMAT, "model_config", "model", "data", "episodes", "steps", "seed"}
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ from worldgen.model.config import ModelConfig
 from worldgen.model.geometry import depth_to_disparity
 from worldgen.model.world_model import WorldModel, cond_channels
 
-FORMAT = "worldgen-dream-data-1"
+FORMAT = "worldgen-dream-data-2"
 RGB_CHANNELS = (0, 1, 2, 5, 6, 7, 8, 9, 10)  # of the conditioning channels (world_model.conditioning)
 GEO_CHANNELS = (3, 4, 11, 12)  # the rest; channel 12 only with ModelConfig.provenance
 
@@ -45,7 +47,7 @@ GEO_CHANNELS = (3, 4, 11, 12)  # the rest; channel 12 only with ModelConfig.prov
 def _arrays(config: ModelConfig) -> dict:
     """name -> (dtype, channels: None for (N,), 0 for (N,H,W), else (N,H,W,C))."""
     return {"cond_rgb": (np.uint8, 9), "cond_geo": (np.float16, cond_channels(config) - 9), "action": (np.int32, None),
-            "target": (np.uint8, 3), "target_disp": (np.float16, 0)}
+            "target": (np.uint8, 3), "target_disp": (np.float16, 0), "shown": (np.bool_, 0)}
 
 
 def _uint8(signed):
@@ -87,9 +89,10 @@ def collect(model: WorldModel, data: EpisodeDataset, out: Path, *, batch: int = 
         stack = lambda name: np.stack([e[name] for e in eps])
         frames, depth, poses, actions = (stack("frames"), stack("depth").astype(np.float32), stack("poses"),
                                          stack("actions"))
-        conds = np.asarray(roll(params, frames, depth, poses, actions, jax.random.fold_in(key, start)))
+        conds, shown = map(np.asarray, roll(params, frames, depth, poses, actions, jax.random.fold_in(key, start)))
         keep = min(batch, n_ep - start)
-        conds = np.moveaxis(conds, 0, 1)[:keep].reshape((-1, res, res, conds.shape[-1]))  # episode-major
+        episode_major = lambda x: np.moveaxis(x, 0, 1)[:keep].reshape((-1,) + x.shape[2:])
+        conds = episode_major(conds)
         rows = slice(start * (t - k), (start + keep) * (t - k))
         arrays["cond_rgb"][rows] = _uint8(conds[..., RGB_CHANNELS])
         arrays["cond_geo"][rows] = conds[..., geo].astype(np.float16)
@@ -97,6 +100,7 @@ def collect(model: WorldModel, data: EpisodeDataset, out: Path, *, batch: int = 
         arrays["target"][rows] = frames[:keep, k:].reshape((-1, res, res, 3))
         disp = np.asarray(depth_to_disparity(jnp.asarray(depth[:keep, k:])))
         arrays["target_disp"][rows] = disp.reshape((-1, res, res)).astype(np.float16)
+        arrays["shown"][rows] = episode_major(shown)
     for name, arr in arrays.items():
         arr.flush()
         del arr
@@ -152,7 +156,8 @@ class DreamData:
         get = lambda name: self.arrays[name][flat][order].reshape(idx.shape + self.arrays[name].shape[1:])
         rgb, geo = get("cond_rgb").astype(np.float32) / 127.5 - 1.0, get("cond_geo").astype(np.float32)
         cond = np.concatenate([rgb[..., :3], geo[..., :2], rgb[..., 3:], geo[..., 2:]], axis=-1)  # channel order
-        return dict(zip(DREAM_KEYS, (cond, get("action"), get("target"), get("target_disp").astype(np.float32))))
+        return dict(zip(DREAM_KEYS, (cond, get("action"), get("target"), get("target_disp").astype(np.float32),
+                                     get("shown"))))
 
     def batch(self, batch: int, per_row: int, seed: int, step: int, rows: slice = slice(None)) -> dict:
         """Batch number `step` of random stored steps (a pure function of (seed, step)), `per_row` per row.

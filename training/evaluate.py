@@ -88,6 +88,7 @@ def evaluate(gen: Generator, data: EpisodeDataset, n_episodes: int = 32, horizon
     result["n_episodes"] = int(len(eps))
     result["context_frames"] = int(k)
     result["model"] = model_name
+    result["model_config"] = gen.config.to_dict()
     return result, {"truth": truth, "pred": pred}
 
 

@@ -17,8 +17,8 @@ from flax import nnx
 
 from worldgen.model import memory
 from worldgen.model.geometry import apply_delta, depth_to_disparity, pose_delta
-from worldgen.model.world_model import (CONTEXT_NOISE_MAX, WorldModel, advance, chosen_motion, conditioning,
-                                        init_state, recall, sample, to_signed)
+from worldgen.model.world_model import (CONTEXT_NOISE_MAX, WorldModel, advance, chosen_motion, complete, conditioning,
+                                        init_state, recall, to_signed)
 
 TEACHER_TARGETS = 4  # teacher-forced targets per window (the frames after the K context frames)
 IDENTITY_P = 0.1
@@ -123,8 +123,10 @@ def pose_prediction(model: WorldModel, last_disp_BHW, action_B, last_pose_B44, t
 
 def rollout_conds(model: WorldModel, frames_BTHWC, depth_BTHW, poses_BT44, actions_BT, intrinsics_33, key):
     """Roll the model out through its world memory over whole windows, from K real frames, with the true
-    actions and camera poses and no gradient (each frame sampled and written as at inference). Returns the
-    network's inputs at every step after the K real frames: conds_TBHWC (T - K, B, H, W, 12)."""
+    actions and camera poses and no gradient (each frame made and written as at inference). Returns the
+    network's inputs at every step after the K real frames, conds_TBHWC (T - K, B, H, W, 12), and the pixels
+    each frame showed from memory instead of the network's output, shown_TBHW (all False without
+    `ModelConfig.show_memory`)."""
     config = model.config
     k = config.context
     graphdef, params = nnx.split(model)
@@ -134,24 +136,31 @@ def rollout_conds(model: WorldModel, frames_BTHWC, depth_BTHW, poses_BT44, actio
     def body(state, inputs):
         pose, action, kk = inputs
         cond, fine = recall(config, state, pose)
-        rgb, disp = sample(frozen, cond, action, kk, config.sample_steps, config.sample_temperature)
-        return advance(config, state, rgb, disp, pose, fine), cond
+        rgb, disp = complete(frozen, cond, fine, action, kk, config.sample_temperature)
+        return advance(config, state, rgb, disp, pose, fine), (cond, fine & config.show_memory)
 
     t = frames_BTHWC.shape[1]
     steps = (jnp.moveaxis(poses_BT44[:, k:], 1, 0), actions_BT[:, k:].T, jax.random.split(key, t - k))
     return jax.lax.stop_gradient(jax.lax.scan(body, state, steps)[1])
 
 
-def score_steps(model: WorldModel, cond_MHWC, action_M, target_MHWC, target_disp_MHW, key):
+def score_steps(model: WorldModel, cond_MHWC, action_M, target_MHWC, target_disp_MHW, key, shown_MHW=None):
     """Flow-matching MSE and disparity L1 of predicting the true frames from given network inputs (e.g.
-    inputs met in the model's own rollouts)."""
+    inputs met in the model's own rollouts). The RGB error counts only pixels not in `shown_MHW` (those a
+    `show_memory` rollout showed from memory, where the network's colours are not used)."""
     m = cond_MHWC.shape[0]
     k_t, k_eps = jax.random.split(key)
     tt = jax.random.uniform(k_t, (m,), maxval=0.999)
     x_t = ((1 - tt)[:, None, None, None] * jax.random.normal(k_eps, target_MHWC.shape)
            + tt[:, None, None, None] * target_MHWC)
     rgb_pred, disp_pred = model.denoise(x_t, tt, cond_MHWC, action_M)
-    return jnp.mean((rgb_pred - target_MHWC) ** 2), jnp.mean(jnp.abs(disp_pred - target_disp_MHW))
+    err = jnp.mean((rgb_pred - target_MHWC) ** 2, -1)
+    if shown_MHW is None:
+        rgb_mse = err.mean()
+    else:
+        used = 1.0 - shown_MHW.astype(err.dtype)
+        rgb_mse = jnp.sum(err * used) / jnp.maximum(used.sum(), 1.0)
+    return rgb_mse, jnp.mean(jnp.abs(disp_pred - target_disp_MHW))
 
 
 def own_rollout(model: WorldModel, batch, intrinsics_33, key, targets: int):
@@ -163,15 +172,15 @@ def own_rollout(model: WorldModel, batch, intrinsics_33, key, targets: int):
                                      batch["actions_BT"])
     b, t = frames.shape[:2]
     k_roll, k_pick, k_score = jax.random.split(key, 3)
-    conds = rollout_conds(model, frames, depth, poses, actions, intrinsics_33, k_roll)
+    conds, shown = rollout_conds(model, frames, depth, poses, actions, intrinsics_33, k_roll)
     flat = lambda x: jnp.moveaxis(x[:, k:], 1, 0).reshape((-1,) + x.shape[2:])
     pick = jax.random.choice(k_pick, (t - k) * b, (min(targets, (t - k) * b),), replace=False)
-    cond = conds.reshape((-1,) + conds.shape[2:])[pick]
+    cond, shown = (x.reshape((-1,) + x.shape[2:])[pick] for x in (conds, shown))
     target_disp = depth_to_disparity(flat(depth)[pick].astype(jnp.float32))
-    return score_steps(model, cond, flat(actions)[pick], to_signed(flat(frames)[pick]), target_disp, k_score)
+    return score_steps(model, cond, flat(actions)[pick], to_signed(flat(frames)[pick]), target_disp, k_score, shown)
 
 
-DREAM_KEYS = ("dream_cond_BRHWC", "dream_action_BR", "dream_rgb_BRHWC", "dream_disp_BRHW")
+DREAM_KEYS = ("dream_cond_BRHWC", "dream_action_BR", "dream_rgb_BRHWC", "dream_disp_BRHW", "dream_shown_BRHW")
 
 
 def loss_fn(model: WorldModel, batch, intrinsics_33, key, rollout_weight: float = 0.0, rollout_targets: int = 32,
@@ -192,8 +201,9 @@ def loss_fn(model: WorldModel, batch, intrinsics_33, key, rollout_weight: float 
         loss = loss + rollout_weight * (own_mse + DISP_WEIGHT * own_disp)
     if DREAM_KEYS[0] in batch:
         flat = lambda x: x.reshape((-1,) + x.shape[2:])
-        cond, action, rgb, disp = (flat(batch[name]) for name in DREAM_KEYS)
-        dream_mse, dream_disp = score_steps(model, cond, action, to_signed(rgb), disp, jax.random.fold_in(key, 2))
+        cond, action, rgb, disp, shown = (flat(batch[name]) for name in DREAM_KEYS)
+        dream_mse, dream_disp = score_steps(model, cond, action, to_signed(rgb), disp, jax.random.fold_in(key, 2),
+                                            shown)
         metrics.update(dream_mse=dream_mse, dream_psnr=10 * jnp.log10(4.0 / dream_mse), dream_disp_l1=dream_disp)
         loss = loss + dream_weight * (dream_mse + DISP_WEIGHT * dream_disp)
     if out["disp_target"] is not None:

@@ -34,7 +34,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                       rollout_targets: int = 32, stop_after: int | None = None, dream: Path | None = None,
                       dream_weight: float = 1.0, dream_per_row: int = 2,
                       provenance: bool = False, fill: bool = False,
-                      noise_level: bool = False, move_outcomes: bool = False) -> tuple[WorldModel, dict]:
+                      noise_level: bool = False, move_outcomes: bool = False,
+                      show_memory: bool = False) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
     its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched).
     With `rollout` > 0, windows of `window` frames (default: whole episodes) also train on the model's own
@@ -46,11 +47,13 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     starts from the memory drawing with its holes filled (`ModelConfig.fill`; switched on for an `init` model).
     With `noise_level`, the network is told the context's noise level (`ModelConfig.noise_level`; grafted on).
     With `move_outcomes`, the camera head classifies a move's outcome (`ModelConfig.move_outcomes`; grafted on,
-    and trained by either stage).
+    and trained by either stage). With `show_memory`, the model shows its memory where it knows a pixel
+    (`ModelConfig.show_memory`, a rule without weights; switched on for an `init` model).
     The model is `init`'s, else a new one of preset `preset_name` (default small); naming both, they must agree."""
     if stage not in STAGES:
         raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
-    options = {"provenance": provenance, "fill": fill, "noise_level": noise_level, "move_outcomes": move_outcomes}
+    options = {"provenance": provenance, "fill": fill, "noise_level": noise_level, "move_outcomes": move_outcomes,
+               **({"show_memory": True} if show_memory else {})}
     if stage == "pose" and (provenance or fill or noise_level):
         raise DataError("--provenance, --fill and --noise-level change what the network sees, which the pose stage "
                         "does not train: use them with --stage all (the pose stage keeps the --init model's setting)")
@@ -63,7 +66,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                             f"in {init} has {config.num_actions} (geometry: {config.geometry})")
         named = preset_name and preset(preset_name, num_actions=config.num_actions, geometry=config.geometry,
                                        provenance=config.provenance, fill=config.fill,
-                                       noise_level=config.noise_level, move_outcomes=config.move_outcomes)
+                                       noise_level=config.noise_level, move_outcomes=config.move_outcomes,
+                                       show_memory=config.show_memory)
         if named and named != config:
             raise DataError(f"--preset {preset_name} does not describe the model in {init}: leave --preset out "
                             f"to keep training that model as it is")

@@ -31,6 +31,10 @@ class ModelConfig:
         whole learned step, its slide along world x or z, or none) and takes that outcome where it is sure of it
         (else the regressed move), so an unblocked step is exact and does not drift a dream's position (see
         `WorldModel.pose_head`).
+    show_memory: the memory is the authority on what has been seen. Wherever it knows a pixel at full
+        resolution (a real or a dreamed surface written before), the frame shows the memory's drawing, and
+        the network's colours are used only where memory does not know the pixel, so a surface
+        seen once is never re-invented (`world_model.complete`). An inference rule: it needs no new weights.
     """
 
     resolution: int = 64
@@ -46,6 +50,7 @@ class ModelConfig:
     fill: bool = False
     noise_level: bool = False
     move_outcomes: bool = False
+    show_memory: bool = False
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
