@@ -2,21 +2,30 @@
 worlds, per span: PSNR, copy-last PSNR, sharpness ratio, colour-histogram distance; and the revisit test.
 The same figures as `worldgen eval` prints (training/long_walk.py); this runs only them.
 
-    python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE]
-    # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler
+    python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--out DIR]
+    # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
+    # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
 """
 import dataclasses
 import sys
 
-from training.long_walk import long_walk, table_text
+from training.long_walk import long_walk, table_text, write_long_walk_report
 from worldgen.model.runner import Generator
 from worldgen.model.store import load_model
 
 if __name__ == "__main__":
-    model = load_model(sys.argv[1] if len(sys.argv) > 1 else "bundled")
-    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 200
-    if len(sys.argv) > 3:
-        model.config = dataclasses.replace(model.config, sample_steps=int(sys.argv[3]))
-    if len(sys.argv) > 4:
-        model.config = dataclasses.replace(model.config, sample_temperature=float(sys.argv[4]))
-    print(table_text(long_walk(Generator(model), steps=steps)[0]))
+    args = sys.argv[1:]
+    out = None
+    if "--out" in args:
+        i = args.index("--out")
+        out, args = args[i + 1], args[:i] + args[i + 2:]
+    model = load_model(args[0] if args else "bundled")
+    steps = int(args[1]) if len(args) > 1 else 200
+    if len(args) > 2:
+        model.config = dataclasses.replace(model.config, sample_steps=int(args[2]))
+    if len(args) > 3:
+        model.config = dataclasses.replace(model.config, sample_temperature=float(args[3]))
+    result, arrays = long_walk(Generator(model), steps=steps)
+    print(table_text(result))
+    if out:
+        print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))

@@ -4,8 +4,9 @@
 # Stages: main training (3500 steps), a camera-motion refinement, a fine-tune at a lower learning rate
 # (1500 steps), a camera-motion refinement, the fill fine-tune (1500 steps: the network starts from the
 # memory drawing with its holes filled, see docs/model.md, session 8) and a last camera-motion refinement.
-# The model shows its memory wherever memory knows a pixel (--show-memory, session 11: a rule without weights,
-# which training without --rollout or --dream does not use).
+# The model shows its memory wherever memory knows a pixel (--show-memory, session 11) and samples at
+# temperature 0.5 (--sample-temperature, session 12): inference settings without weights, which training
+# without --rollout or --dream does not use.
 # About 3 h of wall time on 2 cores.
 # The bundled weights ran the first three stages on data recorded before the explorer pushed on against
 # walls (sessions 1-4); the stages after them ran on today's data, as a re-run does.
@@ -22,8 +23,9 @@ pose_stage runs/small/model runs/small-pose runs/small-pose/model
 worldgen train --data data/explore --workdir runs/sky --init runs/small-pose/model --steps 1500 \
   --batch-size 8 --lr 3e-4 --warmup 50 --checkpoint-every 100 --eval-episodes 8 --resume --out runs/sky/model
 pose_stage runs/sky/model runs/sky-pose runs/sky-pose/model
-worldgen train --data data/explore --workdir runs/fill --init runs/sky-pose/model --fill --show-memory --steps 1500 \
-  --batch-size 8 --lr 3e-4 --warmup 50 --checkpoint-every 100 --eval-episodes 0 --resume --out runs/fill/model
+worldgen train --data data/explore --workdir runs/fill --init runs/sky-pose/model --fill --show-memory \
+  --sample-temperature 0.5 --steps 1500 --batch-size 8 --lr 3e-4 --warmup 50 --checkpoint-every 100 \
+  --eval-episodes 0 --resume --out runs/fill/model
 pose_stage runs/fill/model runs/fill-pose assets/world_model
 worldgen eval --model assets/world_model --data data/explore --out docs/eval --episodes 32
 cp docs/eval/metrics.json assets/world_model/metrics.json

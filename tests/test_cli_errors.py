@@ -50,6 +50,8 @@ CASES = [
     (["train", "--data", "{d}/frames", "--workdir", "{d}/w"], "holds no shards"),
     (["eval", "--model", "{d}/frames", "--data", "{d}/shards", "--out", "{d}/ev"], "is not a worldgen model folder"),
     (["play", "--model", "{d}/frames"], "is not a worldgen model folder"),
+    (["eval", "--data", "{d}/shards", "--out", "{d}/ev", "--sample-temperature", "5"],
+     "ModelConfig.sample_temperature = 5.0: expected 0..2"),
     (["export", "--seed", "1", "--out", "{d}/x.stl"], "unknown export format 'stl'"),
     (["import", "--frames", "{d}/missing", "--actions", "{d}/huge.txt", "--out", "{d}/imp"], "does not exist"),
     (["export-checkpoint", "--workdir", "{d}/frames", "--out", "{d}/m"], "has no checkpoints"),

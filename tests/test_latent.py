@@ -35,6 +35,37 @@ def test_the_loss_falls_and_the_latent_does_not_collapse(latent_run, tiny_datase
     assert np.isfinite(report["move_rmse_m"]) and np.isfinite(report["yaw_rmse_deg"])
 
 
+def test_an_ema_target_follows_the_model_is_not_trained_and_is_not_exported(tiny_dataset, tmp_path, capsys):
+    from flax import nnx
+
+    from training.latent import EmaTarget, WithTarget
+    from worldgen.latent import LATENT_PRESETS, LatentModel
+    pair = WithTarget(LatentModel(LATENT_PRESETS["tiny"], rngs=nnx.Rngs(0)))
+    assert not nnx.state(pair.target, nnx.Param)  # nothing of the target is a trained weight
+    before = np.asarray(pair.target.to_latent.kernel[...])
+    pair.model.to_latent.kernel[...] = pair.model.to_latent.kernel[...] + 1.0
+    pair.follow(0.75)
+    np.testing.assert_allclose(pair.target.to_latent.kernel[...], before + 0.25, rtol=0, atol=1e-6)
+    assert isinstance(pair.target.to_latent.kernel, EmaTarget)
+    work = tmp_path / "ema"
+    assert main(["latent", "train", "--data", str(tiny_dataset), "--workdir", str(work), "--preset", "tiny",
+                 "--steps", "60", "--batch-size", "16", "--warmup", "5", "--lr", "3e-3", "--horizon", "3",
+                 "--ema", "0.9", "--var-weight", "0", "--cov-weight", "0"]) == 0
+    logged = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert np.mean([r["loss"] for r in logged[-5:]]) < 0.8 * np.mean([r["loss"] for r in logged[:5]])
+    assert logged[-1]["z_std"] > 0.01  # the targets move with the model: the latent has not collapsed to a point
+    assert json.loads((work / "train_summary.json").read_text())["loss"]["ema"] == 0.9
+    assert isinstance(load_latent(work), LatentModel)  # the exported model is the online one, loadable as ever
+    # Resuming the run without its target encoder is a named mismatch, and its checkpoints stay as they are.
+    saved = sorted(p.name for p in (work / "checkpoints").iterdir())
+    assert main(["latent", "train", "--data", str(tiny_dataset), "--workdir", str(work), "--preset", "tiny",
+                 "--steps", "70", "--batch-size", "16", "--horizon", "3", "--resume"]) == 2
+    assert "ema_target: saved True, expected None" in capsys.readouterr().err
+    assert sorted(p.name for p in (work / "checkpoints").iterdir()) == saved
+    assert main(["latent", "train", "--data", str(tiny_dataset), "--workdir", str(tmp_path / "bad"), "--preset",
+                 "tiny", "--steps", "5", "--ema", "1.5"]) == 2
+
+
 def test_cem_finds_the_one_good_sequence():
     target = jnp.array([1, 3, 3, 6])
     seq, cost = cem(lambda s: jnp.sum(s != target, 1).astype(jnp.float32), jax.random.key(0), 7,

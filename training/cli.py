@@ -31,20 +31,25 @@ def _init_distributed():
 
 
 def _load(args):
-    """(folder, model) of --model, with --show-memory applied."""
+    """(folder, model) of --model, with --show-memory and --sample-temperature applied."""
     from worldgen.model.store import load_model, resolve_model
     from worldgen.model.world_model import with_options
     path = resolve_model(args.model)
     model = load_model(path)
     if args.show_memory != "model":
         model = with_options(model, show_memory=args.show_memory == "on")
+    if args.sample_temperature is not None:
+        model = with_options(model, sample_temperature=args.sample_temperature)
     return path, model
 
 
-def _add_show_memory(p) -> None:
+def _add_inference_settings(p) -> None:
     p.add_argument("--show-memory", default="model", choices=("model", "on", "off"),
                    help="show the memory's drawing wherever it knows a pixel, the network's output elsewhere "
                         "(ModelConfig.show_memory; model: as the model folder says)")
+    p.add_argument("--sample-temperature", type=float, default=None,
+                   help="scale of the sampler's starting noise, 0..2 (ModelConfig.sample_temperature; default: as "
+                        "the model folder says)")
 
 
 def _train(args):
@@ -63,7 +68,7 @@ def _train(args):
                                 stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
                                 dream_per_row=args.dream_per_row, provenance=args.provenance,
                                 fill=args.fill, noise_level=args.noise_level, move_outcomes=args.move_outcomes,
-                                show_memory=args.show_memory)
+                                show_memory=args.show_memory, sample_temperature=args.sample_temperature)
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
@@ -155,6 +160,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-memory", action="store_true",
                    help="the trained model shows its memory wherever memory knows a pixel (ModelConfig.show_memory, "
                         "an inference rule; it also applies to --rollout; switched on for --init)")
+    p.add_argument("--sample-temperature", type=float, default=None,
+                   help="the trained model's sampling temperature (0..2; default: --init's, else the preset's 1.0)")
     p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")
@@ -175,7 +182,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=16, help="episodes rolled out together")
     p.add_argument("--provenance", action="store_true",
                    help="store the provenance input too (grafted onto a model that lacks it; train --provenance)")
-    _add_show_memory(p)
+    _add_inference_settings(p)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_dream_data)
 
@@ -200,5 +207,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--long-walks", type=int, default=8,
                    help="explorer walks on unseen worlds for the long-walk test (0: skip)")
     p.add_argument("--long-steps", type=int, default=200, help="dreamed steps per long walk")
-    _add_show_memory(p)
+    _add_inference_settings(p)
     p.set_defaults(func=_eval)

@@ -166,7 +166,7 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
             state, metrics = step_fn(state, batch, jax.random.fold_in(base_key, step))
             if pending is not None:
                 last = flush(pending)
-                bar.set_postfix(loss=f"{last['loss']:.4f}", psnr=f"{last.get('psnr', 0):.1f}")
+                bar.set_postfix({k: f"{last[k]:.4g}" for k in ("loss", "psnr") if k in last})
             pending = (step, metrics, time.time())
             done = step + 1
             if done % cfg.checkpoint_every == 0 or done == end:

@@ -10,6 +10,9 @@ Objective (`latent_loss`), on windows of 1 + horizon frames from recorded episod
 - inverse dynamics: a head names the action between consecutive latents, so what actions change (where the
   camera is and looks) must be in the latent.
 The weights are a `LatentLoss`; `worldgen latent train --idm-weight 0` switches the last term off.
+With `LatentLoss.ema` > 0 the prediction targets come from an EMA copy of the encoder instead of the encoder
+itself (BYOL / I-JEPA style; `--ema 0.99 --var-weight 0 --cov-weight 0` trains with no VICReg terms). The copy
+lives beside the model only while training (`WithTarget`); the exported model is the online one.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from training.fit import FitConfig, fit
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import DataError, WorldgenError
 from worldgen.files import write_atomic
-from worldgen.latent import LATENT_PRESETS, LatentModel
+from worldgen.latent import LATENT_PRESETS, LatentConfig, LatentModel
 from worldgen.model.geometry import pose_delta
 from worldgen.model.store import export_model
 
@@ -40,8 +43,11 @@ class LatentLoss:
     var_weight: float = 1.0
     cov_weight: float = 0.04
     idm_weight: float = 1.0
+    ema: float = 0.0
 
     def __post_init__(self):
+        if not 0.0 <= self.ema < 1.0:
+            raise WorldgenError(f"LatentLoss.ema = {self.ema}: expected 0 (no target encoder) or a decay in (0, 1)")
         if not 1 <= self.horizon <= 64:
             raise WorldgenError(f"LatentLoss.horizon = {self.horizon}: expected 1..64")
         for name in ("pred_weight", "var_weight", "cov_weight", "idm_weight"):
@@ -59,14 +65,53 @@ def variance_covariance(z_ND):
     return jnp.mean(jax.nn.relu(1.0 - std)), jnp.sum(off ** 2) / d, std
 
 
-def latent_loss(model: LatentModel, batch, key, loss: LatentLoss):
+class EmaTarget(nnx.Variable):
+    """A weight of the target encoder: an exponential moving average of the model's, never trained."""
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """The config that checkpoints of a `WithTarget` run record: the model's, marked, so that resuming such a
+    run without its target (or the other way round) is named as a config mismatch."""
+    model: LatentConfig
+
+    def to_dict(self) -> dict:
+        return {**self.model.to_dict(), "ema_target": True}
+
+
+class WithTarget(nnx.Module):
+    """The model being trained and an EMA copy of it whose encoder gives the prediction targets."""
+
+    def __init__(self, model: LatentModel):
+        self.model, self.config = model, TargetConfig(model.config)
+        self.target = nnx.clone(model)
+        for _, node in nnx.iter_graph(self.target):
+            if isinstance(node, nnx.Module):
+                for name, value in list(vars(node).items()):
+                    if isinstance(value, nnx.Param):
+                        setattr(node, name, EmaTarget(value[...]))
+
+    def follow(self, decay: float):
+        """Move the target's weights toward the model's: target = decay * target + (1 - decay) * model."""
+        ema = nnx.state(self.target, EmaTarget)
+        new = jax.tree.map(lambda e, p: decay * e + (1 - decay) * jax.lax.stop_gradient(p), nnx.to_pure_dict(ema),
+                           nnx.to_pure_dict(nnx.state(self.model, nnx.Param)))
+        nnx.replace_by_pure_dict(ema, new)
+        nnx.update(self.target, ema)
+
+
+def latent_loss(model: LatentModel, batch, key, loss: LatentLoss, target: LatentModel | None = None):
+    """The training objective; the prediction targets are `target`'s latents (an EMA encoder) if given,
+    else the model's own."""
     del key  # deterministic
     frames, actions = batch["frames_BTHWC"], batch["actions_BT"]
     b, t = actions.shape
-    z = model.encode(frames.reshape((b * t,) + frames.shape[2:])).reshape(b, t, -1)
+    flat = frames.reshape((b * t,) + frames.shape[2:])
+    z = model.encode(flat).reshape(b, t, -1)
+    goal = z if target is None else jax.lax.stop_gradient(target.encode(flat).reshape(b, t, -1))
     pred = model.rollout(z[:, 0], actions[:, 1:])
-    pred_mse = jnp.mean((pred - z[:, 1:]) ** 2)
-    still_mse = jnp.mean((z[:, :1] - z[:, 1:]) ** 2)  # the error of predicting "nothing changes"
+    pred_mse = jnp.mean((pred - goal[:, 1:]) ** 2)
+    still_mse = jnp.mean((goal[:, :1] - goal[:, 1:]) ** 2)  # the error of predicting "nothing changes"
     var, cov, std = variance_covariance(z.reshape(b * t, -1))
     logits = model.inverse(z[:, :-1].reshape(b * (t - 1), -1), z[:, 1:].reshape(b * (t - 1), -1))
     target = actions[:, 1:].reshape(-1)
@@ -96,8 +141,16 @@ def train_latent(data: Path, workdir: Path, preset_name: str = "small", fit_cfg:
         raise DataError(f"{data} episodes have {train.steps} steps; --horizon {loss.horizon} needs "
                         f"{loss.horizon + 1}")
     model = LatentModel(config, rngs=nnx.Rngs(fit_cfg.seed))
+    trained, loss_fn = model, (lambda m, b, k: latent_loss(m, b, k, loss))
+    if loss.ema:
+        trained = WithTarget(model)
+
+        def loss_fn(pair, b, k):
+            out = latent_loss(pair.model, b, k, loss, pair.target)
+            pair.follow(loss.ema)
+            return out
     t0 = time.time()
-    last = fit(model, lambda m, b, k: latent_loss(m, b, k, loss),
+    last = fit(trained, loss_fn,
                lambda step, rows: {k: v for k, v in train.windows(fit_cfg.batch_size, loss.horizon + 1, fit_cfg.seed,
                                                                    step, rows).items()
                                    if k in ("frames_BTHWC", "actions_BT")},

@@ -14,7 +14,7 @@ def _train(args):
     cfg = FitConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                     warmup_steps=min(args.warmup, args.steps), checkpoint_every=args.checkpoint_every, seed=args.seed)
     loss = LatentLoss(horizon=args.horizon, var_weight=args.var_weight, cov_weight=args.cov_weight,
-                      idm_weight=args.idm_weight)
+                      idm_weight=args.idm_weight, ema=args.ema)
     _, info = train_latent(args.data, args.workdir, args.preset, cfg, loss, resume=args.resume,
                            stop_after=args.stop_after, latent=args.latent)
     m = info["final_metrics"]
@@ -92,6 +92,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--var-weight", type=float, default=1.0)
     t.add_argument("--cov-weight", type=float, default=0.04)
     t.add_argument("--idm-weight", type=float, default=1.0, help="inverse-dynamics term (0: off)")
+    t.add_argument("--ema", type=float, default=0.0,
+                   help="predict the latents of an EMA copy of the encoder with this decay, e.g. 0.99 (0: the encoder's own)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--stop-after", type=int, default=None)
     t.add_argument("--resume", action="store_true")

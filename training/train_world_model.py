@@ -35,7 +35,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                       dream_weight: float = 1.0, dream_per_row: int = 2,
                       provenance: bool = False, fill: bool = False,
                       noise_level: bool = False, move_outcomes: bool = False,
-                      show_memory: bool = False) -> tuple[WorldModel, dict]:
+                      show_memory: bool = False, sample_temperature: float | None = None
+                      ) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
     its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched).
     With `rollout` > 0, windows of `window` frames (default: whole episodes) also train on the model's own
@@ -48,12 +49,14 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     With `noise_level`, the network is told the context's noise level (`ModelConfig.noise_level`; grafted on).
     With `move_outcomes`, the camera head classifies a move's outcome (`ModelConfig.move_outcomes`; grafted on,
     and trained by either stage). With `show_memory`, the model shows its memory where it knows a pixel
-    (`ModelConfig.show_memory`, a rule without weights; switched on for an `init` model).
+    (`ModelConfig.show_memory`, a rule without weights; switched on for an `init` model). `sample_temperature`
+    sets the trained model's sampling temperature (used by its own rollouts in training, and kept for inference).
     The model is `init`'s, else a new one of preset `preset_name` (default small); naming both, they must agree."""
     if stage not in STAGES:
         raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
     options = {"provenance": provenance, "fill": fill, "noise_level": noise_level, "move_outcomes": move_outcomes,
-               **({"show_memory": True} if show_memory else {})}
+               **({"show_memory": True} if show_memory else {}),
+               **({"sample_temperature": sample_temperature} if sample_temperature is not None else {})}
     if stage == "pose" and (provenance or fill or noise_level):
         raise DataError("--provenance, --fill and --noise-level change what the network sees, which the pose stage "
                         "does not train: use them with --stage all (the pose stage keeps the --init model's setting)")
@@ -67,7 +70,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
         named = preset_name and preset(preset_name, num_actions=config.num_actions, geometry=config.geometry,
                                        provenance=config.provenance, fill=config.fill,
                                        noise_level=config.noise_level, move_outcomes=config.move_outcomes,
-                                       show_memory=config.show_memory)
+                                       show_memory=config.show_memory,
+                                       sample_temperature=config.sample_temperature)
         if named and named != config:
             raise DataError(f"--preset {preset_name} does not describe the model in {init}: leave --preset out "
                             f"to keep training that model as it is")

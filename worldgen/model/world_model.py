@@ -123,7 +123,7 @@ def move_outcomes(stride_B2, pose_B44):
 
 
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
-RULES = ("show_memory",)  # inference rules without weights: switched on or off
+RULES = ("show_memory", "sample_temperature")  # inference settings without weights: set as given
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -131,12 +131,13 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     `move_outcomes`) can only be switched on: their new weights start at zero (the provenance channel of the
     stem, the noise-level layer, the move-outcome classifier, which is then never sure), so the result makes
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
-    training to be used well. RULES (`show_memory`) use no weights and are set as given."""
+    training to be used well. RULES (`show_memory`, `sample_temperature`) use no weights and are set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
     config = dataclasses.replace(model.config, **{
-        k: bool(v) if k in RULES else getattr(model.config, k) or bool(v) for k, v in options.items()})
+        k: type(getattr(model.config, k))(v) if k in RULES else getattr(model.config, k) or bool(v)
+        for k, v in options.items()})
     if config == model.config:
         return model
     new = WorldModel(config, rngs=nnx.Rngs(0))
