@@ -30,17 +30,17 @@ def _init_distributed():
                             "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID") from None
 
 
-def _load(args):
-    """(folder, model) of --model, with --show-memory and --sample-temperature applied."""
+def _load(args, **options):
+    """(folder, model) of --model, with --show-memory, --sample-temperature and `options` applied
+    (`world_model.with_options`)."""
     from worldgen.model.store import load_model, resolve_model
     from worldgen.model.world_model import with_options
     path = resolve_model(args.model)
-    model = load_model(path)
     if args.show_memory != "model":
-        model = with_options(model, show_memory=args.show_memory == "on")
+        options["show_memory"] = args.show_memory == "on"
     if args.sample_temperature is not None:
-        model = with_options(model, sample_temperature=args.sample_temperature)
-    return path, model
+        options["sample_temperature"] = args.sample_temperature
+    return path, with_options(load_model(path), **options)
 
 
 def _add_inference_settings(p) -> None:
@@ -76,9 +76,7 @@ def _train(args):
 def _dream_data(args):
     from training.dream_data import collect
     from worldgen.dataset import EpisodeDataset
-    from worldgen.model.world_model import with_options
-    path, model = _load(args)
-    model = with_options(model, provenance=args.provenance)
+    path, model = _load(args, provenance=args.provenance)
     meta = collect(model, EpisodeDataset(args.data, args.split), args.out, batch=args.batch,
                    episodes=args.episodes, seed=args.seed, model_name=str(path))
     print(f"wrote {meta['steps']} dreamed steps of {meta['episodes']} episodes to {args.out}")
