@@ -103,6 +103,45 @@ def test_a_pose_seen_at_step_0_renders_from_memory_at_step_n(walk, tiny_model):
     assert np.asarray(cond[0, ..., 4]).all() and np.abs(shown.astype(int) - first.rgb_HWC).max() <= 1
 
 
+def test_back_where_a_real_frame_was_taken_that_frame_is_drawn_exactly(walk):
+    """Four real frames pinned, each seen from its neighbours' poses too: from the pose of one of them the
+    drawing is that frame, pixel for pixel (the other frames' points, a fraction of a pixel apart, would
+    shift its edges); a step beside it (10 cm) is drawn from all of them."""
+    intr = jnp.asarray(walk[0].intrinsics)
+    m = mem.empty(1, 4 * RES * RES, RES * RES, views=4)
+    for i, f in enumerate(walk[:4]):
+        m = mem.pin(m, i, *as_batch(f), intr)
+    f = walk[2]
+    rgb, depth, _, fine, real = mem.render(m, jnp.asarray(f.pose)[None], intr, RES)
+    assert np.asarray(fine).all() and np.asarray(real).all()
+    assert np.abs(np.asarray(wm.to_uint8(rgb))[0].astype(int) - f.rgb_HWC).max() == 0
+    solid = f.depth_HW > 0
+    assert np.allclose(np.asarray(depth)[0][solid], f.depth_HW[solid], rtol=1e-4)
+    beside = np.array(f.pose)
+    beside[0, 3] += 0.1
+    together = mem.render(m.replace(views=m.views.at[:, 2, 0, 3].add(1.0)), jnp.asarray(beside)[None], intr, RES)[0]
+    assert np.array_equal(np.asarray(mem.render(m, jnp.asarray(beside)[None], intr, RES)[0]), np.asarray(together))
+
+
+def test_back_where_the_camera_stood_it_stands_at_the_height_it_had(walk):
+    """The trail: within memory.SAME_PLACE of a spot the camera stood on, a pose takes that spot's height;
+    farther away, or before it stood there, the pose is unchanged."""
+    intr = jnp.asarray(walk[0].intrinsics)
+    m = mem.empty(1, RES * RES, RES * RES)
+    pose = jnp.asarray(walk[0].pose)[None]
+    off = pose.at[:, 1, 3].add(0.3)
+    assert np.array_equal(np.asarray(mem.settle(m, off)), np.asarray(off))  # nowhere stood yet
+    m = mem.pin(m, 0, *as_batch(walk[0]), intr)
+    near = off.at[:, 0, 3].add(0.03)
+    assert float(mem.settle(m, near)[0, 1, 3]) == pytest.approx(float(pose[0, 1, 3]))
+    far = off.at[:, 0, 3].add(0.2)
+    assert np.array_equal(np.asarray(mem.settle(m, far)), np.asarray(far))
+    for f in walk[1:4]:  # dreamed steps add to the trail as they are written
+        m = mem.write(m, *as_batch(f), intr, jnp.zeros((1, RES, RES), bool))
+    there = jnp.asarray(walk[3].pose)[None]
+    assert float(mem.settle(m, there.at[:, 1, 3].add(-0.2))[0, 1, 3]) == pytest.approx(float(there[0, 1, 3]))
+
+
 def test_capacity_and_cost_per_step_stay_fixed_over_a_long_dream(rollout_dataset, random_tiny_model):
     tiny_model = random_tiny_model  # a fresh model's camera-motion head starts at zero: it would not move
     data = EpisodeDataset(rollout_dataset, "train")

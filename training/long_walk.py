@@ -8,9 +8,10 @@ steps (1-10, 11-50, 51-100, 101-200, ...) we report PSNR against the truth, the 
 real frame (copy-last), the sharpness ratio (1 = as sharp as the truth, > 1 = speckle) and the colour-histogram
 distance to the truth (0 = the same colours, 1 = none in common) for the dream and for copy-last. The revisit
 test walks 16 moves out and their inverses back and compares the dream on return with the rendered truth
-there. Each world takes the first of four mirror images of the route (left/right, forward/back swapped) that
-no obstacle blocks, so the player truly comes back to the start frame; `revisit_returned` counts the worlds
-where one did (elsewhere the truth at the route's end is a nearby view, not the start).
+there. Each world takes the first of eight variants of the route (its four mirror images, left/right and
+forward/back swapped, each with its moves as given or turned a quarter: forward -> strafe left -> back ->
+strafe right) that no obstacle blocks, so the player truly comes back to the start frame; `revisit_returned`
+counts the worlds where one did (elsewhere the truth at the route's end is a nearby view, not the start).
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ REVISIT_OUT = (Action.FORWARD, Action.FORWARD, Action.TURN_LEFT, Action.FORWARD,
 _MIRROR = {Action.TURN_LEFT: Action.TURN_RIGHT, Action.TURN_RIGHT: Action.TURN_LEFT,
            Action.STRAFE_LEFT: Action.STRAFE_RIGHT, Action.STRAFE_RIGHT: Action.STRAFE_LEFT}
 _FLIP = {Action.FORWARD: Action.BACK, Action.BACK: Action.FORWARD}
+_QUARTER = {Action.FORWARD: Action.STRAFE_LEFT, Action.STRAFE_LEFT: Action.BACK, Action.BACK: Action.STRAFE_RIGHT,
+            Action.STRAFE_RIGHT: Action.FORWARD}
 
 
 def _there_and_back(out) -> tuple[Action, ...]:
@@ -45,8 +48,8 @@ def _there_and_back(out) -> tuple[Action, ...]:
 
 
 REVISIT = _there_and_back(REVISIT_OUT)
-REVISIT_ROUTES = tuple(_there_and_back([swap.get(a, a) for a in REVISIT_OUT])
-                       for swap in ({}, _MIRROR, _FLIP, {**_MIRROR, **_FLIP}))
+REVISIT_ROUTES = tuple(_there_and_back([swap.get(turn.get(a, a), turn.get(a, a)) for a in REVISIT_OUT])
+                       for turn in ({}, _QUARTER) for swap in ({}, _MIRROR, _FLIP, {**_MIRROR, **_FLIP}))
 
 
 def spans(steps: int) -> list[tuple[int, int]]:

@@ -1,6 +1,7 @@
 """The persistent world memory: coloured surfels with a footprint, written once, rendered with holes filled.
 
-Dimension keys: B batch, N points, P pinned points, H height, W width, C colour channels, L pyramid levels.
+Dimension keys: B batch, N points, P pinned points, V pinned views, S trail positions, H height, W width,
+C colour channels, L pyramid levels.
 
 The memory is the authority on what has been seen. It holds two regions of fixed size:
 - pinned: the real frames a dream starts from, every pixel (sky too, as points at SKY_DEPTH); never overwritten;
@@ -14,6 +15,11 @@ cell, so near surfaces seen from afar are drawn as 2x2 or 4x4 blocks rather than
 the levels meet in one z-test, and single-pixel holes between known neighbours are filled. A pixel counts
 as known at full resolution (`fine`) when a level-0 point, or a fill between level-0 points, drew it; a
 pixel drawn only from magnified blocks is shown but rewritten (refined) by the next frame.
+
+The memory also keeps the camera pose of each pinned frame (`views`) and a ring of the positions the camera
+has stood at (`trail`): a camera back within SAME_PLACE of a pinned view's position and SAME_HEADING of its
+heading sees that real frame as it was (`render`), and one back where it stood before stands at the height
+it had there (`settle`), as the player's eye follows the ground.
 """
 from __future__ import annotations
 
@@ -28,6 +34,10 @@ FOOTPRINT = 0.5  # a point's radius, in pixels of the frame it was seen in
 LEVEL_UP = 1.0  # a point moves one pyramid level up when its projected diameter exceeds one cell of it
 DEPTH_TOLERANCE = 0.03  # points within 3% of the nearest depth of a pixel are averaged
 FLYING_EDGE = 0.25  # see flying_pixels
+SAME_PLACE = 0.05  # metres: a camera this near a pinned view's position (and its heading) sees that view as it was
+SAME_HEADING = 3.0  # degrees
+TRAIL = 256  # camera positions remembered
+_NOWHERE = 1e9  # the position of an empty view or trail slot
 
 
 @struct.dataclass
@@ -37,17 +47,32 @@ class Memory:
     radius: jax.Array  # (B, N) world-space footprint radius (metres)
     valid: jax.Array  # (B, N) bool
     cursor: jax.Array  # (B,) int32: next ring position to write
+    views: jax.Array  # (B, V, 4, 4) camera-to-world pose of each pinned frame (at _NOWHERE while empty)
+    trail: jax.Array  # (B, S, 3) camera positions, a ring (at _NOWHERE while empty)
+    trail_cursor: jax.Array  # (B,) int32
     pinned: int = struct.field(pytree_node=False, default=0)  # points in the pinned region (P)
 
     @property
     def capacity(self) -> int:
         return self.points.shape[1]
 
+    def stood(self, pose_B44) -> "Memory":
+        """The memory with the camera's position added to the trail."""
+        rows = jnp.arange(self.trail.shape[0])
+        return self.replace(trail=self.trail.at[rows, self.trail_cursor].set(pose_B44[:, :3, 3]),
+                            trail_cursor=(self.trail_cursor + 1) % self.trail.shape[1])
 
-def empty(batch: int, pinned: int, ring: int) -> Memory:
+
+def empty(batch: int, pinned: int, ring: int, views: int = 1) -> Memory:
+    """An empty memory of `pinned` points in `views` pinned frames and `ring` dreamed points."""
+    if views < 1 or pinned % views:
+        raise ValueError(f"{pinned} pinned points do not split into {views} views")
     n = pinned + ring
+    nowhere = jnp.eye(4).at[:3, 3].set(_NOWHERE)
     return Memory(points=jnp.zeros((batch, n, 3)), colors=jnp.zeros((batch, n, 3)), radius=jnp.zeros((batch, n)),
-                  valid=jnp.zeros((batch, n), bool), cursor=jnp.zeros((batch,), jnp.int32), pinned=pinned)
+                  valid=jnp.zeros((batch, n), bool), cursor=jnp.zeros((batch,), jnp.int32),
+                  views=jnp.broadcast_to(nowhere, (batch, views, 4, 4)), trail=jnp.full((batch, TRAIL, 3), _NOWHERE),
+                  trail_cursor=jnp.zeros((batch,), jnp.int32), pinned=pinned)
 
 
 def surfels(depth_BHW, pose_B44, intrinsics_33, sky):
@@ -63,7 +88,8 @@ def pin(mem: Memory, index: int, rgb_BHWC, depth_BHW, pose_B44, intrinsics_33) -
     pts, ok, rad = surfels(depth_BHW, pose_B44, intrinsics_33, sky=True)
     at = lambda buf, new: jax.lax.dynamic_update_slice_in_dim(buf, new, index * h * w, axis=1)
     return mem.replace(points=at(mem.points, pts), colors=at(mem.colors, rgb_BHWC.reshape(b, -1, 3)),
-                       radius=at(mem.radius, rad), valid=at(mem.valid, ok))
+                       radius=at(mem.radius, rad), valid=at(mem.valid, ok),
+                       views=mem.views.at[:, index].set(pose_B44)).stood(pose_B44)
 
 
 def flying_pixels(depth_BHW):
@@ -92,7 +118,17 @@ def write(mem: Memory, rgb_BHWC, depth_BHW, pose_B44, intrinsics_33, new_BHW) ->
     put = lambda buf, new: buf.at[rows, pos].set(new, mode="drop")
     return mem.replace(points=put(mem.points, pts), colors=put(mem.colors, rgb_BHWC.reshape(b, -1, 3)),
                        radius=put(mem.radius, rad), valid=put(mem.valid, True),
-                       cursor=((mem.cursor + keep.sum(1)) % ring).astype(jnp.int32))
+                       cursor=((mem.cursor + keep.sum(1)) % ring).astype(jnp.int32)).stood(pose_B44)
+
+
+def settle(mem: Memory, pose_B44):
+    """The pose at the height the camera had where it stood before, when it is back within SAME_PLACE of
+    that spot on the ground (the nearest such spot); else unchanged."""
+    gap = jnp.linalg.norm(mem.trail[:, :, ::2] - pose_B44[:, None, :3:2, 3], axis=-1)  # (B, S): x and z
+    j = jnp.argmin(gap, 1)
+    back = jnp.take_along_axis(gap, j[:, None], 1)[:, 0] < SAME_PLACE
+    height = jnp.take_along_axis(mem.trail[:, :, 1], j[:, None], 1)[:, 0]
+    return pose_B44.at[:, 1, 3].set(jnp.where(back, height, pose_B44[:, 1, 3]))
 
 
 def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int):
@@ -183,14 +219,35 @@ def render(mem: Memory, pose_B44, intrinsics_33, res: int):
     real (B,H,W) bool: the pixels drawn from the real frames.
 
     The real frames first: wherever they cover a pixel (sky included) they win, so a revisited view is the
-    real one; dreamed content fills the rest."""
+    real one; dreamed content fills the rest. Back within SAME_PLACE and SAME_HEADING of where a real frame was
+    taken, that frame alone draws every pixel it knows (`_same_view`)."""
     draw = lambda sl: jax.vmap(lambda p, c, r, v, pose: render_points(p, c, r, v, pose, intrinsics_33, res))(
         mem.points[:, sl], mem.colors[:, sl], mem.radius[:, sl], mem.valid[:, sl], pose_B44)
     rgb_r, dep_r, cov_r, fine_r = draw(slice(0, mem.pinned))
     rgb_g, dep_g, cov_g, fine_g = draw(slice(mem.pinned, None))
     real = (cov_r > 0) & (fine_r | ~fine_g)  # a real pixel yields only to dreamed detail where it is magnified
-    return (jnp.where(real[..., None], rgb_r, rgb_g), jnp.where(real, dep_r, dep_g), jnp.maximum(cov_r, cov_g),
-            fine_r | fine_g, real)
+    rgb, depth, fine = jnp.where(real[..., None], rgb_r, rgb_g), jnp.where(real, dep_r, dep_g), fine_r | fine_g
+    if mem.pinned:  # back where a real frame was taken, that frame is the view, as it was seen
+        rgb_v, dep_v, _, fine_v = _same_view(mem, pose_B44, intrinsics_33, res)
+        rgb, depth = jnp.where(fine_v[..., None], rgb_v, rgb), jnp.where(fine_v, dep_v, depth)
+        fine, real = fine | fine_v, real | fine_v
+    return rgb, depth, jnp.maximum(cov_r, cov_g), fine, real
+
+
+def _same_view(mem: Memory, pose_B44, intrinsics_33, res: int):
+    """The pinned frame taken nearest the camera, drawn alone, where one was taken within SAME_PLACE and
+    SAME_HEADING of it (its `fine` is False everywhere where none was). Points from several frames, each
+    sampled a fraction of a pixel apart, would blur and shift its edges."""
+    b, v = mem.views.shape[:2]
+    gap = jnp.linalg.norm(mem.views[:, :, :3, 3] - pose_B44[:, None, :3, 3], axis=-1)
+    facing = jnp.einsum("bvc,bc->bv", mem.views[:, :, :3, 2], pose_B44[:, :3, 2])
+    same = (gap < SAME_PLACE) & (facing > jnp.cos(jnp.radians(SAME_HEADING)))
+    j = jnp.argmin(jnp.where(same, gap, jnp.inf), 1)
+    frame = lambda x: jnp.take_along_axis(x[:, :mem.pinned].reshape((b, v, -1) + x.shape[2:]),
+                                          j.reshape((b, 1, 1) + (1,) * (x.ndim - 2)), 1)[:, 0]
+    rgb, depth, cov, fine = jax.vmap(lambda p, c, r, ok, pose: render_points(p, c, r, ok, pose, intrinsics_33, res))(
+        frame(mem.points), frame(mem.colors), frame(mem.radius), frame(mem.valid), pose_B44)
+    return rgb, depth, cov, fine & same.any(1)[:, None, None]
 
 
 def _push_pull(values_BHWC, weight_BHW, rows_only: bool):

@@ -3,7 +3,8 @@ that completes what the memory shows into the next RGB frame plus disparity.
 
 Dimension keys: B batch, T time, K context frames, H height, W width, C channels.
 
-Per step (see `step`): predict the camera delta from (action, last disparity) -> move the pose -> draw the
+Per step (see `step`): predict the camera delta from (action, last disparity) -> move the pose (back where
+it stood before, at the height it had there: `memory.settle`) -> draw the
 world memory (`worldgen.model.memory`) into it -> sample the next frame with `sample_steps` flow-matching
 steps conditioned on that drawing, the last two frames and the action (with `ModelConfig.show_memory`, the
 frame keeps the drawing wherever memory knows the pixel: `complete`) -> write to memory only what it did
@@ -47,8 +48,11 @@ class WorldModel(nnx.Module):
         self.pose_hidden = nnx.Linear(128, 128, rngs=rngs)
         self.pose_out = nnx.Linear(128, 3, kernel_init=nnx.initializers.zeros, rngs=rngs)
         self.turn = nnx.Param(jnp.zeros((config.num_actions,)))  # yaw (rad) of each action, learned
-        if config.move_outcomes:  # the full step of each action (forward m, right m), and which outcome it has
+        if config.move_outcomes:  # the full step of each action (forward m, right m), and which outcome it has:
+            # an MLP of its own, so that learning to classify does not pull on the regression's features
             self.stride = nnx.Param(jnp.zeros((config.num_actions, 2)))
+            self.outcome_in = nnx.Linear(POSE_POOL * POSE_POOL + config.num_actions + 2, 128, rngs=rngs)
+            self.outcome_hidden = nnx.Linear(128, 128, rngs=rngs)
             self.outcome = nnx.Linear(128, MOVE_OUTCOMES, kernel_init=nnx.initializers.zeros, rngs=rngs)
 
     def denoise(self, x_BHWC, t_B, cond_BHWC, action_B, noise_B=None):
@@ -86,8 +90,9 @@ class WorldModel(nnx.Module):
         the terrain), so an MLP sees the action, the pooled last disparity and the compass heading. A turn is
         never blocked, so yaw is a learned constant per action: an error in it cannot depend on the scene and
         drift a dream's heading. The MLP regresses the move; with `config.move_outcomes` it also classifies
-        which of the player's MOVE_OUTCOMES the learned full step of the action has (`move_outcomes`), so a
-        step it is sure of is exact rather than an average over the chance of being blocked."""
+        which of the player's MOVE_OUTCOMES the learned full step of the action has (`move_outcomes`), with an
+        MLP of its own on the same inputs, so a step it is sure of is exact rather than an average over the
+        chance of being blocked."""
         b, h, w = last_disp_BHW.shape
         pooled = last_disp_BHW.reshape(b, POSE_POOL, h // POSE_POOL, POSE_POOL, w // POSE_POOL).mean((2, 4))
         heading = jax.vmap(heading_frame)(pose_B44)[0][:, ::2]  # horizontal forward: world x and z
@@ -98,7 +103,8 @@ class WorldModel(nnx.Module):
         motion = jnp.concatenate([move, yaw], -1)
         if not self.config.move_outcomes:
             return motion, None, None
-        return motion, move_outcomes(self.stride[...][action_B], pose_B44), self.outcome(hidden)
+        logits = self.outcome(nnx.silu(self.outcome_hidden(nnx.silu(self.outcome_in(x)))))
+        return motion, move_outcomes(self.stride[...][action_B], pose_B44), logits
 
 
 def chosen_motion(motion_B4, outcomes_BO2=None, logits_BO=None):
@@ -240,7 +246,7 @@ def init_state(config: ModelConfig, frames_BKHWC, depth_BKHW, poses_BK44, intrin
     b, k, h, w, _ = frames_BKHWC.shape
     rgb = to_signed(frames_BKHWC)
     intrinsics = jnp.asarray(intrinsics_33, jnp.float32)
-    memory = mem.empty(b, config.context * h * w, (config.cache_frames - config.context) * h * w)
+    memory = mem.empty(b, config.context * h * w, (config.cache_frames - config.context) * h * w, config.context)
     if config.geometry:
         for i in range(k):  # the last K frames, when more are given, fill the K pinned slots
             memory = mem.pin(memory, i % config.context, rgb[:, i], depth_BKHW[:, i].astype(jnp.float32),
@@ -280,7 +286,7 @@ def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
     temperature = config.sample_temperature if temperature is None else temperature
     pose = state.pose
     if config.geometry:
-        pose = jax.vmap(apply_delta)(pose, model.pose_delta(state.last_disp, action_B, pose))
+        pose = mem.settle(state.memory, jax.vmap(apply_delta)(pose, model.pose_delta(state.last_disp, action_B, pose)))
     cond, fine = recall(config, state, pose)
     rgb, disp = complete(model, cond, fine, action_B, key, temperature)
     new = advance(config, state, rgb, disp, pose, fine)
