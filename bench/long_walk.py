@@ -1,9 +1,10 @@
-"""Long-walk drift: the dream against the engine's rendered truth over 200 explorer steps in 8 unseen
+"""Long-walk drift: the dream against the engine's rendered truth over 200 explorer steps in 8 (or N) unseen
 worlds, per span: PSNR, copy-last PSNR, sharpness ratio, colour-histogram distance; and the revisit test.
 The same figures as `worldgen eval` prints (training/long_walk.py); this runs only them.
 
-    python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--out DIR]
+    python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--out DIR]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
+    # --walks N: walk N unseen worlds (1..64; default 8, as `worldgen eval`), for figures one bad walk moves less
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
 """
 import dataclasses
@@ -15,17 +16,19 @@ from worldgen.model.store import load_model
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    out = None
-    if "--out" in args:
-        i = args.index("--out")
-        out, args = args[i + 1], args[:i] + args[i + 2:]
+    opts = {"--out": None, "--walks": "8"}
+    for name in opts:
+        if name in args:
+            i = args.index(name)
+            opts[name], args = args[i + 1], args[:i] + args[i + 2:]
+    out = opts["--out"]
     model = load_model(args[0] if args else "bundled")
     steps = int(args[1]) if len(args) > 1 else 200
     if len(args) > 2:
         model.config = dataclasses.replace(model.config, sample_steps=int(args[2]))
     if len(args) > 3:
         model.config = dataclasses.replace(model.config, sample_temperature=float(args[3]))
-    result, arrays = long_walk(Generator(model), steps=steps)
+    result, arrays = long_walk(Generator(model), n_walks=int(opts["--walks"]), steps=steps)
     print(table_text(result))
     if out:
         print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))

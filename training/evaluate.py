@@ -102,7 +102,7 @@ def summary_table(result: dict) -> str:
                     if h in result["psnr"]])
     lines.append(f"mean PSNR gain over copy-last at 1/4/8/16: {gain:+.2f} dB; delta_psnr: "
                  + ", ".join(f"{h}: {v:+.2f}" for h, v in result["delta_psnr"].items())
-                 + f"; loop_psnr: {result['loop_psnr']:.2f} dB over {len(result['loop_actions'])} actions")
+                 + f"; loop_psnr: {M.psnr_text(result['loop_psnr'])} over {len(result['loop_actions'])} actions")
     return "\n".join(lines)
 
 

@@ -142,7 +142,7 @@ def table_text(result: dict) -> str:
         lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{v['psnr'] - v['copy_last_psnr']:>+7.2f}"
                      f"{v['sharpness_ratio']:>7.2f}{v['colour_distance']:>8.3f}{v['copy_last_colour_distance']:>11.3f}")
     lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
-                 f"{result['revisit_psnr']:.2f} dB against the rendered truth on return "
+                 f"{M.psnr_text(result['revisit_psnr'])} against the rendered truth on return "
                  f"({result['revisit_returned']} of {result['walks']} routes came back to the start unblocked)")
     return "\n".join(lines)
 
@@ -176,7 +176,7 @@ def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(f"long walk, {result['walks']} unseen worlds: revisit {result['revisit_psnr']:.1f} dB")
+    fig.suptitle(f"long walk, {result['walks']} unseen worlds: revisit {M.psnr_text(result['revisit_psnr'])}")
     fig.tight_layout()
     write_atomic(paths[1], lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)

@@ -14,6 +14,14 @@ def pooled_psnr(pred_BHWC: np.ndarray, true_BHWC: np.ndarray) -> float:
     return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
 
 
+IDENTICAL_DB = 100.0  # a pooled PSNR this high means the images are identical (pooled_psnr caps at 148.1)
+
+
+def psnr_text(db: float) -> str:
+    """A pooled PSNR for people: 'identical' where the images are the same pixel for pixel."""
+    return "identical (148.1 dB, the cap)" if db >= IDENTICAL_DB else f"{db:.2f} dB"
+
+
 def ssim(pred_BHWC: np.ndarray, true_BHWC: np.ndarray) -> float:
     """Mean SSIM (Gaussian window, sigma 1.5, on luma), averaged over episodes."""
     weights = np.array([0.299, 0.587, 0.114])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from training import metrics as M
 from worldgen.errors import WorldgenError
 from worldgen.model.store import read_config
 from worldgen.files import write_atomic
@@ -33,7 +34,7 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
                   f"{v['colour_distance']:.3f} | {v['copy_last_colour_distance']:.3f} |" for span, v in walk["spans"].items()]
         walk_text = (f"\n## Long walk ({walk['walks']} unseen worlds, explorer actions, {walk['steps']} dreamed steps)\n\n"
                      + "\n".join(lines) + f"\n\nRevisit ({len(walk['revisit_actions']) // 2} moves out and back): "
-                     f"{walk['revisit_psnr']:.2f} dB against the rendered truth on return "
+                     f"{M.psnr_text(walk['revisit_psnr'])} against the rendered truth on return "
                      f"({walk['revisit_returned']} of {walk['walks']} routes came back to the start unblocked). Plots: docs/eval/long_walk.png, "
                      "docs/eval/filmstrip.png (truth over dream at steps 1, 10, 25, 50, 100, 200).\n")
     text = f"""# worldgen bundled world model
@@ -51,7 +52,7 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
 
 - mean PSNR gain over copy-last at horizons 1/4/8/16: {gain:+.2f} dB
 - delta_psnr (true minus random actions): {', '.join(f'{h}: {v:+.2f} dB' for h, v in m['delta_psnr'].items())}
-- loop_psnr ({len(m['loop_actions'])} actions out and back): {m['loop_psnr']:.2f} dB
+- loop_psnr ({len(m['loop_actions'])} actions out and back): {M.psnr_text(m['loop_psnr'])}
 - targets: {TARGETS}
 {walk_text}
 {notes}

@@ -228,7 +228,7 @@ def render(mem: Memory, pose_B44, intrinsics_33, res: int):
     real = (cov_r > 0) & (fine_r | ~fine_g)  # a real pixel yields only to dreamed detail where it is magnified
     rgb, depth, fine = jnp.where(real[..., None], rgb_r, rgb_g), jnp.where(real, dep_r, dep_g), fine_r | fine_g
     if mem.pinned:  # back where a real frame was taken, that frame is the view, as it was seen
-        rgb_v, dep_v, _, fine_v = _same_view(mem, pose_B44, intrinsics_33, res)
+        rgb_v, dep_v, fine_v = _same_view(mem, pose_B44, intrinsics_33, res)
         rgb, depth = jnp.where(fine_v[..., None], rgb_v, rgb), jnp.where(fine_v, dep_v, depth)
         fine, real = fine | fine_v, real | fine_v
     return rgb, depth, jnp.maximum(cov_r, cov_g), fine, real
@@ -236,18 +236,26 @@ def render(mem: Memory, pose_B44, intrinsics_33, res: int):
 
 def _same_view(mem: Memory, pose_B44, intrinsics_33, res: int):
     """The pinned frame taken nearest the camera, drawn alone, where one was taken within SAME_PLACE and
-    SAME_HEADING of it (its `fine` is False everywhere where none was). Points from several frames, each
-    sampled a fraction of a pixel apart, would blur and shift its edges."""
+    SAME_HEADING of it: rgb, depth and fine (False everywhere where none was). Points from several frames,
+    each sampled a fraction of a pixel apart, would blur and shift its edges. Drawn only when some camera
+    of the batch is back at such a place (a step elsewhere does not pay for it)."""
     b, v = mem.views.shape[:2]
     gap = jnp.linalg.norm(mem.views[:, :, :3, 3] - pose_B44[:, None, :3, 3], axis=-1)
     facing = jnp.einsum("bvc,bc->bv", mem.views[:, :, :3, 2], pose_B44[:, :3, 2])
     same = (gap < SAME_PLACE) & (facing > jnp.cos(jnp.radians(SAME_HEADING)))
     j = jnp.argmin(jnp.where(same, gap, jnp.inf), 1)
-    frame = lambda x: jnp.take_along_axis(x[:, :mem.pinned].reshape((b, v, -1) + x.shape[2:]),
-                                          j.reshape((b, 1, 1) + (1,) * (x.ndim - 2)), 1)[:, 0]
-    rgb, depth, cov, fine = jax.vmap(lambda p, c, r, ok, pose: render_points(p, c, r, ok, pose, intrinsics_33, res))(
-        frame(mem.points), frame(mem.colors), frame(mem.radius), frame(mem.valid), pose_B44)
-    return rgb, depth, cov, fine & same.any(1)[:, None, None]
+
+    def draw():
+        frame = lambda x: jnp.take_along_axis(x[:, :mem.pinned].reshape((b, v, -1) + x.shape[2:]),
+                                              j.reshape((b, 1, 1) + (1,) * (x.ndim - 2)), 1)[:, 0]
+        rgb, depth, _, fine = jax.vmap(lambda p, c, r, ok, pose: render_points(p, c, r, ok, pose, intrinsics_33,
+                                                                               res))(
+            frame(mem.points), frame(mem.colors), frame(mem.radius), frame(mem.valid), pose_B44)
+        return rgb, depth, fine & same.any(1)[:, None, None]
+
+    nothing = lambda: (jnp.zeros((b, res, res, 3), mem.colors.dtype), jnp.zeros((b, res, res), mem.points.dtype),
+                       jnp.zeros((b, res, res), bool))
+    return jax.lax.cond(same.any(), draw, nothing)
 
 
 def _push_pull(values_BHWC, weight_BHW, rows_only: bool):
