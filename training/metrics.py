@@ -11,15 +11,16 @@ from scipy.ndimage import gaussian_filter, laplace
 def pooled_psnr(pred_BHWC: np.ndarray, true_BHWC: np.ndarray) -> float:
     """10 log10(255^2 / MSE) with the MSE averaged over every pixel of every episode (finite when equal)."""
     mse = np.mean((pred_BHWC.astype(np.float64) - true_BHWC.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+    return float(10 * np.log10(255.0 ** 2 / max(mse, _MIN_MSE)))
 
 
-IDENTICAL_DB = 100.0  # a pooled PSNR this high means the images are identical (pooled_psnr caps at 148.1)
+_MIN_MSE = 1e-10
+PSNR_CAP = float(10 * np.log10(255.0 ** 2 / _MIN_MSE))  # pooled_psnr of identical images (148.1 dB)
 
 
 def psnr_text(db: float) -> str:
     """A pooled PSNR for people: 'identical' where the images are the same pixel for pixel."""
-    return "identical (148.1 dB, the cap)" if db >= IDENTICAL_DB else f"{db:.2f} dB"
+    return f"identical ({PSNR_CAP:.1f} dB, the cap)" if db >= PSNR_CAP - 1e-6 else f"{db:.2f} dB"
 
 
 def ssim(pred_BHWC: np.ndarray, true_BHWC: np.ndarray) -> float:
