@@ -37,6 +37,13 @@ def test_stored_steps_are_the_rollout_inputs_with_their_true_frames(dreams, rand
         np.testing.assert_array_equal(a["action"][rows], ep[e]["actions"][k:])
         # The first dreamed step sees the last real frame; later steps see dreamed frames.
         np.testing.assert_array_equal(a["cond_rgb"][rows][0, ..., 3:6], ep[e]["frames"][k - 1])
+        # The true poses around each step, for the camera head to learn the move from the dream's disparity.
+        np.testing.assert_array_equal(a["last_pose"][rows], ep[e]["poses"][k - 1:-1])
+        np.testing.assert_array_equal(a["pose"][rows], ep[e]["poses"][k:])
+    camera = d.camera_steps(np.array([[5, 0], [1, 5]]))
+    np.testing.assert_array_equal(camera["dream_last_disp_BRHW"][0, 1], a["cond_geo"][0, ..., 2].astype(np.float32))
+    np.testing.assert_array_equal(camera["dream_pose_BR44"][1, 1], a["pose"][5])
+    np.testing.assert_array_equal(camera["dream_action_BR"], a["action"][[[5, 0], [1, 5]]])
     assert not np.array_equal(a["cond_rgb"][1, ..., 3:6], ep[0]["frames"][k])
     # What is stored is what the rollout of the first batch computed (to 8 bits and float16), at its key.
     stack = lambda name: np.stack([x[name] for x in ep[:2]])
@@ -94,6 +101,26 @@ def test_train_with_dream_data_and_bad_dream_folders(dreams, rollout_dataset, tm
     (foreign / "meta.json").write_text("[1, 2]")
     with pytest.raises(DataError, match="is not dream data"):
         DreamData(foreign, preset("tiny"))
+    (foreign / "meta.json").write_text('{"format": "worldgen-dream-data-2"}')  # before the poses were stored
+    with pytest.raises(DataError, match="it is 'worldgen-dream-data-2': collect it again"):
+        DreamData(foreign, preset("tiny"))
+
+
+def test_the_pose_stage_learns_the_move_from_the_dreams_own_disparity(dreams, rollout_dataset, tiny_model_dir,
+                                                                     tmp_path):
+    out, _ = dreams
+    work = tmp_path / "pose"
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(work), "--init", str(tiny_model_dir),
+                 "--stage", "pose", "--move-outcomes", "--steps", "2", "--batch-size", "4", "--eval-episodes", "0",
+                 "--dream", str(out), "--dream-per-row", "2"]) == 0
+    logged = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert len(logged) == 2 and all(np.isfinite(r["dream_move_err_cm"]) and r["dream_move_err_cm"] > 0 for r in logged)
+    # The dream's steps change the loss: the same stage without them logs no dream error and another loss.
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "plain"), "--init",
+                 str(tiny_model_dir), "--stage", "pose", "--move-outcomes", "--steps", "2", "--batch-size", "4",
+                 "--eval-episodes", "0"]) == 0
+    plain = [json.loads(line) for line in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
+    assert "dream_move_err_cm" not in plain[0] and plain[0]["loss"] != logged[0]["loss"]
 
 
 def test_collect_refuses_to_overwrite(dreams, random_tiny_model, rollout_dataset):

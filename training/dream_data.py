@@ -18,6 +18,9 @@ A dream-data folder (written whole or not at all; meta.json is written last):
   target_disp.npy float16 (N,H,W)  the true disparity
   shown.npy     bool    (N,H,W)    the pixels the frame showed from memory, not from the network (all False
                                    unless the model has ModelConfig.show_memory); training does not score them
+  last_pose.npy float32 (N,4,4)    the true camera pose before the step, and
+  pose.npy      float32 (N,4,4)    after it: with the dream's own last disparity (cond_geo) they train the
+                                   camera head where the dream's disparity, not the truth's, is what it reads
   meta.json     {"format": FORMAT, "model_config", "model", "data", "episodes", "steps", "seed"}
 """
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from training.objective import DREAM_KEYS, rollout_conds
+from training.objective import DREAM_CAMERA_KEYS, DREAM_KEYS, rollout_conds
 from worldgen.dataset import EpisodeDataset, ensure_writable_dir
 from worldgen.errors import DataError
 from worldgen.files import write_atomic
@@ -39,15 +42,17 @@ from worldgen.model.config import ModelConfig
 from worldgen.model.geometry import depth_to_disparity
 from worldgen.model.world_model import WorldModel, cond_channels
 
-FORMAT = "worldgen-dream-data-2"
+FORMAT = "worldgen-dream-data-3"
 RGB_CHANNELS = (0, 1, 2, 5, 6, 7, 8, 9, 10)  # of the conditioning channels (world_model.conditioning)
 GEO_CHANNELS = (3, 4, 11, 12)  # the rest; channel 12 only with ModelConfig.provenance
 
 
 def _arrays(config: ModelConfig) -> dict:
-    """name -> (dtype, channels: None for (N,), 0 for (N,H,W), else (N,H,W,C))."""
-    return {"cond_rgb": (np.uint8, 9), "cond_geo": (np.float16, cond_channels(config) - 9), "action": (np.int32, None),
-            "target": (np.uint8, 3), "target_disp": (np.float16, 0), "shown": (np.bool_, 0)}
+    """name -> (dtype, shape of one stored step)."""
+    r = config.resolution
+    return {"cond_rgb": (np.uint8, (r, r, 9)), "cond_geo": (np.float16, (r, r, cond_channels(config) - 9)),
+            "action": (np.int32, ()), "target": (np.uint8, (r, r, 3)), "target_disp": (np.float16, (r, r)),
+            "shown": (np.bool_, (r, r)), "last_pose": (np.float32, (4, 4)), "pose": (np.float32, (4, 4))}
 
 
 def _uint8(signed):
@@ -76,9 +81,8 @@ def collect(model: WorldModel, data: EpisodeDataset, out: Path, *, batch: int = 
     n = n_ep * (t - k)
     layout, geo = _arrays(config), list(GEO_CHANNELS[:cond_channels(config) - 9])
     tmp = {name: out / f"{name}.npy.partial" for name in layout}
-    arrays = {name: np.lib.format.open_memmap(tmp[name], "w+", dtype, (n,) if ch is None else
-                                              (n, res, res) if ch == 0 else (n, res, res, ch))
-              for name, (dtype, ch) in layout.items()}
+    arrays = {name: np.lib.format.open_memmap(tmp[name], "w+", dtype, (n,) + shape)
+              for name, (dtype, shape) in layout.items()}
     graphdef, params = nnx.split(model)
     intrinsics = jnp.asarray(data.intrinsics)
     roll = jax.jit(lambda p, f, d, q, a, key: rollout_conds(nnx.merge(graphdef, p), f, d, q, a, intrinsics, key))
@@ -101,6 +105,8 @@ def collect(model: WorldModel, data: EpisodeDataset, out: Path, *, batch: int = 
         disp = np.asarray(depth_to_disparity(jnp.asarray(depth[:keep, k:])))
         arrays["target_disp"][rows] = disp.reshape((-1, res, res)).astype(np.float16)
         arrays["shown"][rows] = episode_major(shown)
+        arrays["last_pose"][rows] = poses[:keep, k - 1:-1].reshape(-1, 4, 4)
+        arrays["pose"][rows] = poses[:keep, k:].reshape(-1, 4, 4)
     for name, arr in arrays.items():
         arr.flush()
         del arr
@@ -123,19 +129,21 @@ class DreamData:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DataError(f"{folder / 'meta.json'} is not valid JSON ({e})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise DataError(f"{folder} is not dream data of format {FORMAT}")
+            found = meta.get("format") if isinstance(meta, dict) else None
+            raise DataError(f"{folder} is not dream data of format {FORMAT}"
+                            + (f" (it is {found!r}: collect it again with `worldgen dream-data`)" if found else ""))
         stored = meta.get("model_config")
         if isinstance(stored, dict) and bool(stored.get("fill", False)) != config.fill:
             raise DataError(f"{folder} holds the inputs of a model with fill={bool(stored.get('fill'))}, but this "
                             f"model has fill={config.fill}: collect dream data with a model like it")
         res = config.resolution
         self.arrays = {}
-        for name, (dtype, ch) in _arrays(config).items():
+        for name, (dtype, shape) in _arrays(config).items():
             try:
                 arr = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError) as e:
                 raise DataError(f"{folder / (name + '.npy')}: cannot read it ({e})") from None
-            want = (meta.get("steps"),) + (() if ch is None else (res, res) if ch == 0 else (res, res, ch))
+            want = (meta.get("steps"),) + shape
             if arr.dtype != dtype or arr.shape != want:
                 raise DataError(f"{folder / (name + '.npy')} is {arr.dtype} {arr.shape}, expected "
                                 f"{np.dtype(dtype)} {want} for a {res}x{res} model")
@@ -148,18 +156,33 @@ class DreamData:
     def __len__(self) -> int:
         return len(self.arrays["action"])
 
+    def _read(self, name: str, idx: np.ndarray) -> np.ndarray:
+        """Stored `name` at steps `idx` (an int array of any shape): sorted reads from the memory map, then
+        back in the asked order."""
+        order = np.argsort(np.argsort(idx.reshape(-1), kind="stable"), kind="stable")
+        got = self.arrays[name][np.sort(idx.reshape(-1))][order]
+        return got.reshape(idx.shape + got.shape[1:])
+
     def steps(self, idx) -> dict:
         """Stored steps `idx` (an int array of any shape) as the arrays named in objective.DREAM_KEYS."""
         idx = np.asarray(idx)
-        flat = np.sort(idx.reshape(-1))  # sorted reads from the memory map, then back to the asked order
-        order = np.argsort(np.argsort(idx.reshape(-1), kind="stable"), kind="stable")
-        get = lambda name: self.arrays[name][flat][order].reshape(idx.shape + self.arrays[name].shape[1:])
+        get = lambda name: self._read(name, idx)
         rgb, geo = get("cond_rgb").astype(np.float32) / 127.5 - 1.0, get("cond_geo").astype(np.float32)
         cond = np.concatenate([rgb[..., :3], geo[..., :2], rgb[..., 3:], geo[..., 2:]], axis=-1)  # channel order
         return dict(zip(DREAM_KEYS, (cond, get("action"), get("target"), get("target_disp").astype(np.float32),
                                      get("shown"))))
 
-    def batch(self, batch: int, per_row: int, seed: int, step: int, rows: slice = slice(None)) -> dict:
+    def camera_steps(self, idx) -> dict:
+        """Stored steps `idx` as the camera head's inputs and target (objective.DREAM_CAMERA_KEYS): the dream's
+        own last disparity, the action, and the true poses before and after the step."""
+        idx = np.asarray(idx)
+        last_disp = self._read("cond_geo", idx)[..., GEO_CHANNELS.index(11)].astype(np.float32)
+        return dict(zip(DREAM_CAMERA_KEYS, (last_disp, *(self._read(name, idx) for name in ("action", "last_pose",
+                                                                                             "pose")))))
+
+    def batch(self, batch: int, per_row: int, seed: int, step: int, rows: slice = slice(None),
+              camera: bool = False) -> dict:
         """Batch number `step` of random stored steps (a pure function of (seed, step)), `per_row` per row.
-        With `rows`, only those rows of the global batch."""
-        return self.steps(np.random.default_rng([seed, step, 1]).integers(0, len(self), size=(batch, per_row))[rows])
+        With `rows`, only those rows of the global batch; with `camera`, only what the camera head reads."""
+        idx = np.random.default_rng([seed, step, 1]).integers(0, len(self), size=(batch, per_row))[rows]
+        return self.camera_steps(idx) if camera else self.steps(idx)

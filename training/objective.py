@@ -181,6 +181,7 @@ def own_rollout(model: WorldModel, batch, intrinsics_33, key, targets: int):
 
 
 DREAM_KEYS = ("dream_cond_BRHWC", "dream_action_BR", "dream_rgb_BRHWC", "dream_disp_BRHW", "dream_shown_BRHW")
+DREAM_CAMERA_KEYS = ("dream_last_disp_BRHW", "dream_action_BR", "dream_last_pose_BR44", "dream_pose_BR44")
 
 
 def loss_fn(model: WorldModel, batch, intrinsics_33, key, rollout_weight: float = 0.0, rollout_targets: int = 32,
@@ -218,16 +219,27 @@ POSE_SCALE = jnp.array([1.0, 1.0, 1.0, 10.0])  # a yaw error of 0.1 rad moves th
 
 
 def pose_loss_fn(model: WorldModel, batch, intrinsics_33, key):
-    """Camera-motion loss alone (the `pose` training stage): from the last disparity and the action."""
+    """Camera-motion loss alone (the `pose` training stage): from the last disparity and the action. When the
+    batch holds stored dream steps (keys DREAM_CAMERA_KEYS), they are scored too: there the head reads the
+    dream's own last disparity, as it does in a dream, and learns the true move from it."""
     depth, poses, actions = batch["depth_BTHW"], batch["poses_BT44"], batch["actions_BT"]
     scale = jnp.exp(0.03 * jax.random.normal(key, (depth.shape[0], 1, 1)))
-    last_disp = depth_to_disparity(depth[:, -2] * scale)
-    target = jax.vmap(pose_delta)(poses[:, -2], poses[:, -1])
-    pred, outcome_loss, used = pose_prediction(model, last_disp, actions[:, -1], poses[:, -2], target)
+    last_disp, action, last_pose, pose = depth_to_disparity(depth[:, -2] * scale), actions[:, -1], poses[:, -2], poses[:, -1]
+    dreamed = DREAM_CAMERA_KEYS[0] in batch
+    if dreamed:
+        flat = lambda x: x.reshape((-1,) + x.shape[2:])
+        extra = [flat(batch[name]) for name in DREAM_CAMERA_KEYS]
+        last_disp, action, last_pose, pose = (jnp.concatenate([a, b.astype(a.dtype)]) for a, b in
+                                              zip((last_disp, action, last_pose, pose), extra))
+    target = jax.vmap(pose_delta)(last_pose, pose)
+    pred, outcome_loss, used = pose_prediction(model, last_disp, action, last_pose, target)
     err = (pred - target) * POSE_SCALE
+    move_cm = lambda rows: 100 * jnp.sqrt(jnp.mean(jnp.sum((used - target)[rows, :3] ** 2, -1)))
     metrics = {"pose_mse": jnp.mean((pred - target) ** 2),
                "yaw_err_deg": jnp.degrees(jnp.sqrt(jnp.mean((used - target)[:, 3] ** 2))),
-               "move_err_cm": 100 * jnp.sqrt(jnp.mean(jnp.sum((used - target)[:, :3] ** 2, -1)))}
+               "move_err_cm": move_cm(slice(0, depth.shape[0]))}
+    if dreamed:
+        metrics["dream_move_err_cm"] = move_cm(slice(depth.shape[0], None))
     if model.config.move_outcomes:
         metrics["outcome_loss"] = outcome_loss
     metrics["loss"] = jnp.mean(err ** 2) + outcome_loss

@@ -42,7 +42,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     With `rollout` > 0, windows of `window` frames (default: whole episodes) also train on the model's own
     rollout through its world memory (`objective.own_rollout`), `rollout_targets` steps per batch.
     With `dream` (a folder from `worldgen dream-data`), each batch row also scores `dream_per_row` stored steps
-    of a model's own long rollouts, weighted `dream_weight` (`training.dream_data`).
+    of a model's own long rollouts, weighted `dream_weight` (`training.dream_data`); in the pose stage, the
+    camera head learns the true move from the dream's own disparity at those steps (weighted as the windows).
     With `provenance`, the model gets the input that marks memory pixels from real frames (an `init` model
     without it gets it grafted on, zero-weighted: `world_model.with_options`). With `fill`, the network
     starts from the memory drawing with its holes filled (`ModelConfig.fill`; switched on for an `init` model).
@@ -98,7 +99,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
         heldout = EpisodeDataset(data, "heldout")
     except DataError:
         heldout = None  # no held-out worlds: train without periodic evaluation
-    dreams = DreamData(dream, config) if dream is not None and stage == "all" else None
+    dreams = DreamData(dream, config) if dream is not None else None
     model = base if init is not None else WorldModel(config, rngs=nnx.Rngs(fit_cfg.seed))
     intrinsics = jnp.asarray(train.intrinsics if train.has_geometry else intrinsics_matrix(config.resolution))
 
@@ -116,7 +117,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     def batches(step, rows):
         out = train.windows(fit_cfg.batch_size, length, fit_cfg.seed, step, rows)
         if dreams is not None:
-            out.update(dreams.batch(fit_cfg.batch_size, dream_per_row, fit_cfg.seed, step, rows))
+            out.update(dreams.batch(fit_cfg.batch_size, dream_per_row, fit_cfg.seed, step, rows, stage == "pose"))
         return out
 
     last = fit(model, lambda m, b, k: objective(m, b, intrinsics, k), batches, fit_cfg, workdir,
