@@ -145,8 +145,9 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     walk = m["long_walk"]
     assert list(walk["spans"]) == ["1-10", "11-12"] and walk["walks"] == 2 and np.isfinite(walk["revisit_psnr"])
     for span in walk["spans"].values():
-        assert set(span) == {"psnr", "copy_last_psnr", "sharpness_ratio", "colour_distance",
-                             "copy_last_colour_distance"} and 0 <= span["colour_distance"] <= 1
+        assert set(span) == {"psnr", "copy_last_psnr", "start_rows_psnr", "sharpness_ratio", "colour_distance",
+                             "copy_last_colour_distance", "camera_off_m"} and 0 <= span["colour_distance"] <= 1
+        assert span["camera_off_m"] >= 0 and np.isfinite(span["start_rows_psnr"])
     assert (out / "long_walk.png").stat().st_size > 0 and (out / "filmstrip.png").stat().st_size > 0
     assert m["horizons"] == [1, 4, 8, 16, 32] and m["n_episodes"] == 2 and m["context_frames"] == 2
     for key in ("psnr", "ssim", "baseline_psnr", "sharpness_ratio", "depth_absrel"):

@@ -5,8 +5,11 @@ Dimension keys: B walks, T steps, H, W, C.
 The recorder's curious explorer (`worldgen.policy.Explorer`) walks each unseen world; the model gets the
 first `context` rendered frames (RGB, depth, pose) and then only the explorer's actions. Per span of dreamed
 steps (1-10, 11-50, 51-100, 101-200, ...) we report PSNR against the truth, the PSNR of repeating the last
-real frame (copy-last), the sharpness ratio (1 = as sharp as the truth, > 1 = speckle) and the colour-histogram
-distance to the truth (0 = the same colours, 1 = none in common) for the dream and for copy-last. The revisit
+real frame (copy-last) and of a picture made without a model (each row the mean colour of that row in the real
+start frames: the camera is level, so a row is an elevation, sky above and ground below), the sharpness ratio
+(1 = as sharp as the truth, > 1 = speckle), the colour-histogram distance to the truth (0 = the same colours,
+1 = none in common) for the dream and for copy-last, and how far the dream's camera is from the true one
+(metres, horizontal: the camera head's moves, summed). The revisit
 test walks 16 moves out and their inverses back and compares the dream on return with the rendered truth
 there. Each world takes the first of eight variants of the route (its four mirror images, left/right and
 forward/back swapped, each with its moves as given or turned a quarter: forward -> strafe left -> back ->
@@ -115,9 +118,14 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0)
     state = gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr)
     _, out = gen.rollout(state, actions[:, k:], jax.random.key(seed))
     pred, truth, last = np.asarray(out["rgb"]), frames[:, k:], frames[:, k - 1]
+    rows = np.broadcast_to(frames[:, :k].mean((1, 3), keepdims=True, dtype=np.float32)[:, 0], last.shape)
+    rows = np.round(rows).astype(np.uint8)
+    off_m = np.linalg.norm((np.asarray(out["pose"]) - poses[:, k:])[..., [0, 2], 3], axis=-1)  # (B, T)
     per_step = {
         "psnr": [M.pooled_psnr(pred[:, t], truth[:, t]) for t in range(steps)],
         "copy_last_psnr": [M.pooled_psnr(last, truth[:, t]) for t in range(steps)],
+        "start_rows_psnr": [M.pooled_psnr(rows, truth[:, t]) for t in range(steps)],
+        "camera_off_m": [float(off_m[:, t].mean()) for t in range(steps)],
         "sharpness_ratio": [M.sharpness_ratio(pred[:, t], truth[:, t]) for t in range(steps)],
         "colour_distance": [M.colour_distance(pred[:, t], truth[:, t]) for t in range(steps)],
         "copy_last_colour_distance": [M.colour_distance(last, truth[:, t]) for t in range(steps)],
@@ -134,13 +142,15 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0)
 
 
 def table_text(result: dict) -> str:
-    head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>7}{'sharp':>7}{'colour':>8}"
-            f"{'copy-last':>11}")
+    head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>7}{'rows':>7}{'sharp':>7}{'colour':>8}"
+            f"{'copy-last':>11}{'camera m':>10}")
     lines = [f"long walk: {result['walks']} unseen worlds, explorer actions, {result['steps']} dreamed steps "
-             "(colour = colour-histogram distance to the truth)", head]
+             "(rows = PSNR of the start frames' mean colour per row, no model; colour = colour-histogram distance "
+             "to the truth; camera m = the dream's camera from the true one)", head]
     for span, v in result["spans"].items():
         lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{v['psnr'] - v['copy_last_psnr']:>+7.2f}"
-                     f"{v['sharpness_ratio']:>7.2f}{v['colour_distance']:>8.3f}{v['copy_last_colour_distance']:>11.3f}")
+                     f"{v['start_rows_psnr']:>7.2f}{v['sharpness_ratio']:>7.2f}{v['colour_distance']:>8.3f}"
+                     f"{v['copy_last_colour_distance']:>11.3f}{v['camera_off_m']:>10.2f}")
     lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
                  f"{M.psnr_text(result['revisit_psnr'])} against the rendered truth on return "
                  f"({result['revisit_returned']} of {result['walks']} routes came back to the start unblocked)")
@@ -161,14 +171,17 @@ def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
     write_atomic(paths[0], lambda tmp: tmp.write_text(json.dumps(result, indent=1)))
     ps = result["per_step"]
     t = np.arange(1, result["steps"] + 1)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), dpi=100)
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.4), dpi=100)
     for ax, (name, base, label) in zip(axes, (("psnr", "copy_last_psnr", "PSNR (dB)"),
                                               ("sharpness_ratio", None, "sharpness ratio (1 = truth)"),
                                               ("colour_distance", "copy_last_colour_distance",
-                                               "colour-histogram distance"))):
+                                               "colour-histogram distance"),
+                                              ("camera_off_m", None, "dream camera from the true one (m)"))):
         ax.plot(t, ps[name], label="dream")
         if base:
             ax.plot(t, ps[base], "--", label="copy last real frame")
+        if name == "psnr":
+            ax.plot(t, ps["start_rows_psnr"], ":", label="start frames' mean rows (no model)")
         if name == "sharpness_ratio":
             ax.axhline(1.0, color="gray", lw=0.8)
         ax.set_xscale("log")

@@ -28,10 +28,11 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
     walk = m.get("long_walk")
     walk_text = ""
     if walk:
-        lines = ["| dreamed steps | PSNR | copy-last | sharpness | colour distance | copy-last colour |",
-                 "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f} | {v['sharpness_ratio']:.2f} | "
-                  f"{v['colour_distance']:.3f} | {v['copy_last_colour_distance']:.3f} |" for span, v in walk["spans"].items()]
+        lines = ["| dreamed steps | PSNR | copy-last | start rows (no model) | sharpness | colour distance | "
+                 "copy-last colour | camera off (m) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f} | {v['start_rows_psnr']:.2f} | "
+                  f"{v['sharpness_ratio']:.2f} | {v['colour_distance']:.3f} | {v['copy_last_colour_distance']:.3f} | "
+                  f"{v['camera_off_m']:.2f} |" for span, v in walk["spans"].items()]
         walk_text = (f"\n## Long walk ({walk['walks']} unseen worlds, explorer actions, {walk['steps']} dreamed steps)\n\n"
                      + "\n".join(lines) + f"\n\nRevisit ({len(walk['revisit_actions']) // 2} moves out and back): "
                      f"{M.psnr_text(walk['revisit_psnr'])} against the rendered truth on return "

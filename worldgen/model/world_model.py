@@ -32,7 +32,8 @@ COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, pre
 POSE_POOL = 8  # the pose head sees the last disparity average-pooled to POSE_POOL x POSE_POOL
 CONTEXT_NOISE_MAX = 0.15  # training adds colour noise of standard deviation up to this to the context frames
 MOVE_OUTCOMES = 4  # a step moves fully, slides along world x, slides along world z, or is blocked
-CONFIDENT = 0.9  # with move_outcomes, the probability above which the head takes its outcome as the move
+CONFIDENT = 0.75  # with move_outcomes, the probability above which the head takes its outcome as the move
+# (0.9 until session 14; a classifier that also learned from the dream's own disparity is less sure, rightly)
 
 
 class WorldModel(nnx.Module):
