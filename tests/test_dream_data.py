@@ -107,7 +107,7 @@ def test_train_with_dream_data_and_bad_dream_folders(dreams, rollout_dataset, tm
 
 
 def test_the_pose_stage_learns_the_move_from_the_dreams_own_disparity(dreams, rollout_dataset, tiny_model_dir,
-                                                                     tmp_path):
+                                                                     tmp_path, capsys):
     out, _ = dreams
     work = tmp_path / "pose"
     assert main(["train", "--data", str(rollout_dataset), "--workdir", str(work), "--init", str(tiny_model_dir),
@@ -121,6 +121,10 @@ def test_the_pose_stage_learns_the_move_from_the_dreams_own_disparity(dreams, ro
                  "--eval-episodes", "0"]) == 0
     plain = [json.loads(line) for line in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
     assert "dream_move_err_cm" not in plain[0] and plain[0]["loss"] != logged[0]["loss"]
+    capsys.readouterr()
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "w"), "--init",
+                 str(tiny_model_dir), "--stage", "pose", "--steps", "1", "--dream", str(out), "--dream-weight", "2"]) == 2
+    assert "--dream-weight is for --stage all" in capsys.readouterr().err and not (tmp_path / "w" / "model").exists()
 
 
 def test_collect_refuses_to_overwrite(dreams, random_tiny_model, rollout_dataset):

@@ -224,7 +224,8 @@ def pose_loss_fn(model: WorldModel, batch, intrinsics_33, key):
     dream's own last disparity, as it does in a dream, and learns the true move from it."""
     depth, poses, actions = batch["depth_BTHW"], batch["poses_BT44"], batch["actions_BT"]
     scale = jnp.exp(0.03 * jax.random.normal(key, (depth.shape[0], 1, 1)))
-    last_disp, action, last_pose, pose = depth_to_disparity(depth[:, -2] * scale), actions[:, -1], poses[:, -2], poses[:, -1]
+    last_disp, action = depth_to_disparity(depth[:, -2] * scale), actions[:, -1]
+    last_pose, pose = poses[:, -2], poses[:, -1]
     dreamed = DREAM_CAMERA_KEYS[0] in batch
     if dreamed:
         flat = lambda x: x.reshape((-1,) + x.shape[2:])

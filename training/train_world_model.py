@@ -43,7 +43,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     rollout through its world memory (`objective.own_rollout`), `rollout_targets` steps per batch.
     With `dream` (a folder from `worldgen dream-data`), each batch row also scores `dream_per_row` stored steps
     of a model's own long rollouts, weighted `dream_weight` (`training.dream_data`); in the pose stage, the
-    camera head learns the true move from the dream's own disparity at those steps (weighted as the windows).
+    camera head learns the true move from the dream's own disparity at those steps (weighted as the windows, so
+    a `dream_weight` other than 1 is refused there).
     With `provenance`, the model gets the input that marks memory pixels from real frames (an `init` model
     without it gets it grafted on, zero-weighted: `world_model.with_options`). With `fill`, the network
     starts from the memory drawing with its holes filled (`ModelConfig.fill`; switched on for an `init` model).
@@ -58,6 +59,9 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     options = {"provenance": provenance, "fill": fill, "noise_level": noise_level, "move_outcomes": move_outcomes,
                **({"show_memory": True} if show_memory else {}),
                **({"sample_temperature": sample_temperature} if sample_temperature is not None else {})}
+    if stage == "pose" and dream is not None and dream_weight != 1.0:
+        raise DataError("the pose stage weighs --dream steps like the recorded windows: --dream-weight is for "
+                        "--stage all")
     if stage == "pose" and (provenance or fill or noise_level):
         raise DataError("--provenance, --fill and --noise-level change what the network sees, which the pose stage "
                         "does not train: use them with --stage all (the pose stage keeps the --init model's setting)")
