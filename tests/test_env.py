@@ -9,7 +9,8 @@ from worldgen import task as nav
 from worldgen.actions import Action
 from worldgen.env import ENV_ID, WorldEnv, make_vector_env
 from worldgen.errors import WorldgenError
-from worldgen.player import start_rng
+from worldgen.player import camera_pose, start_rng
+from worldgen.policy import explore
 from worldgen.record import record_episode
 from worldgen.spec import WorldSpec
 from worldgen.world import World
@@ -31,12 +32,46 @@ def test_passes_gymnasium_env_checker():
 def test_reset_is_the_recorders_start(env):
     """reset(seed) is world `seed` seen from the spawn that `worldgen record` starts its first episode at."""
     obs, info = env.reset(seed=5)
-    frames, depth, _, poses, _, _ = record_episode(World(5), env.renderer, start_rng(5), 1)
+    with WorldEnv(32, task=None, renderer=env.renderer) as free:
+        frames, depth, _, poses, _, _ = record_episode(free, 5, 0, 1)
     np.testing.assert_array_equal(obs["rgb"], frames[0])
     np.testing.assert_allclose(obs["pose"], poses[0])
     assert info["world_seed"] == 5 and info["distance"] >= 3.0
     again, _ = env.reset(seed=5)
     np.testing.assert_array_equal(again["goal"], obs["goal"])
+
+
+def test_recorded_episodes_are_the_explorers_walk_rendered():
+    """The recorder walks the env with the explorer drawing from the episode's stream after the spawn: the same
+    states as the physics-only walk (`policy.explore`), each rendered from the player's eye."""
+    with WorldEnv(32, task=None) as free:
+        frames, depth, actions, poses, blocked, moves = record_episode(free, 7, 2, 40)
+        walk = list(explore(World(7), start_rng(7, 2), 40))
+        assert [int(a) for _, a, _ in walk] == actions.tolist()
+        turns = (Action.NOOP, Action.TURN_LEFT, Action.TURN_RIGHT)
+        assert sum(b for _, a, b in walk if a not in turns) == blocked and moves > 0
+        for t in (0, 17, 39):
+            truth = free.renderer.render(free.world, camera_pose(free.world, walk[t][0]))
+            np.testing.assert_array_equal(frames[t], truth.rgb_HWC)
+            np.testing.assert_allclose(poses[t], truth.pose)
+
+
+def test_free_walk_has_no_task_and_place_moves_the_player():
+    with WorldEnv(32, task=None) as free:
+        assert "goal" not in free.observation_space.spaces
+        obs, info = free.reset(seed=3)
+        assert set(obs) == {"rgb", "depth", "pose"} and "distance" not in info
+        start, world = free.player, free.world
+        for _ in range(5):
+            _, reward, terminated, truncated, _ = free.step(Action.FORWARD)
+            assert (reward, terminated, truncated) == (0.0, False, False)
+        assert free.reset(seed=3)[0]["pose"].tolist() == obs["pose"].tolist() and free.world is world  # reused
+        np.testing.assert_array_equal(free.place(start)["rgb"], obs["rgb"])
+        with pytest.raises(WorldgenError, match="free walk"):
+            free.reset(seed=3, options={"goal": (1.0, 2.0)})
+        with pytest.raises(WorldgenError, match="seed"):
+            free.reset(seed=-4)
+        assert free.world is world  # a refused seed changed nothing
 
 
 def test_walking_to_a_goal_ahead_is_rewarded_and_terminates(env):

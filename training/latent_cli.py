@@ -51,12 +51,10 @@ def _plan_to_image(args, policy_name, cfg):
     from PIL import Image, UnidentifiedImageError
 
     from training.plan import GoalEpisode, make_policy, run_episode
-    from worldgen import player
     from worldgen.dataset import ensure_writable_dir
+    from worldgen.env import WorldEnv
     from worldgen.errors import WorldgenError
     from worldgen.files import write_video
-    from worldgen.render import Renderer
-    from worldgen.world import World
     try:
         with Image.open(args.goal) as im:
             goal = np.asarray(im.convert("RGB"))
@@ -66,11 +64,10 @@ def _plan_to_image(args, policy_name, cfg):
     out = ensure_writable_dir(args.out)
     policy, set_goal, res = make_policy(policy_name, cfg)
     set_goal(goal)  # a picture of another size is refused here, by name
-    with Renderer(res or 64) as renderer:
-        world = World(seed)
-        start = player.spawn(world, player.start_rng(seed, 0))
-        ep = GoalEpisode(world, start, start, goal, args.steps)
-        r = run_episode(ep, policy, renderer, keep_frames=True)
+    with WorldEnv(res or 64, task=None) as env:
+        env.reset(seed=seed)
+        ep = GoalEpisode(seed, env.player, env.player, goal, args.steps)
+        r = run_episode(ep, policy, env, keep_frames=True)
     write_video(out / "plan.mp4", r["frames"], fps=6)
     print(f"walked {args.steps} steps toward {args.goal} in world {seed}; wrote {out}/plan.mp4")
 

@@ -28,10 +28,9 @@ from training import metrics as M
 from worldgen.actions import INVERSE, Action
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
-from worldgen.player import camera_pose, start_rng, step
-from worldgen.record import explore, record_episode
-from worldgen.render import Renderer
-from worldgen.world import World
+from worldgen.env import WorldEnv
+from worldgen.player import step
+from worldgen.record import record_episode
 from worldgen.files import write_atomic
 
 SEEDS = tuple(range(1000, 1000 + 10 * 64, 10))  # never recorded for training; held out by seed % 10 as well
@@ -68,43 +67,36 @@ def check_walks(n_walks: int, steps: int) -> None:
         raise WorldgenError(f"long walks: expected 10..1000 dreamed steps, got {steps}")
 
 
-def _start(seed: int, context: int):
-    """The world of a walk and the explorer's first `context` player states in it (the real start frames)."""
-    world = World(seed)
-    return world, [state for state, _, _ in explore(world, start_rng(seed), context)]
-
-
 def render_walks(resolution: int, n_walks: int, steps: int, context: int):
     """Explorer walks of context + steps frames on unseen worlds: frames, depth, poses, actions, intrinsics."""
     check_walks(n_walks, steps)
-    eps = []
-    with Renderer(resolution) as r:
-        for seed in SEEDS[:n_walks]:
-            eps.append(record_episode(World(seed), r, start_rng(seed), context + steps))
-        intrinsics = r.intrinsics
+    with WorldEnv(resolution, task=None) as env:
+        eps = [record_episode(env, seed, 0, context + steps) for seed in SEEDS[:n_walks]]
+        intrinsics = env.intrinsics
     frames, depth, actions, poses = (np.stack([e[i] for e in eps]) for i in range(4))
     return frames, depth.astype(np.float32), poses, actions, intrinsics
 
 
 def render_revisits(resolution: int, n_walks: int, context: int):
     """Per walk, after its real start frames, the first REVISIT_ROUTES entry no obstacle blocks (else the one
-    blocked least): actions (B, 32), the rendered truth at its end (B, H, W, 3), and whether it came back."""
+    blocked least): actions (B, 32), the rendered truth at its end (B, H, W, 3), and whether it came back.
+    Routes are tried with the player's physics alone; only the chosen one's end is rendered."""
     routes, ends, back = [], [], []
-    with Renderer(resolution) as r:
+    with WorldEnv(resolution, task=None) as env:
         for seed in SEEDS[:n_walks]:
-            world, states = _start(seed, context)
+            record_episode(env, seed, 0, context)  # the walk's real start frames: the player stands at the last
             tried = []
             for route in REVISIT_ROUTES:
-                state, blocked = states[-1], 0
+                state, blocked = env.player, 0
                 for action in route:
-                    state, hit = step(world, state, action)
+                    state, hit = step(env.world, state, action)
                     blocked += hit
                 tried.append((blocked, route, state))
                 if not blocked:
                     break
             blocked, route, state = min(tried, key=lambda x: x[0])
             routes.append(route)
-            ends.append(r.render(world, camera_pose(world, state)).rgb_HWC)
+            ends.append(env.place(state)["rgb"])
             back.append(blocked == 0)
     return np.array(routes, np.int32), np.stack(ends), np.array(back)
 

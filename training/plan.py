@@ -23,8 +23,7 @@ from worldgen.actions import NUM_ACTIONS
 from worldgen.dataset import ensure_writable_dir, is_heldout
 from worldgen.errors import WorldgenError
 from worldgen.files import write_atomic, write_video
-from worldgen.render import Renderer
-from worldgen.world import World
+from worldgen.env import WorldEnv
 
 GOAL_SEEDS = tuple(range(3000, 4000, 10))  # held-out worlds (seed % 10 == 0), never recorded for training
 SUCCESS_M, SUCCESS_DEG = 1.5, 20.0
@@ -34,24 +33,23 @@ MAX_GOAL_STEPS = 128
 
 @dataclass
 class GoalEpisode:
-    world: World
+    seed: int  # the world; the episode starts at its recorder spawn
     start: player.PlayerState
     goal: player.PlayerState
     goal_rgb: np.ndarray  # (H, W, 3) uint8
     budget: int
 
 
-def goal_episode(seed: int, n: int, renderer: Renderer) -> GoalEpisode:
-    """World `seed`, its recorder spawn, and the goal N random moves away (a pure function of seed and N)."""
+def goal_episode(seed: int, n: int, env: WorldEnv) -> GoalEpisode:
+    """World `seed`, its recorder spawn, and the goal N random moves away (a pure function of seed and N),
+    walked in the free-walking engine env `env`."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_GOAL_STEPS:
         raise WorldgenError(f"goal steps N = {n!r}: expected 1..{MAX_GOAL_STEPS}")
-    world = World(int(seed))
-    start = player.spawn(world, player.start_rng(seed, 0))
-    state = start
+    env.reset(seed=int(seed))
+    start = env.player
     for a in np.random.default_rng([int(seed), int(n), 11]).integers(1, NUM_ACTIONS, int(n)):
-        state, _ = player.step(world, state, int(a))
-    goal_rgb = renderer.render(world, player.camera_pose(world, state)).rgb_HWC
-    return GoalEpisode(world, start, state, goal_rgb, int(n) + SLACK)
+        obs = env.step(int(a))[0]
+    return GoalEpisode(int(seed), start, env.player, obs["rgb"], int(n) + SLACK)
 
 
 def pose_error(a: player.PlayerState, b: player.PlayerState) -> tuple[float, float]:
@@ -60,50 +58,49 @@ def pose_error(a: player.PlayerState, b: player.PlayerState) -> tuple[float, flo
     return math.hypot(a.x - b.x, a.z - b.z), abs(math.degrees(yaw))
 
 
-def run_episode(ep: GoalEpisode, policy, renderer: Renderer, keep_frames: bool = False) -> dict:
-    """Walk `policy(frame, pose) -> action` for ep.budget steps from the start; the frames with the goal beside."""
-    state, frames, think = ep.start, [], []
+def run_episode(ep: GoalEpisode, policy, env: WorldEnv, keep_frames: bool = False) -> dict:
+    """Walk `policy(obs) -> action` (obs: the engine env's rgb, depth, pose) for ep.budget steps from the start;
+    the frames with the goal beside."""
+    obs, _ = env.reset(seed=ep.seed)
+    frames, think = [], []
     for _ in range(ep.budget):
-        pose = player.camera_pose(ep.world, state)
-        frame = renderer.render(ep.world, pose)
         if keep_frames:
-            frames.append(np.concatenate([frame.rgb_HWC, ep.goal_rgb], 1))
+            frames.append(np.concatenate([obs["rgb"], ep.goal_rgb], 1))
         t0 = time.perf_counter()
-        action = int(policy(frame, pose))
+        action = int(policy(obs))
         think.append(time.perf_counter() - t0)
-        state, _ = player.step(ep.world, state, action)
+        obs = env.step(action)[0]
     if keep_frames:
-        frames.append(np.concatenate([renderer.render(ep.world, player.camera_pose(ep.world, state)).rgb_HWC,
-                                      ep.goal_rgb], 1))
-    metres, degrees = pose_error(state, ep.goal)
+        frames.append(np.concatenate([obs["rgb"], ep.goal_rgb], 1))
+    metres, degrees = pose_error(env.player, ep.goal)
     start_m, start_deg = pose_error(ep.start, ep.goal)
-    return {"world_seed": ep.world.seed, "reached": metres <= SUCCESS_M and degrees <= SUCCESS_DEG,
+    return {"world_seed": ep.seed, "reached": metres <= SUCCESS_M and degrees <= SUCCESS_DEG,
             "end_m": metres, "end_deg": degrees, "start_m": start_m, "start_deg": start_deg, "steps": ep.budget,
             "seconds_per_action": float(np.mean(think[1:] or think)), "frames": frames}
 
 
 def make_policy(name: str, cfg=None, seed: int = 0):
-    """(policy(frame, pose), set_goal(image), resolution or None) for 'random', 'still', 'latent:FOLDER' or
-    'pixel:MODEL'."""
+    """(policy(obs), set_goal(image), resolution or None) for 'random', 'still', 'latent:FOLDER' or
+    'pixel:MODEL'; obs is the engine env's observation (rgb, depth, pose)."""
     from worldgen.planner import LatentPlanner, PixelPlanner, PlanConfig
     cfg = cfg or PlanConfig()
     kind, _, where = name.partition(":")
     if kind == "random":
         rng = np.random.default_rng(seed)
-        return (lambda f, p: int(rng.integers(0, NUM_ACTIONS))), (lambda g: None), None
+        return (lambda o: int(rng.integers(0, NUM_ACTIONS))), (lambda g: None), None
     if kind == "still":
-        return (lambda f, p: 0), (lambda g: None), None
+        return (lambda o: 0), (lambda g: None), None
     if kind == "latent" and where:
         from worldgen.latent import load_latent
         planner = LatentPlanner(load_latent(where), cfg, seed)
-        return (lambda f, p: planner.act(f.rgb_HWC)[0]), planner.set_goal, planner.model.config.resolution
+        return (lambda o: planner.act(o["rgb"])[0]), planner.set_goal, planner.model.config.resolution
     if kind == "pixel" and where:
         from worldgen.camera import intrinsics_matrix
         from worldgen.model.runner import Generator
         from worldgen.model.store import load_model
         gen = Generator(load_model(where))
         planner, res = PixelPlanner(gen, cfg, seed), gen.config.resolution
-        return (lambda f, p: planner.act(f.rgb_HWC, f.depth_HW, p, intrinsics_matrix(res))[0]), planner.set_goal, res
+        return (lambda o: planner.act(o["rgb"], o["depth"], o["pose"], intrinsics_matrix(res))[0]), planner.set_goal, res
     raise WorldgenError(f"unknown policy {name!r}: expected random, still, latent:FOLDER or pixel:MODEL")
 
 
@@ -116,12 +113,12 @@ def plan_walks(policy_name: str, goal_steps: int, seeds, out: Path | None = None
     if out is not None:
         out = ensure_writable_dir(Path(out))
     policy, set_goal, res = make_policy(policy_name, cfg)
-    with Renderer(res or resolution) as renderer:
+    with WorldEnv(res or resolution, task=None) as env:
         results, frames = [], []
         for i, seed in enumerate(tqdm(seeds, desc=f"{policy_name} N={goal_steps}", disable=not progress)):
-            ep = goal_episode(seed, goal_steps, renderer)
+            ep = goal_episode(seed, goal_steps, env)
             set_goal(ep.goal_rgb)
-            r = run_episode(ep, policy, renderer, keep_frames=out is not None and i < videos)
+            r = run_episode(ep, policy, env, keep_frames=out is not None and i < videos)
             frames += r.pop("frames")
             results.append(r)
     summary = {"policy": policy_name, "goal_steps": goal_steps, "episodes": len(results),

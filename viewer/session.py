@@ -22,11 +22,12 @@ from PIL import Image
 
 from training.metrics import pooled_psnr
 from worldgen.actions import Action
+from worldgen.env import WorldEnv
 from worldgen.errors import WorldgenError
 from worldgen.export import export_world
 from worldgen.model.runner import Generator
 from worldgen.model.world_model import WorldState, to_uint8
-from worldgen.player import PlayerState, camera_pose, spawn, start_rng, step as player_step
+from worldgen.player import PlayerState
 from worldgen.render import Renderer
 from worldgen.spec import WorldSpec
 from worldgen.world import World
@@ -71,6 +72,11 @@ def checked_action(value) -> int:
     return value
 
 
+def _truth(obs: dict) -> tuple:
+    """(rgb, depth, pose) of an engine observation: one true context frame."""
+    return obs["rgb"], obs["depth"], obs["pose"]
+
+
 @dataclass
 class Snapshot:
     """Everything `undo` restores."""
@@ -93,14 +99,14 @@ class PlaySession:
         self.token = secrets.token_urlsafe(16)  # lets the page's play loop reach this session
         self.file_id = secrets.token_hex(6)  # names this session's export files: never from client input
         self.client = client  # the address that made it (SessionStore.get)
-        self.world: World | None = None
+        self.env: WorldEnv | None = None  # the truth: a free-walking engine env on the shared renderer
         self.image: Image.Image | None = None
         self.version = 0
         self.key = jax.random.key(0)
         self._clear()
 
     def _clear(self):
-        self.gen_state, self.player, self.step_count = None, None, 0
+        self.gen_state, self.step_count = None, 0
         self.context: deque = deque(maxlen=self.k)  # last K true (rgb, depth, pose) for re-anchoring
         self.history: deque[Snapshot] = deque(maxlen=UNDO_LIMIT)
         self.log: deque = deque(maxlen=LOG_LIMIT)  # (dream rgb, truth rgb | None, depth, pose)
@@ -109,21 +115,30 @@ class PlaySession:
         self.last_psnr = None
         self.goal = None  # (rgb, latent) of a remembered true view to walk back to
 
+    @property
+    def world(self) -> World | None:
+        return self.env.world if self.env is not None else None
+
+    @property
+    def player(self) -> PlayerState | None:
+        return self.env.player if self.env is not None else None
+
     # --- starting points ------------------------------------------------------------------------
     def new_world(self, seed: int, spec: WorldSpec) -> dict:
-        world = World(int(seed), spec)  # a refused seed or spec raises here, before anything is cleared
-        player = spawn(world, start_rng(seed))
+        env = WorldEnv(self.res, task=None, spec=spec, renderer=self.renderer)
+        with GL_LOCK:
+            obs, _ = env.reset(seed=seed)  # a refused seed or spec raises here, before anything is cleared
         self._clear()
-        self.world, self.image, self.player = world, None, player
+        self.env, self.image = env, None
         for _ in range(self.k):
-            self.context.append(self._render_truth())
+            self.context.append(_truth(obs))
         self._anchor()
         return self._changed()
 
     def dream_from_image(self, image: Image.Image) -> dict:
         state = self.gen.from_image(image)
         self._clear()
-        self.world, self.image, self.player = None, image, None
+        self.env, self.image = None, image
         self.gen_state = state
         self.dream = np.asarray(to_uint8(self.gen_state.last_rgb[0]))
         return self._changed()
@@ -148,11 +163,6 @@ class PlaySession:
         self.gen_state = self.gen.init(rgb, depth, pose, intr) if self.gen.config.geometry else self.gen.init(rgb)
         self.dream = self.truth = rgb[0, -1]
 
-    def _render_truth(self):
-        pose = camera_pose(self.world, self.player)
-        with GL_LOCK:
-            f = self.renderer.render(self.world, pose)
-        return f.rgb_HWC, f.depth_HW, f.pose
 
     # --- play -----------------------------------------------------------------------------------
     def step(self, action: int) -> dict:
@@ -165,10 +175,11 @@ class PlaySession:
         self.gen_state, out = self.gen.step(self.gen_state, np.array([action], np.int32), sub)
         self.step_count += 1
         truth = None
-        if self.world is not None:
-            self.player, _ = player_step(self.world, self.player, action)
-            self.context.append(self._render_truth())
-            truth = self.truth = self.context[-1][0]
+        if self.env is not None:
+            with GL_LOCK:
+                obs = self.env.step(action)[0]
+            self.context.append(_truth(obs))
+            truth = self.truth = obs["rgb"]
         self.dream = np.asarray(out["rgb"][0])
         if truth is not None:
             err = float(np.mean((self.dream.astype(np.float64) - truth) ** 2))
@@ -202,7 +213,10 @@ class PlaySession:
             snap = self.history.pop()
             if self.log:
                 self.log.pop()
-        self.gen_state, self.player, self.step_count = snap.gen_state, snap.player, snap.step
+        self.gen_state, self.step_count = snap.gen_state, snap.step
+        if self.env is not None:
+            with GL_LOCK:
+                self.env.place(snap.player)
         self.context = deque(snap.context, maxlen=self.k)
         self.dream = np.asarray(to_uint8(self.gen_state.last_rgb[0]))
         self.truth = self.context[-1][0] if self.world is not None else None

@@ -12,10 +12,8 @@ import time
 import numpy as np
 
 from worldgen.actions import Action
-from worldgen.player import camera_pose, spawn, step
+from worldgen.env import WorldEnv
 from worldgen.record import record
-from worldgen.render import Renderer
-from worldgen.world import World
 
 
 def table(rows: list[tuple[str, str]]) -> str:
@@ -29,18 +27,12 @@ def peak_memory_row() -> tuple[str, str]:
 
 
 def render_fps(resolution: int, frames: int = 400, seed: int = 1) -> float:
-    """Frames/s rendering a walk (so chunks stream in), excluding the first warm-up frame."""
-    world = World(seed)
-    state = spawn(world, np.random.default_rng(0))
-    poses = []
-    for i in range(frames):
-        state, _ = step(world, state, Action.TURN_LEFT if i % 9 == 0 else Action.FORWARD)
-        poses.append(camera_pose(world, state))
-    with Renderer(resolution) as r:
-        r.render(world, poses[0])
+    """Steps/s of the engine env (physics and render) on a walk (so chunks stream in), excluding the reset."""
+    with WorldEnv(resolution, task=None) as env:
+        env.reset(seed=seed)
         t0 = time.perf_counter()
-        for pose in poses:
-            r.render(world, pose)
+        for i in range(frames):
+            env.step(Action.TURN_LEFT if i % 9 == 0 else Action.FORWARD)
         return frames / (time.perf_counter() - t0)
 
 
@@ -53,7 +45,7 @@ def record_fps(resolution: int = 64, worlds: int = 2, steps: int = 128) -> float
 
 
 def bench_render() -> str:
-    rows = [(f"render {res}x{res}", f"{render_fps(res):.0f} frames/s") for res in (64, 128, 256)]
+    rows = [(f"engine step {res}x{res} (physics + render)", f"{render_fps(res):.0f} frames/s") for res in (64, 128, 256)]
     rows.append(("record 64x64 (full pipeline)", f"{record_fps():.0f} frames/s"))
     return table(rows + [peak_memory_row()])
 

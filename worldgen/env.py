@@ -8,6 +8,13 @@ The goal is where the curious explorer walks to in `task.goal_steps` steps from 
 `options={"goal": (x, z)}`. Observations: `rgb` (H, W, 3) uint8, `depth` (H, W) metres (0 = sky), `pose`
 (4, 4) camera-to-world and `goal` (metres ahead, metres right). Actions are the project's action set.
 
+With `task=None` the env is a free walk, the one truth loop of the recorder, the demo, previews, long walks,
+planning and the viewer: no goal (no `goal` observation), reward 0, never terminated or truncated.
+`reset(seed=S, options={"episode": E})` spawns as episode E of world S is recorded, and `episode_rng` is that
+episode's random stream after the spawn, for a policy that draws from it as the recorder's explorer does.
+`place(state)` puts the player at a `PlayerState` (the viewer's undo). A reset to the world already built
+(same seed, same spec) reuses it.
+
     env = WorldEnv(resolution=64)
     obs, info = env.reset(seed=3)
     obs, reward, terminated, truncated, info = env.step(Action.FORWARD)
@@ -28,7 +35,7 @@ from worldgen.actions import ACTION_NAMES, NUM_ACTIONS
 from worldgen.dataset import is_heldout
 from worldgen.errors import WorldgenError
 from worldgen.player import PlayerState, camera_pose, collides, spawn, start_rng, step
-from worldgen.record import explore
+from worldgen.policy import explore
 from worldgen.render import Renderer, check_resolution
 from worldgen.spec import WorldSpec
 from worldgen.world import World
@@ -41,8 +48,9 @@ COORD_LIMIT = 1e6  # metres: the bounds of pose and goal observations
 class WorldEnv(gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
 
-    def __init__(self, resolution: int = 64, task: nav.TaskConfig | None = None, spec: WorldSpec | None = None,
-                 render_mode: str | None = None, renderer: Renderer | None = None, split: str = "all"):
+    def __init__(self, resolution: int = 64, task: nav.TaskConfig | None = nav.TaskConfig(),
+                 spec: WorldSpec | None = None, render_mode: str | None = None, renderer: Renderer | None = None,
+                 split: str = "all"):
         self.resolution = check_resolution(resolution)
         if split not in SPLITS:
             raise WorldgenError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
@@ -52,21 +60,24 @@ class WorldEnv(gymnasium.Env):
         if renderer is not None and renderer.resolution != self.resolution:
             raise WorldgenError(f"the renderer draws {renderer.resolution}x{renderer.resolution}, the env wants "
                                 f"{self.resolution}x{self.resolution}")
-        self.task = task or nav.TaskConfig()
+        self.task = task  # None: a free walk
         self.world_spec = spec or WorldSpec()  # (gymnasium's Env.spec is its registration)
         self.render_mode = render_mode
         self._renderer, self._own_renderer = renderer, renderer is None
         r, far = self.resolution, float(self.world_spec.view_distance * 1.5)  # the renderer's far plane
-        self.observation_space = spaces.Dict({
+        observations = {
             "rgb": spaces.Box(0, 255, (r, r, 3), np.uint8),
             "depth": spaces.Box(0.0, far, (r, r), np.float32),
             "pose": spaces.Box(-COORD_LIMIT, COORD_LIMIT, (4, 4), np.float32),
-            "goal": spaces.Box(-COORD_LIMIT, COORD_LIMIT, (2,), np.float32),
-        })
+        }
+        if task is not None:
+            observations["goal"] = spaces.Box(-COORD_LIMIT, COORD_LIMIT, (2,), np.float32)
+        self.observation_space = spaces.Dict(observations)
         self.action_space = spaces.Discrete(NUM_ACTIONS)
         self.world: World | None = None
         self.player: PlayerState | None = None
         self.goal = np.zeros(2, np.float32)
+        self.episode_rng: np.random.Generator | None = None
         self._pose = self._frame = None
         self._t = 0
 
@@ -77,25 +88,34 @@ class WorldEnv(gymnasium.Env):
         return self._renderer
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
         options = dict(options or {})
         unknown = set(options) - {"goal", "episode"}
         if unknown:
             raise WorldgenError(f"unknown reset options {sorted(unknown)}: expected 'goal' and/or 'episode'")
-        world_seed = int(seed) if seed is not None else self._draw_seed()
         episode = options.get("episode", 0)
         if isinstance(episode, bool) or not isinstance(episode, (int, np.integer)) or episode < 0:
             raise WorldgenError(f"reset option episode = {episode!r}: expected an integer >= 0")
-        self.world = World(world_seed, self.world_spec)
-        rng = start_rng(world_seed, int(episode))
-        if "goal" in options:
-            self.player = spawn(self.world, rng)
-            self.goal = self._checked_goal(options["goal"])
+        if self.task is None and "goal" in options:
+            raise WorldgenError("reset option 'goal': this env is a free walk (task=None) and has no goal")
+        world = self._world(seed) if seed is not None else None  # a refused seed raises before anything changes
+        super().reset(seed=seed)
+        world = world or self._world(self._draw_seed())
+        rng = start_rng(world.seed, int(episode))
+        goal = self.goal
+        if self.task is not None and "goal" not in options:
+            player, goal = self._explorer_goal(world, rng)
         else:
-            self.player, self.goal = self._explorer_goal(rng)
-        self._t = 0
-        obs = self._observe()
-        return obs, self._info(blocked=False)
+            player = spawn(world, rng)
+            if "goal" in options:
+                goal = self._checked_goal(world, options["goal"])
+        self.world, self.player, self.goal, self.episode_rng, self._t = world, player, goal, rng, 0
+        return self._observe(), self._info(blocked=False)
+
+    def _world(self, seed) -> World:
+        """World `seed` of this env's spec: the one already built when it is that world."""
+        if self.world is not None and self.world.seed == seed and self.world.spec == self.world_spec:
+            return self.world
+        return World(seed, self.world_spec)
 
     def _draw_seed(self) -> int:
         """A world seed of this env's split (held-out worlds: seed % 10 == 0, as in `worldgen.dataset`)."""
@@ -104,13 +124,13 @@ class WorldEnv(gymnasium.Env):
             if self.split == "all" or is_heldout(s) == (self.split == "heldout"):
                 return s
 
-    def _explorer_goal(self, rng: np.random.Generator):
+    def _explorer_goal(self, world: World, rng: np.random.Generator):
         """The spawn, and the goal by `worldgen.task.goal_index` on an explorer walk of up to 16x goal_steps."""
-        walk = [state for state, _, _ in explore(self.world, rng, 1 + 16 * self.task.goal_steps)]
+        walk = [state for state, _, _ in explore(world, rng, 1 + 16 * self.task.goal_steps)]
         i = nav.goal_index(np.array([(s.x, s.z) for s in walk]), 0, self.task.goal_steps) or 0
         return walk[0], np.array([walk[i].x, walk[i].z], np.float32)
 
-    def _checked_goal(self, goal) -> np.ndarray:
+    def _checked_goal(self, world: World, goal) -> np.ndarray:
         try:
             g = np.asarray(goal, np.float64)
         except (TypeError, ValueError):
@@ -118,10 +138,10 @@ class WorldEnv(gymnasium.Env):
         if g.shape != (2,) or not np.isfinite(g).all():
             raise WorldgenError(f"goal {goal!r}: expected two finite numbers (x, z) in metres")
         x, z = float(g[0]), float(g[1])
-        if not self.world.in_bounds(x, z):
-            raise WorldgenError(f"goal ({x:g}, {z:g}) is outside the world (side {self.world_spec.world_size:g} m)")
-        if collides(self.world, x, z):
-            raise WorldgenError(f"goal ({x:g}, {z:g}) is inside an obstacle of world {self.world.seed}: unreachable")
+        if not world.in_bounds(x, z):
+            raise WorldgenError(f"goal ({x:g}, {z:g}) is outside the world (side {world.spec.world_size:g} m)")
+        if collides(world, x, z):
+            raise WorldgenError(f"goal ({x:g}, {z:g}) is inside an obstacle of world {world.seed}: unreachable")
         return g.astype(np.float32)
 
     def step(self, action):
@@ -135,20 +155,35 @@ class WorldEnv(gymnasium.Env):
         self.player, blocked = step(self.world, self.player, int(action))
         self._t += 1
         obs = self._observe()
+        if self.task is None:
+            return obs, 0.0, False, False, self._info(blocked)
         reward, reached = nav.reward(prev, self._pose, self.goal, self.task.goal_radius)
         truncated = self._t >= self.task.horizon and not reached
         return obs, float(reward), bool(reached), bool(truncated), self._info(blocked)
 
+    def place(self, state: PlayerState) -> dict:
+        """Put the player at `state` in the current world (no step is counted) and observe from there."""
+        if self.world is None:
+            raise WorldgenError("call reset() before place()")
+        if not isinstance(state, PlayerState) or collides(self.world, state.x, state.z):
+            raise WorldgenError(f"place({state!r}): expected a PlayerState on free ground of world {self.world.seed}")
+        self.player = state
+        return self._observe()
+
     def _observe(self) -> dict:
         self._pose = camera_pose(self.world, self.player)
         self._frame = self.renderer.render(self.world, self._pose)
-        ahead, right = nav.goal_vector(self._pose, self.goal)
-        return {"rgb": self._frame.rgb_HWC, "depth": np.ascontiguousarray(self._frame.depth_HW, np.float32),
-                "pose": self._pose, "goal": np.array([ahead, right], np.float32)}
+        obs = {"rgb": self._frame.rgb_HWC, "depth": np.ascontiguousarray(self._frame.depth_HW, np.float32),
+               "pose": self._pose}
+        if self.task is not None:
+            obs["goal"] = np.array(nav.goal_vector(self._pose, self.goal), np.float32)
+        return obs
 
     def _info(self, blocked: bool) -> dict:
-        return {"world_seed": self.world.seed, "blocked": bool(blocked), "step": self._t,
-                "distance": float(nav.distance(self._pose, self.goal))}
+        info = {"world_seed": self.world.seed, "blocked": bool(blocked), "step": self._t}
+        if self.task is not None:
+            info["distance"] = float(nav.distance(self._pose, self.goal))
+        return info
 
     @property
     def intrinsics(self) -> np.ndarray:
@@ -165,7 +200,7 @@ class WorldEnv(gymnasium.Env):
         self._renderer = None if self._own_renderer else self._renderer
 
 
-def make_vector_env(num_envs: int, resolution: int = 64, task: nav.TaskConfig | None = None,
+def make_vector_env(num_envs: int, resolution: int = 64, task: nav.TaskConfig | None = nav.TaskConfig(),
                     spec: WorldSpec | None = None, split: str = "all") -> gymnasium.vector.SyncVectorEnv:
     """n engine envs stepped together in this process; they share one renderer (GL context). An episode
     that ends is reset in the same step (its last observation is in info["final_obs"]), as the dream env does."""

@@ -17,6 +17,8 @@ from collections import Counter, deque
 import numpy as np
 
 from worldgen.actions import ACTION_NAMES, INVERSE, Action
+from worldgen.player import spawn, step
+from worldgen.world import World
 
 MODES = ("walk", "turn", "look", "strafe", "backtrack", "pause")
 MODE_WEIGHTS = np.array([0.50, 0.18, 0.05, 0.10, 0.12, 0.05])
@@ -66,6 +68,19 @@ class Explorer:
         action = self.plan.popleft()
         self.history.append(action)
         return action
+
+
+def explore(world: World, rng: np.random.Generator, steps: int):
+    """The curious explorer's walk from a spawn drawn from `rng`, physics only (no frames): (player state, action,
+    blocked) for each of `steps` steps; the first action is NOOP. `worldgen.env.WorldEnv` walks it with frames."""
+    explorer = Explorer(rng)
+    state, blocked = spawn(world, rng), False
+    for t in range(steps):
+        action = Action.NOOP
+        if t > 0:
+            action = explorer.act(blocked)
+            state, blocked = step(world, state, action)
+        yield state, action, blocked
 
 
 def action_statistics(actions: np.ndarray, blocked: int, moves: int) -> str:

@@ -6,11 +6,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from worldgen.env import WorldEnv
 from worldgen.files import write_atomic
-from worldgen.player import camera_pose, spawn, start_rng
-from worldgen.render import Renderer
 from worldgen.spec import WorldSpec
-from worldgen.world import World
 
 
 def depth_to_rgb(depth_HW: np.ndarray, far: float = 60.0) -> np.ndarray:
@@ -20,21 +18,15 @@ def depth_to_rgb(depth_HW: np.ndarray, far: float = 60.0) -> np.ndarray:
     return np.repeat(v[..., None], 3, axis=2).astype(np.uint8)
 
 
-def first_view(seed: int, spec: WorldSpec, renderer: Renderer):
-    world = World(seed, spec)
-    state = spawn(world, start_rng(seed))
-    return renderer.render(world, camera_pose(world, state))
-
-
 def save_png(image: np.ndarray, path: Path) -> Path:
     return write_atomic(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
 
 
 def view_image(seed: int, spec: WorldSpec, resolution: int) -> np.ndarray:
     """RGB and depth of the spawn view side by side."""
-    with Renderer(resolution) as r:
-        frame = first_view(seed, spec, r)
-    return np.concatenate([frame.rgb_HWC, depth_to_rgb(frame.depth_HW)], axis=1)
+    with WorldEnv(resolution, task=None, spec=spec) as env:
+        obs, _ = env.reset(seed=seed)  # the spawn of the world's first recorded episode
+    return np.concatenate([obs["rgb"], depth_to_rgb(obs["depth"])], axis=1)
 
 
 def contact_sheet(seeds, spec: WorldSpec, resolution: int = 64, columns: int = 4, scale: int = 2) -> np.ndarray:
@@ -44,9 +36,9 @@ def contact_sheet(seeds, spec: WorldSpec, resolution: int = 64, columns: int = 4
     rows = -(-len(seeds) // columns)
     sheet = Image.new("RGB", (columns * tile, rows * (tile + 14)), (20, 20, 20))
     draw = ImageDraw.Draw(sheet)
-    with Renderer(resolution) as r:
+    with WorldEnv(resolution, task=None, spec=spec) as env:
         for i, seed in enumerate(seeds):
-            img = Image.fromarray(first_view(seed, spec, r).rgb_HWC).resize((tile, tile), Image.NEAREST)
+            img = Image.fromarray(env.reset(seed=seed)[0]["rgb"]).resize((tile, tile), Image.NEAREST)
             x, y = (i % columns) * tile, (i // columns) * (tile + 14)
             sheet.paste(img, (x, y))
             draw.text((x + 3, y + tile + 1), f"seed {seed}", fill=(230, 230, 230))

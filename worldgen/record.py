@@ -17,11 +17,10 @@ from tqdm import tqdm
 from worldgen.actions import ACTION_NAMES, NUM_ACTIONS, Action
 from worldgen.dataset import DataError, ensure_writable_dir, read_shard, write_shard
 from worldgen.errors import WorldgenError
-from worldgen.player import camera_pose, spawn, start_rng, step
+from worldgen.env import WorldEnv
 from worldgen.policy import Explorer, action_statistics
-from worldgen.render import Renderer, check_resolution
+from worldgen.render import check_resolution
 from worldgen.spec import WorldSpec
-from worldgen.world import World
 
 
 @dataclass
@@ -39,34 +38,26 @@ class RecordSummary:
         return head + "\n" + action_statistics(self.actions, self.blocked, self.moves)
 
 
-def explore(world: World, rng: np.random.Generator, steps: int):
-    """The curious explorer's walk from a spawn drawn from `rng`: (player state, action, blocked) for each of
-    `steps` frames; the first action is NOOP."""
-    explorer = Explorer(rng)
-    state, blocked = spawn(world, rng), False
-    for t in range(steps):
-        action = Action.NOOP
-        if t > 0:
-            action = explorer.act(blocked)
-            state, blocked = step(world, state, action)
-        yield state, action, blocked
-
-
-def record_episode(world: World, renderer: Renderer, rng: np.random.Generator, steps: int):
-    """One explorer episode: frames_THWC, depth_THW, actions_T, poses_T44, blocked count, move count."""
-    res = renderer.resolution
+def record_episode(env: WorldEnv, seed: int, episode: int, steps: int):
+    """Episode `episode` of world `seed` through a free-walking engine env: the curious explorer, drawing from
+    the episode's random stream after its spawn (`env.episode_rng`); the first action is NOOP.
+    Returns frames_THWC, depth_THW, actions_T, poses_T44, blocked count, move count."""
+    res = env.resolution
     frames = np.empty((steps, res, res, 3), np.uint8)
     depth = np.empty((steps, res, res), np.float16)
     poses = np.empty((steps, 4, 4), np.float32)
     actions = np.zeros(steps, np.int32)
     moves = n_blocked = 0
-    for t, (state, action, blocked) in enumerate(explore(world, rng, steps)):
-        actions[t] = action
-        if action not in (Action.NOOP, Action.TURN_LEFT, Action.TURN_RIGHT):
-            moves += 1
-            n_blocked += int(blocked)
-        frame = renderer.render(world, camera_pose(world, state))
-        frames[t], depth[t], poses[t] = frame.rgb_HWC, frame.depth_HW, frame.pose
+    obs, info = env.reset(seed=seed, options={"episode": episode})
+    explorer = Explorer(env.episode_rng)
+    for t in range(steps):
+        if t > 0:
+            actions[t] = explorer.act(info["blocked"])
+            obs, _, _, _, info = env.step(actions[t])
+            if actions[t] not in (Action.NOOP, Action.TURN_LEFT, Action.TURN_RIGHT):
+                moves += 1
+                n_blocked += int(info["blocked"])
+        frames[t], depth[t], poses[t] = obs["rgb"], obs["depth"], obs["pose"]
     return frames, depth, actions, poses, n_blocked, moves
 
 
@@ -107,14 +98,12 @@ def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Pat
         skipped.append(path)
     written, all_actions, blocked, moves = [], [], 0, 0
     bar = tqdm(total=len(todo) * episodes_per_world, desc="recording", unit="episode", disable=not progress)
-    with Renderer(resolution) as renderer:
+    with WorldEnv(resolution, task=None, spec=spec) as env:
         for seed in todo:
-            world = World(seed, spec)
-            eps = [record_episode(world, renderer, start_rng(seed, e), steps)
-                   for e in _tick(range(episodes_per_world), bar)]
+            eps = [record_episode(env, seed, e, steps) for e in _tick(range(episodes_per_world), bar)]
             arrays = {"frames": np.stack([e[0] for e in eps]), "depth": np.stack([e[1] for e in eps]),
                       "actions": np.stack([e[2] for e in eps]), "poses": np.stack([e[3] for e in eps]),
-                      "intrinsics": renderer.intrinsics, "seeds": np.full(episodes_per_world, seed, np.int64),
+                      "intrinsics": env.intrinsics, "seeds": np.full(episodes_per_world, seed, np.int64),
                       "episode_ids": np.arange(episodes_per_world, dtype=np.int64)}
             written.append(write_shard(shard_path(out, seed), meta, arrays))
             all_actions.append(arrays["actions"][:, 1:].ravel())
