@@ -1,4 +1,6 @@
 """The world memory: write-once surfels, footprint rendering, fixed capacity, and rollouts that are causal."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -253,3 +255,58 @@ def test_with_show_memory_the_frame_is_the_memory_drawing_wherever_memory_knows_
     np.testing.assert_array_equal(out["rgb"][0][fine], drawn[fine])
     assert np.abs(ref["rgb"][0][fine].astype(int) - drawn[fine]).mean() > 5  # the network alone repaints it
     np.testing.assert_array_equal(out["rgb"][0][~fine], ref["rgb"][0][~fine])
+
+
+def test_the_start_palette_is_the_most_frequent_colours_near_each_row():
+    """memory.start_palette: per row, the PALETTE_SIZE most frequent exact colours of the start frames within
+    `rows` rows (every PALETTE_STRIDE-th column); where a window has fewer colours, the most frequent repeats."""
+    h, n = 32, mem.PALETTE_SIZE
+    levels = np.zeros((1, 2, h, h, 3), np.uint8)
+    levels[:, :, :16] = (90, 140, 220)  # sky: one colour
+    rng = np.random.default_rng(0)
+    ground = rng.integers(0, 256, (n + 40, 3))  # more ground colours than the palette holds
+    cols = np.arange(0, h, mem.PALETTE_STRIDE)
+    for i, r in enumerate(range(16, h)):
+        for j, c in enumerate(cols):
+            levels[0, :, r, c] = ground[(i * len(cols) + j) % len(ground)]
+    levels[0, :, 16:, cols[0]] = (200, 180, 120)  # one ground colour in every row: the most frequent there
+    palette = np.asarray(mem.start_palette(jnp.asarray(levels, jnp.float32) / 127.5 - 1.0, 2))
+    colours = np.round((palette + 1.0) * 127.5).astype(int)  # (1, H, n, 3)
+    assert colours.shape == (1, h, n, 3)
+    assert (colours[0, 3] == (90, 140, 220)).all()  # all sky near the top: the one colour repeated
+    window = levels[0, :, 22:27, ::mem.PALETTE_STRIDE].reshape(-1, 3).astype(int)  # rows 22..26 for row 24
+    assert (colours[0, 24, 0] == (200, 180, 120)).all()
+    assert all((window == c).all(-1).any() for c in colours[0, 24])  # exact colours of the window
+    assert len({tuple(c) for c in colours[0, 24]}) == min(n, len(np.unique(window, axis=0)))
+
+
+def test_with_palette_rows_the_network_paints_only_colours_of_the_start_frames_near_its_row(rollout_start,
+                                                                                         random_tiny_model):
+    """ModelConfig.palette_rows: every colour the network paints is the nearest to what it sampled among its
+    row's palette (`memory.start_palette`, kept in the dream state); with show_memory the pixels memory knows
+    stay the memory's drawing. Off (0), the network's colours are its own; a state made without a palette is
+    refused by a model that paints with one."""
+    painted = wm.with_options(random_tiny_model, palette_rows=2)
+    gen = Generator(painted)
+    state = gen.init(*rollout_start[2])
+    _, out = gen.step(state, np.array([int(Action.FORWARD)]), jax.random.key(0))
+    plain = Generator(random_tiny_model)
+    _, ref = plain.step(plain.init(*rollout_start[2]), np.array([int(Action.FORWARD)]), jax.random.key(0))
+    rgb, sampled = out["rgb"][0].astype(int), ref["rgb"][0].astype(int)
+    palette = np.round((np.asarray(state.palette[0]) + 1.0) * 127.5).astype(int)  # (H, P, 3)
+    for r in range(0, rgb.shape[0], 3):
+        for c in range(0, rgb.shape[1], 5):
+            assert (palette[r] == rgb[r, c]).all(-1).any()
+            dist = np.sqrt(((palette[r] - sampled[r, c]) ** 2).sum(-1))
+            assert np.sqrt(((rgb[r, c] - sampled[r, c]) ** 2).sum()) <= dist.min() + 1.8  # 8-bit rounding
+    assert not (rgb == sampled).all()
+    shown = wm.with_options(painted, show_memory=True)
+    _, both = Generator(shown).step(state, np.array([int(Action.FORWARD)]), jax.random.key(0))
+    cond, fine = wm.recall(shown.config, state, both["pose"])
+    fine = np.asarray(fine[0])
+    np.testing.assert_array_equal(both["rgb"][0][fine], np.asarray(wm.to_uint8(cond[0, ..., 0:3]))[fine])
+    np.testing.assert_array_equal(both["rgb"][0][~fine], out["rgb"][0][~fine])
+    with pytest.raises(WorldgenError, match="palette colours"):
+        gen.step(plain.init(*rollout_start[2]), np.array([0]), jax.random.key(0))
+    with pytest.raises(WorldgenError, match="palette_rows"):
+        dataclasses.replace(painted.config, palette_rows=-1)

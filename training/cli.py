@@ -31,7 +31,7 @@ def _init_distributed():
 
 
 def _load(args, **options):
-    """(folder, model) of --model, with --show-memory, --sample-temperature and `options` applied
+    """(folder, model) of --model, with --show-memory, --sample-temperature, --palette-rows and `options` applied
     (`world_model.with_options`)."""
     from worldgen.model.store import load_model, resolve_model
     from worldgen.model.world_model import with_options
@@ -40,6 +40,8 @@ def _load(args, **options):
         options["show_memory"] = args.show_memory == "on"
     if args.sample_temperature is not None:
         options["sample_temperature"] = args.sample_temperature
+    if args.palette_rows is not None:
+        options["palette_rows"] = args.palette_rows
     return path, with_options(load_model(path), **options)
 
 
@@ -50,6 +52,9 @@ def _add_inference_settings(p) -> None:
     p.add_argument("--sample-temperature", type=float, default=None,
                    help="scale of the sampler's starting noise, 0..2 (ModelConfig.sample_temperature; default: as "
                         "the model folder says)")
+    p.add_argument("--palette-rows", type=int, default=None,
+                   help="paint with the nearest colours of the real start frames within this many rows, 0 = off "
+                        "(ModelConfig.palette_rows; default: as the model folder says)")
 
 
 def _train(args):
@@ -68,7 +73,8 @@ def _train(args):
                                 stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
                                 dream_per_row=args.dream_per_row, provenance=args.provenance,
                                 fill=args.fill, noise_level=args.noise_level, move_outcomes=args.move_outcomes,
-                                show_memory=args.show_memory, sample_temperature=args.sample_temperature)
+                                show_memory=args.show_memory, sample_temperature=args.sample_temperature,
+                                palette_rows=args.palette_rows)
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
@@ -160,6 +166,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "an inference rule; it also applies to --rollout; switched on for --init)")
     p.add_argument("--sample-temperature", type=float, default=None,
                    help="the trained model's sampling temperature (0..2; default: --init's, else the preset's 1.0)")
+    p.add_argument("--palette-rows", type=int, default=None,
+                   help="the trained model's ModelConfig.palette_rows (0 = off; default: --init's, else 0)")
     p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")

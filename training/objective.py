@@ -18,7 +18,7 @@ from flax import nnx
 from worldgen.model import memory
 from worldgen.model.geometry import apply_delta, depth_to_disparity, pose_delta
 from worldgen.model.world_model import (CONTEXT_NOISE_MAX, WorldModel, advance, chosen_motion, complete, conditioning,
-                                        init_state, recall, to_signed)
+                                        init_state, palette_of, recall, to_signed)
 
 TEACHER_TARGETS = 4  # teacher-forced targets per window (the frames after the K context frames)
 IDENTITY_P = 0.1
@@ -136,7 +136,7 @@ def rollout_conds(model: WorldModel, frames_BTHWC, depth_BTHW, poses_BT44, actio
     def body(state, inputs):
         pose, action, kk = inputs
         cond, fine = recall(config, state, pose)
-        rgb, disp = complete(frozen, cond, fine, action, kk, config.sample_temperature)
+        rgb, disp = complete(frozen, cond, fine, action, kk, config.sample_temperature, palette_of(state))
         return advance(config, state, rgb, disp, pose, fine), (cond, fine & config.show_memory)
 
     t = frames_BTHWC.shape[1]

@@ -35,8 +35,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                       dream_weight: float = 1.0, dream_per_row: int = 2,
                       provenance: bool = False, fill: bool = False,
                       noise_level: bool = False, move_outcomes: bool = False,
-                      show_memory: bool = False, sample_temperature: float | None = None
-                      ) -> tuple[WorldModel, dict]:
+                      show_memory: bool = False, sample_temperature: float | None = None,
+                      palette_rows: int | None = None) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
     its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched).
     With `rollout` > 0, windows of `window` frames (default: whole episodes) also train on the model's own
@@ -52,13 +52,15 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     With `move_outcomes`, the camera head classifies a move's outcome (`ModelConfig.move_outcomes`; grafted on,
     and trained by either stage). With `show_memory`, the model shows its memory where it knows a pixel
     (`ModelConfig.show_memory`, a rule without weights; switched on for an `init` model). `sample_temperature`
-    sets the trained model's sampling temperature (used by its own rollouts in training, and kept for inference).
+    sets the trained model's sampling temperature (used by its own rollouts in training, and kept for inference),
+    `palette_rows` its `ModelConfig.palette_rows` (likewise).
     The model is `init`'s, else a new one of preset `preset_name` (default small); naming both, they must agree."""
     if stage not in STAGES:
         raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
     options = {"provenance": provenance, "fill": fill, "noise_level": noise_level, "move_outcomes": move_outcomes,
                **({"show_memory": True} if show_memory else {}),
-               **({"sample_temperature": sample_temperature} if sample_temperature is not None else {})}
+               **({"sample_temperature": sample_temperature} if sample_temperature is not None else {}),
+               **({"palette_rows": palette_rows} if palette_rows is not None else {})}
     if stage == "pose" and dream is not None and dream_weight != 1.0:
         raise DataError("the pose stage weighs --dream steps like the recorded windows: --dream-weight is for "
                         "--stage all")
@@ -76,7 +78,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                                        provenance=config.provenance, fill=config.fill,
                                        noise_level=config.noise_level, move_outcomes=config.move_outcomes,
                                        show_memory=config.show_memory,
-                                       sample_temperature=config.sample_temperature)
+                                       sample_temperature=config.sample_temperature,
+                                       palette_rows=config.palette_rows)
         if named and named != config:
             raise DataError(f"--preset {preset_name} does not describe the model in {init}: leave --preset out "
                             f"to keep training that model as it is")

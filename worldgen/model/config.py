@@ -35,6 +35,9 @@ class ModelConfig:
         resolution (a real or a dreamed surface written before), the frame shows the memory's drawing, and
         the network's colours are used only where memory does not know the pixel, so a surface
         seen once is never re-invented (`world_model.complete`). An inference rule: it needs no new weights.
+    palette_rows: the network's colours become their nearest among the real start frames' pixels within this
+        many rows (`memory.start_palette`; the camera is level, so a row is an elevation), so a dream paints
+        with its own world's colours instead of drifting to the greens of others. 0: off. An inference rule.
     """
 
     resolution: int = 64
@@ -51,6 +54,7 @@ class ModelConfig:
     noise_level: bool = False
     move_outcomes: bool = False
     show_memory: bool = False
+    palette_rows: int = 0
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
@@ -66,6 +70,8 @@ class ModelConfig:
             raise WorldgenError(f"ModelConfig.channels = {self.channels}: expected widths that are multiples of 4")
         if not 0.0 <= self.sample_temperature <= 2.0:
             raise WorldgenError(f"ModelConfig.sample_temperature = {self.sample_temperature}: expected 0..2")
+        if not 0 <= self.palette_rows <= self.resolution:
+            raise WorldgenError(f"ModelConfig.palette_rows = {self.palette_rows}: expected 0..{self.resolution}")
         if not 1 <= self.sample_steps <= 16:
             raise WorldgenError(f"ModelConfig.sample_steps = {self.sample_steps}: expected 1..16")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))

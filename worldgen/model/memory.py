@@ -38,6 +38,8 @@ SAME_PLACE = 0.05  # metres: a camera this near a pinned view's position (and it
 SAME_HEADING = 3.0  # degrees
 TRAIL = 256  # camera positions remembered
 _NOWHERE = 1e9  # the position of an empty view or trail slot
+PALETTE_STRIDE = 4  # every 4th column of the pinned real frames is a palette candidate
+PALETTE_SIZE = 64  # colours kept per row: the most frequent candidates (a row window holds about 60 on average)
 
 
 @struct.dataclass
@@ -90,6 +92,34 @@ def pin(mem: Memory, index: int, rgb_BHWC, depth_BHW, pose_B44, intrinsics_33) -
     return mem.replace(points=at(mem.points, pts), colors=at(mem.colors, rgb_BHWC.reshape(b, -1, 3)),
                        radius=at(mem.radius, rad), valid=at(mem.valid, ok),
                        views=mem.views.at[:, index].set(pose_B44)).stood(pose_B44)
+
+
+def start_palette(frames_BVHWC, rows: int):
+    """The colours a dream paints with per image row, (B, H, PALETTE_SIZE, C): the most frequent colours among
+    the real start frames' pixels (signed RGB of 8-bit frames) within `rows` rows of it (every
+    PALETTE_STRIDE-th column; exact pixel colours, the first repeated where there are fewer). The camera is
+    level, so a row is an elevation: sky above, ground below. Computed once per dream, from the frames it pins."""
+    b, _, res = frames_BVHWC.shape[:3]
+    frames = frames_BVHWC[:, :, :, ::PALETTE_STRIDE]  # (B, V, H, W', C)
+    near = jnp.clip(jnp.arange(res)[:, None] + jnp.arange(-rows, rows + 1)[None], 0, res - 1)  # (H, 2 rows + 1)
+    cand = jnp.moveaxis(frames[:, :, near], 2, 1).reshape(b, res, -1, 3)  # (B, H, N, C)
+    levels = jnp.clip(jnp.round((cand + 1.0) * 127.5), 0, 255).astype(jnp.int32)
+    keys = (levels[..., 0] * 256 + levels[..., 1]) * 256 + levels[..., 2]
+
+    def frequent(keys_N):
+        uniq, counts = jnp.unique(keys_N, size=keys_N.shape[0], fill_value=-1, return_counts=True)
+        counts, top = jax.lax.top_k(counts, PALETTE_SIZE)
+        return jnp.where(counts > 0, uniq[top], uniq[top[0]])
+
+    kept = jax.vmap(jax.vmap(frequent))(keys)  # (B, H, PALETTE_SIZE)
+    return jnp.stack([kept // 65536, kept // 256 % 256, kept % 256], -1) / 127.5 - 1.0
+
+
+def nearest_colour(rgb_BHWC, palette_BHNC):
+    """Each pixel's nearest colour (squared RGB distance) among the candidates of its row."""
+    cross = jnp.einsum("bhwc,bhnc->bhwn", rgb_BHWC, palette_BHNC)
+    j = jnp.argmin(jnp.sum(palette_BHNC ** 2, -1)[:, :, None] - 2 * cross, -1)  # (B, H, W)
+    return jnp.take_along_axis(palette_BHNC[:, :, None], j[..., None, None], 3)[..., 0, :]
 
 
 def flying_pixels(depth_BHW):

@@ -130,7 +130,7 @@ def move_outcomes(stride_B2, pose_B44):
 
 
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
-RULES = ("show_memory", "sample_temperature")  # inference settings without weights: set as given
+RULES = ("show_memory", "sample_temperature", "palette_rows")  # inference settings without weights: as given
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -138,7 +138,8 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     `move_outcomes`) can only be switched on: their new weights start at zero (the provenance channel of the
     stem, the noise-level layer, the move-outcome classifier, which is then never sure), so the result makes
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
-    training to be used well. RULES (`show_memory`, `sample_temperature`) use no weights and are set as given."""
+    training to be used well. RULES (`show_memory`, `sample_temperature`, `palette_rows`) use no weights and are
+    set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
@@ -184,13 +185,16 @@ def conditioning(config: ModelConfig, warp_rgb, warp_disp, warp_mask, last_rgb, 
     return jnp.concatenate(parts + ([real.astype(warp_disp.dtype)[..., None]] if config.provenance else []), -1)
 
 
-def complete(model: WorldModel, cond_BHWC, fine_BHW, action_B, key, temperature):
-    """The next frame, rgb (signed) and disparity: sampled by the network, and with `config.show_memory` the
+def complete(model: WorldModel, cond_BHWC, fine_BHW, action_B, key, temperature, palette_BHNC=None):
+    """The next frame, rgb (signed) and disparity: sampled by the network, with the network's colours moved
+    to their nearest in `palette_BHNC` (`start_palette`) when one is given, and with `config.show_memory` the
     memory's colours (the warp channels of `cond_BHWC`) wherever memory knows the pixel at full resolution.
     The disparity stays the network's everywhere: the memory's drawn disparity made long walks 0.6-1 dB worse
     over steps 11-100 (it feeds the camera head, which learned from the network's)."""
     config = model.config
     rgb, disp = sample(model, cond_BHWC, action_B, key, config.sample_steps, temperature)
+    if palette_BHNC is not None:
+        rgb = mem.nearest_colour(rgb, palette_BHNC)
     if config.show_memory:
         rgb = jnp.where(fine_BHW[..., None], cond_BHWC[..., 0:3], rgb)
     return rgb, disp
@@ -221,17 +225,19 @@ class WorldState:
     last_disp: jax.Array  # (B,H,W)
     pose: jax.Array  # (B,4,4) camera-to-world
     intrinsics: jax.Array  # (3,3)
+    palette: jax.Array  # (B,H,P,3) colours a dream paints with per row (`ModelConfig.palette_rows`; P = 0 when off)
 
 
 def check_state(config: ModelConfig, state) -> None:
-    """A clear error for a state that another model config made (other resolution, context or memory)."""
+    """A clear error for a state that another model config made (other resolution, context, memory or palette)."""
     if not isinstance(state, WorldState):
         raise WorldgenError(f"expected a WorldState from Generator.init, got {type(state).__name__}")
     n = config.resolution ** 2
     want = {"frame": (config.resolution,) * 2 + (3,), "memory points": config.cache_frames * n,
-            "pinned points": config.context * n}
+            "pinned points": config.context * n,
+            "palette colours": mem.PALETTE_SIZE if config.geometry and config.palette_rows else 0}
     got = {"frame": tuple(state.last_rgb.shape[1:]), "memory points": state.memory.capacity,
-           "pinned points": state.memory.pinned}
+           "pinned points": state.memory.pinned, "palette colours": state.palette.shape[2]}
     bad = [f"{k}: state {got[k]}, model {want[k]}" for k in want if got[k] != want[k]]
     if bad:
         raise WorldgenError("this dream state was made by a model of another config (" + "; ".join(bad) + ")")
@@ -252,9 +258,16 @@ def init_state(config: ModelConfig, frames_BKHWC, depth_BKHW, poses_BK44, intrin
         for i in range(k):  # the last K frames, when more are given, fill the K pinned slots
             memory = mem.pin(memory, i % config.context, rgb[:, i], depth_BKHW[:, i].astype(jnp.float32),
                              poses_BK44[:, i].astype(jnp.float32), intrinsics)
+    palette = (mem.start_palette(rgb[:, -config.context:], config.palette_rows)
+               if config.geometry and config.palette_rows else jnp.zeros((b, h, 0, 3)))
     return WorldState(memory=memory, last_rgb=rgb[:, -1], prev_rgb=rgb[:, -2] if k > 1 else rgb[:, -1],
                       last_disp=depth_to_disparity(depth_BKHW[:, -1].astype(jnp.float32)),
-                      pose=poses_BK44[:, -1].astype(jnp.float32), intrinsics=intrinsics)
+                      pose=poses_BK44[:, -1].astype(jnp.float32), intrinsics=intrinsics, palette=palette)
+
+
+def palette_of(state: WorldState):
+    """The colours the dream of `state` paints with (`ModelConfig.palette_rows`), or None."""
+    return state.palette if state.palette.shape[2] else None
 
 
 def recall(config: ModelConfig, state: WorldState, pose_B44):
@@ -289,7 +302,7 @@ def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
     if config.geometry:
         pose = mem.settle(state.memory, jax.vmap(apply_delta)(pose, model.pose_delta(state.last_disp, action_B, pose)))
     cond, fine = recall(config, state, pose)
-    rgb, disp = complete(model, cond, fine, action_B, key, temperature)
+    rgb, disp = complete(model, cond, fine, action_B, key, temperature, palette_of(state))
     new = advance(config, state, rgb, disp, pose, fine)
     return new, {"rgb": to_uint8(rgb), "depth": disparity_to_depth(disp), "pose": pose,
                  "coverage": cond[..., 4].mean((1, 2))}
