@@ -96,6 +96,7 @@ class DreamEnv:
         self.config = c
         self.graphdef, self.params = nnx.split(model)
         self.starts = starts
+        self.palettes = jax.jit(lambda f: wm.start_palettes(c, f))(starts.frames_SKHWC)  # once, not every reset
 
     @property
     def default_params(self) -> DreamParams:
@@ -113,7 +114,7 @@ class DreamEnv:
         s = self.starts
         i = jax.random.randint(key, (), 0, self.num_starts)
         world = wm.init_state(self.config, s.frames_SKHWC[i][None], s.depth_SKHW[i][None], s.poses_SK44[i][None],
-                              s.intrinsics_33)
+                              s.intrinsics_33, self.palettes[i][None])
         state = DreamState(world=world, goal=s.goals_S2[i], t=jnp.zeros((), jnp.int32))
         return self._obs(state, s.frames_SKHWC[i, -1], s.depth_SKHW[i, -1]), state
 

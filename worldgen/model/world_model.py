@@ -248,8 +248,19 @@ def quantise(rgb_signed):
     return jnp.round((jnp.clip(rgb_signed, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
 
 
-def init_state(config: ModelConfig, frames_BKHWC, depth_BKHW, poses_BK44, intrinsics_33) -> WorldState:
-    """Rollout state from K real frames (uint8) with depth and poses (zeros when geometry is off)."""
+def start_palettes(config: ModelConfig, frames_BKHWC):
+    """The palette a dream from these K real frames (uint8) paints with (`memory.start_palette`): (B, H, P, 3),
+    P = 0 without `config.palette_rows`."""
+    b, _, h = frames_BKHWC.shape[:3]
+    if not (config.geometry and config.palette_rows):
+        return jnp.zeros((b, h, 0, 3))
+    return mem.start_palette(to_signed(frames_BKHWC[:, -config.context:]), config.palette_rows)
+
+
+def init_state(config: ModelConfig, frames_BKHWC, depth_BKHW, poses_BK44, intrinsics_33,
+               palette_BHPC=None) -> WorldState:
+    """Rollout state from K real frames (uint8) with depth and poses (zeros when geometry is off).
+    `palette_BHPC`: the frames' `start_palettes`, when they are already known."""
     b, k, h, w, _ = frames_BKHWC.shape
     rgb = to_signed(frames_BKHWC)
     intrinsics = jnp.asarray(intrinsics_33, jnp.float32)
@@ -258,8 +269,7 @@ def init_state(config: ModelConfig, frames_BKHWC, depth_BKHW, poses_BK44, intrin
         for i in range(k):  # the last K frames, when more are given, fill the K pinned slots
             memory = mem.pin(memory, i % config.context, rgb[:, i], depth_BKHW[:, i].astype(jnp.float32),
                              poses_BK44[:, i].astype(jnp.float32), intrinsics)
-    palette = (mem.start_palette(rgb[:, -config.context:], config.palette_rows)
-               if config.geometry and config.palette_rows else jnp.zeros((b, h, 0, 3)))
+    palette = start_palettes(config, frames_BKHWC) if palette_BHPC is None else palette_BHPC
     return WorldState(memory=memory, last_rgb=rgb[:, -1], prev_rgb=rgb[:, -2] if k > 1 else rgb[:, -1],
                       last_disp=depth_to_disparity(depth_BKHW[:, -1].astype(jnp.float32)),
                       pose=poses_BK44[:, -1].astype(jnp.float32), intrinsics=intrinsics, palette=palette)
