@@ -270,7 +270,7 @@ def test_the_start_palette_is_the_most_frequent_colours_near_each_row():
         for j, c in enumerate(cols):
             levels[0, :, r, c] = ground[(i * len(cols) + j) % len(ground)]
     levels[0, :, 16:, cols[0]] = (200, 180, 120)  # one ground colour in every row: the most frequent there
-    palette = np.asarray(mem.start_palette(jnp.asarray(levels, jnp.float32) / 127.5 - 1.0, 2))
+    palette = np.asarray(mem.start_palette(jnp.asarray(levels), 2))
     colours = np.round((palette + 1.0) * 127.5).astype(int)  # (1, H, n, 3)
     assert colours.shape == (1, h, n, 3)
     assert (colours[0, 3] == (90, 140, 220)).all()  # all sky near the top: the one colour repeated

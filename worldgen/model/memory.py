@@ -96,14 +96,14 @@ def pin(mem: Memory, index: int, rgb_BHWC, depth_BHW, pose_B44, intrinsics_33) -
 
 def start_palette(frames_BVHWC, rows: int):
     """The colours a dream paints with per image row, (B, H, PALETTE_SIZE, C): the most frequent colours among
-    the real start frames' pixels (signed RGB of 8-bit frames) within `rows` rows of it (every
+    the real start frames' pixels (uint8 frames; the palette is signed RGB) within `rows` rows of it (every
     PALETTE_STRIDE-th column; exact pixel colours, the first repeated where there are fewer). The camera is
     level, so a row is an elevation: sky above, ground below. Computed once per dream, from the frames it pins."""
     b, _, res = frames_BVHWC.shape[:3]
     frames = frames_BVHWC[:, :, :, ::PALETTE_STRIDE]  # (B, V, H, W', C)
     near = jnp.clip(jnp.arange(res)[:, None] + jnp.arange(-rows, rows + 1)[None], 0, res - 1)  # (H, 2 rows + 1)
     cand = jnp.moveaxis(frames[:, :, near], 2, 1).reshape(b, res, -1, 3)  # (B, H, N, C)
-    levels = jnp.clip(jnp.round((cand + 1.0) * 127.5), 0, 255).astype(jnp.int32)
+    levels = cand.astype(jnp.int32)
     keys = (levels[..., 0] * 256 + levels[..., 1]) * 256 + levels[..., 2]
 
     def frequent(keys_N):

@@ -254,7 +254,7 @@ def start_palettes(config: ModelConfig, frames_BKHWC):
     b, _, h = frames_BKHWC.shape[:3]
     if not (config.geometry and config.palette_rows):
         return jnp.zeros((b, h, 0, 3))
-    return mem.start_palette(to_signed(frames_BKHWC[:, -config.context:]), config.palette_rows)
+    return mem.start_palette(frames_BKHWC[:, -config.context:], config.palette_rows)
 
 
 def init_state(config: ModelConfig, frames_BKHWC, depth_BKHW, poses_BK44, intrinsics_33,
