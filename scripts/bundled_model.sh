@@ -9,7 +9,8 @@
 # model's own long rollouts (`worldgen dream-data`, then `--dream`; session 14).
 # The model shows its memory wherever memory knows a pixel (--show-memory, session 11) and samples at
 # temperature 0.5 (--sample-temperature, session 12), and paints with the nearest colours of its real start
-# frames within 4 rows (--palette-rows, session 15): inference settings without weights, which training
+# frames within 4 rows (--palette-rows, session 15), and stores no dreamed content within 5 m of the eye above
+# the ground (--transient-near, session 16): inference settings without weights, which training
 # without --rollout or --dream does not use.
 # About 3 h 15 min of wall time on 2 cores.
 # The bundled weights ran the first three stages on data recorded before the explorer pushed on against
@@ -35,7 +36,7 @@ pose_stage runs/fill-pose/model runs/outcomes runs/outcomes/model --move-outcome
 worldgen record --seeds 0:160 --episodes-per-world 2 --steps 96 --resolution 64 --out data/long
 [ -f runs/dd-outcomes/meta.json ] || worldgen dream-data --model runs/outcomes/model --data data/long --out runs/dd-outcomes
 pose_stage runs/outcomes/model runs/pose-dream assets/world_model --move-outcomes --dream runs/dd-outcomes --dream-per-row 1 \
-  --palette-rows 4
+  --palette-rows 4 --transient-near 5
 worldgen eval --model assets/world_model --data data/explore --out docs/eval --episodes 32
 cp docs/eval/metrics.json assets/world_model/metrics.json
 worldgen model-card --model assets/world_model --metrics docs/eval/metrics.json

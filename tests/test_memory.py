@@ -310,3 +310,33 @@ def test_with_palette_rows_the_network_paints_only_colours_of_the_start_frames_n
         gen.step(plain.init(*rollout_start[2]), np.array([0]), jax.random.key(0))
     with pytest.raises(WorldgenError, match="palette_rows"):
         dataclasses.replace(painted.config, palette_rows=-1)
+
+
+def test_with_transient_near_near_content_above_the_ground_is_shown_but_not_stored(walk, rollout_start,
+                                                                                  random_tiny_model):
+    """ModelConfig.transient_near: a dreamed wall 2 m ahead is stored only where it is ground (lower than
+    NEAR_GROUND below the eye); the same wall 20 m ahead is stored whole. In a dream, the frame is the same
+    and only the memory differs."""
+    f = walk[0]
+    rgb, _, pose = as_batch(f)
+    intr = jnp.asarray(f.intrinsics)
+    everything = jnp.ones((1, RES, RES), bool)
+
+    def stored(depth, near):
+        m = mem.write(mem.empty(1, 0, RES * RES), rgb, jnp.full((1, RES, RES), depth), pose, intr, everything, near)
+        return np.asarray(m.points[0])[np.asarray(m.valid[0])] - f.pose[:3, 3]
+
+    whole, kept = stored(2.0, 0.0), stored(2.0, 5.0)
+    ground = whole[:, 1] <= -mem.NEAR_GROUND
+    assert 0 < ground.sum() < len(whole) and len(kept) == ground.sum()
+    assert (kept[:, 1] <= -mem.NEAR_GROUND).all()
+    assert len(stored(20.0, 5.0)) == len(stored(20.0, 0.0)) == RES * RES
+    near = wm.with_options(random_tiny_model, transient_near=5.0)
+    state = Generator(near).init(*rollout_start[2])
+    new, out = Generator(near).step(state, np.array([int(Action.FORWARD)]), jax.random.key(0))
+    plain = Generator(random_tiny_model)
+    old, ref = plain.step(plain.init(*rollout_start[2]), np.array([int(Action.FORWARD)]), jax.random.key(0))
+    np.testing.assert_array_equal(out["rgb"], ref["rgb"])
+    assert int(new.memory.cursor[0]) < int(old.memory.cursor[0])
+    with pytest.raises(WorldgenError, match="transient_near"):
+        dataclasses.replace(near.config, transient_near=-1.0)

@@ -31,8 +31,8 @@ def _init_distributed():
 
 
 def _load(args, **options):
-    """(folder, model) of --model, with --show-memory, --sample-temperature, --palette-rows and `options` applied
-    (`world_model.with_options`)."""
+    """(folder, model) of --model, with --show-memory, --sample-temperature, --palette-rows, --transient-near and
+    `options` applied (`world_model.with_options`)."""
     from worldgen.model.store import load_model, resolve_model
     from worldgen.model.world_model import with_options
     path = resolve_model(args.model)
@@ -42,6 +42,8 @@ def _load(args, **options):
         options["sample_temperature"] = args.sample_temperature
     if args.palette_rows is not None:
         options["palette_rows"] = args.palette_rows
+    if args.transient_near is not None:
+        options["transient_near"] = args.transient_near
     return path, with_options(load_model(path), **options)
 
 
@@ -55,6 +57,16 @@ def _add_inference_settings(p) -> None:
     p.add_argument("--palette-rows", type=int, default=None,
                    help="paint with the nearest colours of the real start frames within this many rows, 0 = off "
                         "(ModelConfig.palette_rows; default: as the model folder says)")
+    p.add_argument("--transient-near", type=float, default=None,
+                   help="dreamed content within this many metres of the eye, above the ground, is shown but not "
+                        "stored, 0 = off (ModelConfig.transient_near; default: as the model folder says)")
+
+
+def _train_rules(args) -> dict:
+    """The inference rules `worldgen train` sets on the model it trains (`world_model.RULES`): those given."""
+    given = {"show_memory": args.show_memory or None, "sample_temperature": args.sample_temperature,
+             "palette_rows": args.palette_rows, "transient_near": args.transient_near}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _train(args):
@@ -73,8 +85,7 @@ def _train(args):
                                 stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
                                 dream_per_row=args.dream_per_row, provenance=args.provenance,
                                 fill=args.fill, noise_level=args.noise_level, move_outcomes=args.move_outcomes,
-                                show_memory=args.show_memory, sample_temperature=args.sample_temperature,
-                                palette_rows=args.palette_rows)
+                                rules=_train_rules(args))
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
@@ -168,6 +179,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="the trained model's sampling temperature (0..2; default: --init's, else the preset's 1.0)")
     p.add_argument("--palette-rows", type=int, default=None,
                    help="the trained model's ModelConfig.palette_rows (0 = off; default: --init's, else 0)")
+    p.add_argument("--transient-near", type=float, default=None,
+                   help="the trained model's ModelConfig.transient_near in metres (0 = off; default: --init's, "
+                        "else 0)")
     p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")

@@ -20,7 +20,7 @@ from worldgen.errors import DataError
 from worldgen.model.config import ModelConfig, preset
 from worldgen.model.runner import Generator
 from worldgen.model.store import export_model, load_model, read_config
-from worldgen.model.world_model import WorldModel, with_options
+from worldgen.model.world_model import RULES, WorldModel, with_options
 from worldgen.camera import intrinsics_matrix
 from worldgen.files import write_atomic
 
@@ -35,8 +35,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                       dream_weight: float = 1.0, dream_per_row: int = 2,
                       provenance: bool = False, fill: bool = False,
                       noise_level: bool = False, move_outcomes: bool = False,
-                      show_memory: bool = False, sample_temperature: float | None = None,
-                      palette_rows: int | None = None) -> tuple[WorldModel, dict]:
+                      rules: dict | None = None) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
     its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched).
     With `rollout` > 0, windows of `window` frames (default: whole episodes) also train on the model's own
@@ -50,17 +49,14 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     starts from the memory drawing with its holes filled (`ModelConfig.fill`; switched on for an `init` model).
     With `noise_level`, the network is told the context's noise level (`ModelConfig.noise_level`; grafted on).
     With `move_outcomes`, the camera head classifies a move's outcome (`ModelConfig.move_outcomes`; grafted on,
-    and trained by either stage). With `show_memory`, the model shows its memory where it knows a pixel
-    (`ModelConfig.show_memory`, a rule without weights; switched on for an `init` model). `sample_temperature`
-    sets the trained model's sampling temperature (used by its own rollouts in training, and kept for inference),
-    `palette_rows` its `ModelConfig.palette_rows` (likewise).
+    and trained by either stage). `rules` sets the trained model's inference rules (`world_model.RULES`, e.g.
+    {"show_memory": True, "palette_rows": 4}; they use no weights, apply to its own rollouts in training and are
+    kept for inference; the rest stay `init`'s).
     The model is `init`'s, else a new one of preset `preset_name` (default small); naming both, they must agree."""
     if stage not in STAGES:
         raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
     options = {"provenance": provenance, "fill": fill, "noise_level": noise_level, "move_outcomes": move_outcomes,
-               **({"show_memory": True} if show_memory else {}),
-               **({"sample_temperature": sample_temperature} if sample_temperature is not None else {}),
-               **({"palette_rows": palette_rows} if palette_rows is not None else {})}
+               **(rules or {})}
     if stage == "pose" and dream is not None and dream_weight != 1.0:
         raise DataError("the pose stage weighs --dream steps like the recorded windows: --dream-weight is for "
                         "--stage all")
@@ -77,9 +73,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
         named = preset_name and preset(preset_name, num_actions=config.num_actions, geometry=config.geometry,
                                        provenance=config.provenance, fill=config.fill,
                                        noise_level=config.noise_level, move_outcomes=config.move_outcomes,
-                                       show_memory=config.show_memory,
-                                       sample_temperature=config.sample_temperature,
-                                       palette_rows=config.palette_rows)
+                                       **{k: getattr(config, k) for k in RULES})
         if named and named != config:
             raise DataError(f"--preset {preset_name} does not describe the model in {init}: leave --preset out "
                             f"to keep training that model as it is")

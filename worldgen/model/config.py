@@ -38,6 +38,11 @@ class ModelConfig:
     palette_rows: the network's colours become their nearest among the real start frames' pixels within this
         many rows (`memory.start_palette`; the camera is level, so a row is an elevation), so a dream paints
         with its own world's colours instead of drifting to the greens of others. 0: off. An inference rule.
+    transient_near: metres. Dreamed content this near the eye that stands above the ground (higher than
+        `memory.NEAR_GROUND` below the eye) is shown but not written to memory, and is painted again from the
+        last frames at the next step. The network's depth is least sure for near content it invents, and a
+        near surface stored at a wrong depth (a tree crown smeared round by a turn, a horizon band grown into a
+        wall) fills the view for as long as the camera stays near it. 0: off. An inference rule.
     """
 
     resolution: int = 64
@@ -55,6 +60,7 @@ class ModelConfig:
     move_outcomes: bool = False
     show_memory: bool = False
     palette_rows: int = 0
+    transient_near: float = 0.0
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
@@ -72,6 +78,8 @@ class ModelConfig:
             raise WorldgenError(f"ModelConfig.sample_temperature = {self.sample_temperature}: expected 0..2")
         if not 0 <= self.palette_rows <= self.resolution:
             raise WorldgenError(f"ModelConfig.palette_rows = {self.palette_rows}: expected 0..{self.resolution}")
+        if not 0.0 <= self.transient_near <= 100.0:
+            raise WorldgenError(f"ModelConfig.transient_near = {self.transient_near}: expected 0..100 metres")
         if not 1 <= self.sample_steps <= 16:
             raise WorldgenError(f"ModelConfig.sample_steps = {self.sample_steps}: expected 1..16")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))

@@ -40,6 +40,7 @@ TRAIL = 256  # camera positions remembered
 _NOWHERE = 1e9  # the position of an empty view or trail slot
 PALETTE_STRIDE = 4  # every 4th column of the pinned real frames is a palette candidate
 PALETTE_SIZE = 64  # colours kept per row: the most frequent candidates (a row window holds about 60 on average)
+NEAR_GROUND = 1.0  # metres below the eye: dreamed points lower than this are ground, which `write` always keeps
 
 
 @struct.dataclass
@@ -135,12 +136,17 @@ def flying_pixels(depth_BHW):
     return (depth_BHW > MIN_DEPTH) & (depth_BHW - near > gap) & (far - depth_BHW > gap)
 
 
-def write(mem: Memory, rgb_BHWC, depth_BHW, pose_B44, intrinsics_33, new_BHW) -> Memory:
+def write(mem: Memory, rgb_BHWC, depth_BHW, pose_B44, intrinsics_33, new_BHW, near: float = 0.0) -> Memory:
     """Append the pixels of a dreamed frame flagged in `new_BHW` (what memory did not know at full
-    resolution), minus flying pixels, to the ring. A dreamed sky is stored as sky (a map by direction)."""
+    resolution), minus flying pixels, to the ring. A dreamed sky is stored as sky (a map by direction).
+    With `near` > 0, points within `near` metres of the eye that stand higher than NEAR_GROUND below it are not
+    written either: shown once, repainted from the last frames at the next step (`ModelConfig.transient_near`)."""
     b, h, w, _ = rgb_BHWC.shape
     pts, ok, rad = surfels(depth_BHW, pose_B44, intrinsics_33, sky=True)
     keep = (new_BHW & ~flying_pixels(depth_BHW)).reshape(b, -1) & ok
+    if near > 0:
+        rel = pts - pose_B44[:, None, :3, 3]
+        keep &= (jnp.linalg.norm(rel, axis=-1) >= near) | (rel[..., 1] <= -NEAR_GROUND)
     ring = mem.capacity - mem.pinned
     order = jnp.cumsum(keep, axis=1) - 1
     pos = jnp.where(keep, mem.pinned + (mem.cursor[:, None] + order) % ring, mem.capacity)  # capacity: dropped

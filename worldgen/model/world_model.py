@@ -130,7 +130,7 @@ def move_outcomes(stride_B2, pose_B44):
 
 
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
-RULES = ("show_memory", "sample_temperature", "palette_rows")  # inference settings without weights: as given
+RULES = ("show_memory", "sample_temperature", "palette_rows", "transient_near")  # inference settings without weights: as given
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -138,8 +138,8 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     `move_outcomes`) can only be switched on: their new weights start at zero (the provenance channel of the
     stem, the noise-level layer, the move-outcome classifier, which is then never sure), so the result makes
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
-    training to be used well. RULES (`show_memory`, `sample_temperature`, `palette_rows`) use no weights and are
-    set as given."""
+    training to be used well. RULES (`show_memory`, `sample_temperature`, `palette_rows`, `transient_near`) use no
+    weights and are set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
@@ -299,7 +299,7 @@ def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44
     new = state.replace(last_rgb=rgb, prev_rgb=state.last_rgb, last_disp=disp_BHW, pose=pose_B44)
     if config.geometry:
         new = new.replace(memory=mem.write(state.memory, rgb, disparity_to_depth(disp_BHW), pose_B44,
-                                           state.intrinsics, ~fine_BHW))
+                                           state.intrinsics, ~fine_BHW, config.transient_near))
     return new
 
 
