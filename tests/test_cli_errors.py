@@ -52,6 +52,8 @@ CASES = [
     (["play", "--model", "{d}/frames"], "is not a worldgen model folder"),
     (["eval", "--data", "{d}/shards", "--out", "{d}/ev", "--sample-temperature", "5"],
      "ModelConfig.sample_temperature = 5.0: expected 0..2"),
+    (["eval", "--data", "{d}/shards", "--out", "{d}/ev", "--transient-near", "nan"],
+     "ModelConfig.transient_near = nan: expected 0..100 metres"),
     (["export", "--seed", "1", "--out", "{d}/x.stl"], "unknown export format 'stl'"),
     (["import", "--frames", "{d}/missing", "--actions", "{d}/huge.txt", "--out", "{d}/imp"], "does not exist"),
     (["export-checkpoint", "--workdir", "{d}/frames", "--out", "{d}/m"], "has no checkpoints"),

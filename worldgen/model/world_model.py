@@ -130,7 +130,8 @@ def move_outcomes(stride_B2, pose_B44):
 
 
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
-RULES = ("show_memory", "sample_temperature", "palette_rows", "transient_near")  # inference settings without weights: as given
+# inference settings without weights: set as given
+RULES = ("show_memory", "sample_temperature", "palette_rows", "transient_near")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
