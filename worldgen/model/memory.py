@@ -195,11 +195,12 @@ def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_
     seg = jnp.where(ok, jnp.array(starts[:-1])[level] + vi * side + ui, n_seg)
     zbuf = jax.ops.segment_min(jnp.where(ok, d, jnp.inf), seg, num_segments=n_seg + 1)
     win = (ok & (d <= zbuf[seg] * (1 + DEPTH_TOLERANCE))).astype(colors_NC.dtype)
-    wsum = jax.ops.segment_sum(win, seg, num_segments=n_seg + 1)
-    csum = jax.ops.segment_sum(colors_NC * win[:, None], seg, num_segments=n_seg + 1)
-    dsum = jax.ops.segment_sum(d * win, seg, num_segments=n_seg + 1)
-    size0 = (jax.ops.segment_sum(diameter * win, seg, num_segments=n_seg + 1)[:sizes[0]]
-             / jnp.maximum(wsum[:sizes[0]], 1.0)).reshape(res, res)
+    # One scatter of every per-point quantity at once (weight, colour, depth, diameter): a scatter runs point
+    # by point on a CPU, and one pass costs less than four (memory.render 11 -> 9 ms on 2 cores; same output).
+    sums = jax.ops.segment_sum(jnp.concatenate([win[:, None], colors_NC, d[:, None], diameter[:, None]], 1)
+                               * win[:, None], seg, num_segments=n_seg + 1)
+    wsum, csum, dsum = sums[:, 0], sums[:, 1:-2], sums[:, -2]
+    size0 = (sums[:sizes[0], -1] / jnp.maximum(wsum[:sizes[0]], 1.0)).reshape(res, res)
     cols, deps, wts = [], [], []
     for lv in range(LEVELS):
         sl = slice(starts[lv], starts[lv + 1])
