@@ -196,7 +196,7 @@ def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_
     zbuf = jax.ops.segment_min(jnp.where(ok, d, jnp.inf), seg, num_segments=n_seg + 1)
     win = (ok & (d <= zbuf[seg] * (1 + DEPTH_TOLERANCE))).astype(colors_NC.dtype)
     # One scatter of every per-point quantity at once (weight, colour, depth, diameter): a scatter runs point
-    # by point on a CPU, and one pass costs less than four (memory.render 11 -> 9 ms on 2 cores; same output).
+    # by point on a CPU, so one pass over six columns costs less than four passes (docs/model.md, session 17).
     sums = jax.ops.segment_sum(jnp.concatenate([win[:, None], colors_NC, d[:, None], diameter[:, None]], 1)
                                * win[:, None], seg, num_segments=n_seg + 1)
     wsum, csum, dsum = sums[:, 0], sums[:, 1:-2], sums[:, -2]
