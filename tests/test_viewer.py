@@ -2,6 +2,7 @@
 import base64
 import glob
 import io
+import json
 import secrets
 import socket
 import tempfile
@@ -188,26 +189,39 @@ def test_the_play_channel_streams_while_held_and_stays_at_most_one_frame_ahead(g
     with client.websocket_connect(PATH) as ws:
         ws.send_json({"token": session.token})
         ws.send_json({"action": 1})
-        first, second = ws.receive_json(), ws.receive_json()
-        assert (first["seq"], second["seq"]) == (1, 2) and first["dream"].startswith("data:image/png")
+        first, second = _frame(ws), _frame(ws)
+        assert (first[0]["seq"], second[0]["seq"]) == (1, 2) and first[0]["step"] == 1
+        assert np.array_equal(second[1], session.log[1][0]) and np.array_equal(second[2], session.log[1][1])
         time.sleep(0.5)  # unacknowledged: the server waits instead of queueing more
         assert session.step_count == 2
         ws.send_json({"ack": 2})
-        assert ws.receive_json()["seq"] == 3
+        assert _frame(ws)[0]["seq"] == 3
         ws.send_json({"action": None, "ack": 3})
         time.sleep(0.3)
         steps = session.step_count
         time.sleep(0.3)
         assert session.step_count == steps <= 4  # released: at most the frame already under way
         ws.send_json({"action": "Infinity", "ack": steps})
-        replies = [ws.receive_json() for _ in range(steps - 3 + 1)]  # the frame under way, then the answer
-        assert "seq" in replies[-1] and "action" in replies[-1]["error"]
+        replies = [ws.receive() for _ in range(steps - 3 + 1)]  # the frame under way, then the answer
+        error = json.loads(replies[-1]["text"])
+        assert "seq" in error and "action" in error["error"]
     other = store.get("tab2", "10.0.0.5")
     other.new_world(6, WorldSpec(biome="snow"))
     with client.websocket_connect(PATH) as ws:
         ws.send_json({"token": other.token})  # another address's session
         assert "expired" in ws.receive_json()["error"]
     assert other.step_count == 0
+
+
+def _frame(ws) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    """A binary frame of the play channel: its fields, the dream and the truth (None without one)."""
+    data = ws.receive_bytes()
+    n = int.from_bytes(data[:4], "little")
+    fields = json.loads(data[4:4 + n])
+    res = fields["resolution"]
+    pixels = np.frombuffer(data[4 + n:], np.uint8).reshape(-1, res, res, 3)
+    assert len(pixels) == 1 + fields["truth"]
+    return fields, pixels[0], pixels[1] if fields["truth"] else None
 
 
 def _free_port() -> int:
@@ -271,13 +285,13 @@ def _open(browser, url):
     page = browser.new_context(accept_downloads=True).new_page()
     page.goto(url)
     page.wait_for_selector(".wg-player[data-ready='1']", timeout=60_000)
-    page.wait_for_function("document.querySelector('.wg-dream').src.startsWith('data:')", timeout=60_000)
+    page.wait_for_function("Number(document.querySelector('.wg-player').dataset.frames) > 0", timeout=60_000)
     return page
 
 
 def test_browser_play_and_download(server, browser, tmp_path):
     page = _open(browser, server)
-    frames = lambda: page.eval_on_selector_all(".wg-views img", "es => es.map(e => e.src)")
+    frames = lambda: page.eval_on_selector_all(".wg-views canvas", "es => es.map(e => e.toDataURL())")
     first = frames()
     page.click(".wg-hud")
     page.keyboard.down("w")

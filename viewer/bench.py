@@ -39,7 +39,7 @@ def bench_viewer(model: str = "bundled", seconds: float = 10.0, screenshot: str 
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector(".wg-player[data-ready='1']", timeout=120_000)
-            page.wait_for_function("document.querySelector('.wg-dream').src.startsWith('data:')", timeout=120_000)
+            page.wait_for_function("Number(document.querySelector('.wg-player').dataset.frames) > 0", timeout=120_000)
             page.click(".wg-hud")
             page.keyboard.down("w")
             time.sleep(1.0)  # let the loop settle

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import secrets
 import threading
 import time
@@ -42,6 +43,15 @@ def png_data_url(rgb_HWC: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(np.asarray(rgb_HWC, np.uint8)).save(buf, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def pack_frame(fields: dict, *images_HWC: np.ndarray | None) -> bytes:
+    """A binary frame: a 4-byte little-endian length, that many bytes of JSON fields, then each image's raw
+    RGB bytes (H*W*3, row-major), those that are None left out. The page draws them into canvases without
+    decoding anything (player.js); PNG data URLs cost both ends a codec and base64 on every frame."""
+    head = json.dumps(fields).encode()
+    return b"".join([len(head).to_bytes(4, "little"), head]
+                    + [np.ascontiguousarray(im, np.uint8).tobytes() for im in images_HWC if im is not None])
 
 
 def load_upload(path: str | Path, max_bytes: int) -> Image.Image:
@@ -166,6 +176,11 @@ class PlaySession:
 
     # --- play -----------------------------------------------------------------------------------
     def step(self, action: int) -> dict:
+        self.advance(action)
+        return self.view()
+
+    def advance(self, action: int) -> None:
+        """One step of the dream and of the truth beside it (without encoding a view: see `view`, `frame`)."""
         if self.gen_state is None:
             raise WorldgenError("start a world or a dream first")
         action = int(Action(action)) if self.gen.config.num_actions == len(Action) else int(action)
@@ -180,13 +195,13 @@ class PlaySession:
                 obs = self.env.step(action)[0]
             self.context.append(_truth(obs))
             truth = self.truth = obs["rgb"]
-        self.dream = np.asarray(out["rgb"][0])
+        out = jax.device_get(out)  # one transfer, then batch element 0 in NumPy (an index of a device array
+        self.dream = out["rgb"][0]  # would be one more dispatched computation per output)
         if truth is not None:
             err = float(np.mean((self.dream.astype(np.float64) - truth) ** 2))
             self.sq_err, self.n_err = self.sq_err + err, self.n_err + 1
             self.last_psnr = pooled_psnr(self.dream[None], truth[None])
-        self.log.append((self.dream, truth, np.asarray(out["depth"][0]), np.asarray(out["pose"][0])))
-        return self.view()
+        self.log.append((self.dream, truth, out["depth"][0], out["pose"][0]))
 
     def remember_view(self) -> dict:
         """Remember the current true view as the goal that `plan_step` walks back to."""
@@ -199,11 +214,14 @@ class PlaySession:
         return self._changed()
 
     def plan_step(self) -> dict:
-        """One step toward the remembered view, the action chosen by the latent planner from the true view."""
+        """One step toward the remembered view (`plan_action`)."""
+        return self.step(self.plan_action())
+
+    def plan_action(self) -> int:
+        """The action the latent planner chooses from the true view toward the remembered one."""
         if self.goal is None:
             raise WorldgenError("remember a view first, then walk back to it")
-        action, _ = self.planner.plan(self.truth, self.goal[1], self.step_count)
-        return self.step(action)
+        return self.planner.plan(self.truth, self.goal[1], self.step_count)[0]
 
     def undo(self, n: int = 1) -> dict:
         n = min(int(n), len(self.history))
@@ -226,13 +244,22 @@ class PlaySession:
         self.version += 1
         return self.view()
 
-    def view(self) -> dict:
+    def _fields(self) -> dict:
         mean = 10 * np.log10(255.0 ** 2 / max(self.sq_err / self.n_err, 1e-10)) if self.n_err else None
-        return {"dream": png_data_url(self.dream) if self.dream is not None else None,
+        return {"step": self.step_count, "resolution": self.res, "psnr": self.last_psnr, "mean_psnr": mean,
+                "version": self.version, "undo": len(self.history), "source": self.describe(), "token": self.token}
+
+    def view(self) -> dict:
+        """The whole view, pictures as PNG data URLs (the Gradio handlers' and API's answer)."""
+        return {**self._fields(), "dream": png_data_url(self.dream) if self.dream is not None else None,
                 "truth": png_data_url(self.truth) if self.truth is not None else None,
-                "step": self.step_count, "resolution": self.res, "psnr": self.last_psnr, "mean_psnr": mean,
-                "version": self.version, "undo": len(self.history), "source": self.describe(), "token": self.token,
                 "goal": png_data_url(self.goal[0]) if self.goal is not None else None}
+
+    def frame(self, **extra) -> bytes:
+        """The view as the play channel streams it (`viewer.stream`): `pack_frame` of the fields (with
+        `extra`), the dream's RGB bytes and the truth's when there is one. No goal: streaming never changes it."""
+        fields = {**self._fields(), **extra, "truth": self.truth is not None}
+        return pack_frame(fields, self.dream, self.truth)
 
     def describe(self) -> str:
         if self.world is not None:

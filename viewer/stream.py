@@ -7,7 +7,8 @@ and which frame it has shown:
     page -> server   {"token": T}                      first message: the tab's session (bound to its address)
                      {"action": A}                     A: an action number, "plan", or null when nothing is held
                      {"ack": N}                        frame N is on screen
-    server -> page   a view (PlaySession.view) with "seq": N, or {"error": message}
+    server -> page   frame N as one binary message (PlaySession.frame, "seq": N among its fields: raw RGB that
+                     the page draws into canvases), or the text {"error": message, "seq": N}
 
 While an action is held the server steps the session again as soon as a frame is sent, so the next frame is
 computed while this one travels; it runs at most one frame ahead of what the page has acknowledged, so a slow
@@ -26,12 +27,11 @@ PATH = "/worldgen/play"
 AHEAD = 1  # frames the server may send beyond the last one the page acknowledged
 
 
-def _step(store: SessionStore, token: str, client: str, action) -> dict:
+def _step(store: SessionStore, token: str, client: str, action, seq: int) -> bytes:
     session = store.by_token(token, client)  # also keeps the session from being freed as idle
     with session.lock:
-        if action == "plan":
-            return session.plan_step()
-        return session.step(checked_action(action))
+        session.advance(session.plan_action() if action == "plan" else checked_action(action))
+        return session.frame(seq=seq)
 
 
 def play_socket(store: SessionStore):
@@ -76,13 +76,12 @@ def play_socket(store: SessionStore):
                     await asyncio.wait([reader, waiting], return_when=asyncio.FIRST_COMPLETED)
                     waiting.cancel()
                     continue
-                try:
-                    view = await asyncio.to_thread(_step, store, token, client, held["action"])
-                except (WorldgenError, ValueError, TypeError) as e:
-                    view = {"error": str(e)}
-                    held["action"] = None  # wait for the page to press again
                 seq += 1
-                await ws.send_json({**view, "seq": seq})
+                try:
+                    await ws.send_bytes(await asyncio.to_thread(_step, store, token, client, held["action"], seq))
+                except (WorldgenError, ValueError, TypeError) as e:
+                    held["action"] = None  # wait for the page to press again
+                    await ws.send_json({"error": str(e), "seq": seq})
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

@@ -1,8 +1,10 @@
 // Client-side play loop. Keys and pad buttons set the held action; the page tells the server over one
 // websocket (viewer/stream.py) what is held, and the server streams frames while it is, at most one ahead
-// of what this page has acknowledged, so a slow machine drops frames instead of queueing them. Python
-// handlers change the world through `props.value`, which is watched; a streamed frame older than the
-// newest world version is dropped.
+// of what this page has acknowledged, so a slow machine drops frames instead of queueing them. A streamed
+// frame is binary (PlaySession.frame): its raw RGB goes straight into the canvases, nothing to decode.
+// Python handlers change the world through `props.value` (PNG data URLs), which is watched; a streamed
+// frame older than the newest world version is dropped. Nothing runs per animation frame: the page works
+// only when a key changes or a frame arrives, and the two cores stay with the model.
 const KEYS = {KeyW: 1, ArrowUp: 1, KeyS: 2, ArrowDown: 2, KeyA: 3, ArrowLeft: 3, KeyD: 4, ArrowRight: 4,
               KeyQ: 5, KeyE: 6, KeyG: 'plan'};  // 'plan': a step the latent planner chooses
 const root = element.querySelector('.wg-player');
@@ -18,8 +20,8 @@ function typing(e) {
   const t = e.target;
   return t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable);
 }
-function press(a) { if (!held.includes(a)) held.push(a); }
-function release(a) { const i = held.indexOf(a); if (i >= 0) held.splice(i, 1); }
+function press(a) { if (!held.includes(a)) { held.push(a); sync(); } }
+function release(a) { const i = held.indexOf(a); if (i >= 0) { held.splice(i, 1); sync(); } }
 
 document.addEventListener('keydown', (e) => {
   if (!(e.code in KEYS) || typing(e)) return;
@@ -27,7 +29,7 @@ document.addEventListener('keydown', (e) => {
   press(KEYS[e.code]);
 });
 document.addEventListener('keyup', (e) => { if (e.code in KEYS) release(KEYS[e.code]); });
-window.addEventListener('blur', () => held.splice(0, held.length));
+window.addEventListener('blur', () => { held.splice(0, held.length); sync(); });
 
 element.querySelectorAll('.wg-pad button').forEach((b) => {
   const a = b.dataset.action === 'plan' ? 'plan' : Number(b.dataset.action);
@@ -47,34 +49,71 @@ function display(sel, on) {
   if (el.style.display !== want) el.style.display = want;
 }
 
-function show(v) {
+function drawRGB(canvas, rgb, res) {  // raw RGB bytes (res*res*3) into a res x res canvas
+  canvas.drawn = (canvas.drawn || 0) + 1;
+  if (canvas.width !== res) canvas.width = canvas.height = res;
+  const ctx = canvas.getContext('2d'), img = ctx.createImageData(res, res), d = img.data;
+  for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
+    d[j] = rgb[i]; d[j + 1] = rgb[i + 1]; d[j + 2] = rgb[i + 2]; d[j + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+}
+function drawURL(canvas, url) {  // a PNG data URL, decoded first: drawn only if no newer frame came meanwhile
+  const at = canvas.drawn = (canvas.drawn || 0) + 1, im = new Image();
+  im.onload = () => {
+    if (canvas.drawn !== at) return;
+    if (canvas.width !== im.width) { canvas.width = im.width; canvas.height = im.height; }
+    canvas.getContext('2d').drawImage(im, 0, 0);
+    root.dataset.frames = canvas === dream ? Number(root.dataset.frames || 0) + 1 : root.dataset.frames;
+  };
+  im.src = url;
+}
+const dream = $('.wg-dream'), truth = $('.wg-truth');
+
+let hudView = null;  // the newest view whose numbers the HUD does not show yet
+function writeHud() {  // text that changes every frame costs a layout and a paint each time
+  const v = hudView;
+  if (!v) return;
+  hudView = null;
+  put('.wg-step', 'step ' + v.step);
+  put('.wg-res', v.resolution ? `${v.resolution}×${v.resolution}` : '');
+  put('.wg-psnr', v.psnr == null ? 'PSNR: -' : `PSNR: ${v.psnr.toFixed(1)} dB (mean ${v.mean_psnr.toFixed(1)})`);
+  put('.wg-source', v.source || '');
+}
+
+function show(v, pixels) {  // a view: from Python (pictures as data URLs) or streamed (`pixels`: raw RGB)
   if (!v) return;
   if (v.error) { put('.wg-error', v.error); pauseUntil = performance.now() + 1000; return false; }
   if (v.version < version) return false;
   version = v.version;
   put('.wg-error', '');
-  if (v.dream) $('.wg-dream').src = v.dream;
+  if (pixels) {
+    const n = v.resolution * v.resolution * 3;
+    drawRGB(dream, pixels.subarray(0, n), v.resolution);
+    if (v.truth) drawRGB(truth, pixels.subarray(n, 2 * n), v.resolution);
+    root.dataset.frames = Number(root.dataset.frames || 0) + 1;
+  } else {
+    if (v.dream) drawURL(dream, v.dream);
+    if (v.truth) drawURL(truth, v.truth);
+  }
   display('.wg-truth-fig', v.truth);
-  if (v.truth) $('.wg-truth').src = v.truth;
-  put('.wg-step', 'step ' + v.step);
-  put('.wg-res', v.resolution ? `${v.resolution}×${v.resolution}` : '');
-  put('.wg-psnr', v.psnr == null ? 'PSNR: -' : `PSNR: ${v.psnr.toFixed(1)} dB (mean ${v.mean_psnr.toFixed(1)})`);
-  put('.wg-source', v.source || '');
-  display('.wg-goal-fig', v.goal);
-  if (v.goal) $('.wg-goal').src = v.goal;
+  hudView = v;
+  if (!pixels) writeHud();  // streamed frames: four times a second, with the FPS counter
+  if ('goal' in v) {  // streamed frames leave the goal as it is
+    display('.wg-goal-fig', v.goal);
+    if (v.goal) $('.wg-goal').src = v.goal;
+  }
   root.dataset.step = v.step;
   if (v.token) token = v.token;
   return true;
 }
 
-watch('value', () => { if (props.value && props.value.version !== undefined) show(props.value); });
+watch('value', () => {
+  if (props.value && props.value.version !== undefined) { show(props.value); sync(); }
+});
 
-let fpsAt = 0;             // when the FPS counter was last written
-function updateFps(now) {
-  // Four times a second: writing the page every animation frame costs a layout and a paint each time,
-  // CPU that the model needs on a small machine.
-  if (now - fpsAt < 250) return;
-  fpsAt = now;
+function updateFps() {  // four times a second, from the frames shown in the last second
+  const now = performance.now();
   shown = shown.filter((t) => now - t < 1000);
   const fps = shown.length < 2 ? 0 : (shown.length - 1) * 1000 / (now - shown[0]);
   $('.wg-fps').textContent = 'FPS: ' + fps.toFixed(1);
@@ -88,17 +127,26 @@ function connect() {
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const sock = new WebSocket(url);
   ws = sock;
-  sock.onopen = () => sock.send(JSON.stringify({token: wsToken}));
+  sock.binaryType = 'arraybuffer';
+  sock.onopen = () => { sock.send(JSON.stringify({token: wsToken})); sync(); };
   sock.onmessage = (e) => {
-    const v = JSON.parse(e.data);
+    let v, pixels;
+    if (typeof e.data === 'string') {
+      v = JSON.parse(e.data);
+    } else {  // a 4-byte length, the JSON fields, then the pictures' raw RGB
+      const n = new DataView(e.data).getUint32(0, true);
+      v = JSON.parse(decoder.decode(new Uint8Array(e.data, 4, n)));
+      pixels = new Uint8Array(e.data, 4 + n);
+    }
     if (v.error) { sent = undefined; }  // the server stops after an error until told again
-    if (show(v)) shown.push(performance.now());
+    if (show(v, pixels)) shown.push(performance.now());
     if (v.seq !== undefined) sock.send(JSON.stringify({ack: v.seq}));
   };
   sock.onclose = () => { if (ws === sock) { ws = null; pauseUntil = performance.now() + 1000; } };
 }
+const decoder = new TextDecoder();
 
-function tick() {
+function sync() {  // connect when there is a session to play, and tell the server what is held
   const now = performance.now();
   if (token && (!ws || wsToken !== token) && now > pauseUntil) {
     if (ws) { const old = ws; ws = null; old.close(); }
@@ -110,8 +158,6 @@ function tick() {
     ws.send(JSON.stringify({action: action}));
     sent = action;
   }
-  updateFps(now);
-  requestAnimationFrame(tick);
 }
+setInterval(() => { sync(); updateFps(); writeHud(); }, 250);
 root.dataset.ready = '1';
-requestAnimationFrame(tick);
