@@ -103,7 +103,7 @@ def bench_generate(model: str = "bundled") -> str:
             net = WorldModel(dataclasses.replace(base.config, resolution=res), rngs=nnx.Rngs(0))
         gen = Generator(net)
         dt, (state, actions, key) = step_seconds(gen, batch)
-        cost = gen._step.lower(gen.params, state, actions, key).compile().cost_analysis()
+        cost = gen._step.lower(gen.param_leaves, state, actions, key).compile().cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
         gflop = cost.get("flops", float("nan")) / 1e9 / batch
         label = f"generate {res}x{res}, batch {batch}"
