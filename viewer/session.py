@@ -195,8 +195,9 @@ class PlaySession:
                 obs = self.env.step(action)[0]
             self.context.append(_truth(obs))
             truth = self.truth = obs["rgb"]
-        out = jax.device_get(out)  # one transfer, then batch element 0 in NumPy (an index of a device array
-        self.dream = out["rgb"][0]  # would be one more dispatched computation per output)
+        # One transfer, then batch element 0 in NumPy: indexing a device array dispatches a computation per output.
+        out = jax.device_get(out)
+        self.dream = out["rgb"][0]
         if truth is not None:
             err = float(np.mean((self.dream.astype(np.float64) - truth) ** 2))
             self.sq_err, self.n_err = self.sq_err + err, self.n_err + 1

@@ -49,6 +49,9 @@ function display(sel, on) {
   if (el.style.display !== want) el.style.display = want;
 }
 
+function painted(canvas) {  // count the dream's pictures on screen (tests and the bench wait for the first)
+  if (canvas === dream) root.dataset.frames = Number(root.dataset.frames || 0) + 1;
+}
 function drawRGB(canvas, rgb, res) {  // raw RGB bytes (res*res*3) into a res x res canvas
   canvas.drawn = (canvas.drawn || 0) + 1;
   if (canvas.width !== res) canvas.width = canvas.height = res;
@@ -57,6 +60,7 @@ function drawRGB(canvas, rgb, res) {  // raw RGB bytes (res*res*3) into a res x 
     d[j] = rgb[i]; d[j + 1] = rgb[i + 1]; d[j + 2] = rgb[i + 2]; d[j + 3] = 255;
   }
   ctx.putImageData(img, 0, 0);
+  painted(canvas);
 }
 function drawURL(canvas, url) {  // a PNG data URL, decoded first: drawn only if no newer frame came meanwhile
   const at = canvas.drawn = (canvas.drawn || 0) + 1, im = new Image();
@@ -64,7 +68,7 @@ function drawURL(canvas, url) {  // a PNG data URL, decoded first: drawn only if
     if (canvas.drawn !== at) return;
     if (canvas.width !== im.width) { canvas.width = im.width; canvas.height = im.height; }
     canvas.getContext('2d').drawImage(im, 0, 0);
-    root.dataset.frames = canvas === dream ? Number(root.dataset.frames || 0) + 1 : root.dataset.frames;
+    painted(canvas);
   };
   im.src = url;
 }
@@ -91,7 +95,6 @@ function show(v, pixels) {  // a view: from Python (pictures as data URLs) or st
     const n = v.resolution * v.resolution * 3;
     drawRGB(dream, pixels.subarray(0, n), v.resolution);
     if (v.truth) drawRGB(truth, pixels.subarray(n, 2 * n), v.resolution);
-    root.dataset.frames = Number(root.dataset.frames || 0) + 1;
   } else {
     if (v.dream) drawURL(dream, v.dream);
     if (v.truth) drawURL(truth, v.truth);
