@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from training.objective import loss_fn, own_rollout, teacher_forced
+from training.objective import loss_fn, own_rollout, painted_mse, teacher_forced
 from worldgen import World
 from worldgen.actions import Action
 from worldgen.dataset import EpisodeDataset
@@ -88,6 +88,22 @@ def test_causality_prediction_at_t_ignores_later_frames(rollout_dataset, random_
         # Frame t itself enters only as the flow-matching input (noise mixed with the target), as it must.
         assert np.all(grad[:, t + 1:] == 0), f"prediction of frame {t} depends on frames > {t}"
         assert np.abs(grad[:, t - 1]).sum() > 0  # it does use the last frame
+
+
+def test_painted_only_scores_colours_only_where_a_model_that_shows_memory_paints(rollout_dataset, random_tiny_model):
+    data = EpisodeDataset(rollout_dataset, "train")
+    intr = jnp.asarray(data.intrinsics)
+    batch = data.windows(2, random_tiny_model.config.context + 4, seed=0, step=0)
+    assert not np.asarray(teacher_forced(random_tiny_model, batch, intr, jax.random.key(0))["shown"]).any()
+    model = wm.with_options(random_tiny_model, show_memory=True)
+    out = teacher_forced(model, batch, intr, jax.random.key(0))
+    shown = np.asarray(out["shown"])
+    assert 0.2 < shown.mean() < 1.0  # the warp of real frames knows much of each target, not all of it
+    grad = np.asarray(jax.grad(lambda p: painted_mse(p, out["rgb_target"], out["shown"]))(out["rgb_pred"]))
+    assert np.all(grad[shown] == 0) and np.abs(grad[~shown]).sum() > 0
+    plain = loss_fn(model, batch, intr, jax.random.key(0))[1]["rgb_mse"]
+    painted = loss_fn(model, batch, intr, jax.random.key(0), painted_only=True)[1]["rgb_mse"]
+    assert np.isfinite(float(painted)) and float(painted) != float(plain)
 
 
 def test_rollout_loss_trains_on_own_frames_through_memory(rollout_dataset, tiny_model, random_tiny_model):

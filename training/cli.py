@@ -85,7 +85,7 @@ def _train(args):
                                 stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
                                 dream_per_row=args.dream_per_row, provenance=args.provenance,
                                 fill=args.fill, noise_level=args.noise_level, move_outcomes=args.move_outcomes,
-                                rules=_train_rules(args))
+                                rules=_train_rules(args), painted_only=args.painted_only)
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
 
@@ -182,6 +182,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transient-near", type=float, default=None,
                    help="the trained model's ModelConfig.transient_near in metres (0 = off; default: --init's, "
                         "else 0)")
+    p.add_argument("--painted-only", action="store_true",
+                   help="score the colours of recorded windows only where the model paints (memory does not know "
+                        "the pixel at full resolution); needs a model that shows its memory (see docs/model.md)")
     p.add_argument("--dream-per-row", type=int, default=2, help="--dream steps per batch row")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop once this many steps of the --steps schedule are done (resume later with --resume)")

@@ -29,14 +29,15 @@ _POSE_JITTER = jnp.array([0.05, 0.05, 0.02, 0.01])
 
 def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33):
     """Draw K real context frames (colours, depth, poses; sky kept) into each target camera the way the
-    world memory draws its pinned frames: rgb, disparity, mask."""
+    world memory draws its pinned frames: rgb, disparity, coverage, and what is known at full resolution (the
+    pixels a `show_memory` frame shows from memory)."""
     m, k, h, w, _ = ctx_rgb_MKHWC.shape
     pts, ok, rad = memory.surfels(ctx_depth_MKHW.reshape(m * k, h, w), ctx_pose_MK44.reshape(m * k, 4, 4),
                                   intrinsics_33, sky=True)
-    draw = lambda p, c, r, v, pose: memory.render_points(p, c, r, v, pose, intrinsics_33, h)[:3]
-    rgb, depth, mask = jax.vmap(draw)(pts.reshape(m, -1, 3), ctx_rgb_MKHWC.reshape(m, -1, 3), rad.reshape(m, -1),
-                                      ok.reshape(m, -1), target_pose_M44)
-    return rgb, depth_to_disparity(depth), mask
+    draw = lambda p, c, r, v, pose: memory.render_points(p, c, r, v, pose, intrinsics_33, h)
+    rgb, depth, mask, fine = jax.vmap(draw)(pts.reshape(m, -1, 3), ctx_rgb_MKHWC.reshape(m, -1, 3),
+                                            rad.reshape(m, -1), ok.reshape(m, -1), target_pose_M44)
+    return rgb, depth_to_disparity(depth), mask, fine
 
 
 def _gather_targets(batch, k: int):
@@ -75,8 +76,8 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
         last_disp = depth_to_disparity(g["last_depth"] * scale[:, -1])
         jitter = _POSE_JITTER * augment * jax.random.normal(k_pose, (m, config.context, 4))
         ctx_pose = jax.vmap(jax.vmap(apply_delta))(g["ctx_pose"], jitter)
-        warp_rgb, warp_disp, mask = warp_context(noisy(g["ctx_rgb"], kn[2]), ctx_depth, ctx_pose,
-                                                 g["target_pose"], intrinsics_33)
+        warp_rgb, warp_disp, mask, fine = warp_context(noisy(g["ctx_rgb"], kn[2]), ctx_depth, ctx_pose,
+                                                       g["target_pose"], intrinsics_33)
         target_rgb, target_disp = g["target_rgb"], depth_to_disparity(g["target_depth"])
         pose_target = jax.vmap(pose_delta)(g["last_pose"], g["target_pose"])
         ident = jax.random.uniform(k_id, (m,)) < IDENTITY_P * augment
@@ -85,11 +86,13 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
         target_disp = sel(depth_to_disparity(g["last_depth"]), target_disp)
         # A single image has no warp, no depth and no previous frame.
         mask, pose_target = sel(jnp.zeros_like(mask), mask), sel(jnp.zeros_like(pose_target), pose_target)
+        fine = sel(jnp.zeros_like(fine), fine)
         last_disp, prev_rgb = sel(jnp.zeros_like(last_disp), last_disp), sel(last_rgb, prev_rgb)
         action = jnp.where(ident, 0, action)
         pose_pred, outcome_loss, _ = pose_prediction(model, last_disp, action, g["last_pose"], pose_target)
     else:
         warp_rgb, warp_disp, mask = jnp.zeros_like(last_rgb), jnp.zeros((m, h, w)), jnp.zeros((m, h, w))
+        fine = jnp.zeros((m, h, w), bool)
         last_disp = jnp.zeros((m, h, w))
         target_rgb, target_disp = g["target_rgb"], None
         pose_pred = pose_target = outcome_loss = None
@@ -102,7 +105,8 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
     x_t = (1 - t)[:, None, None, None] * eps + t[:, None, None, None] * target_rgb
     rgb_pred, disp_pred = model.denoise(x_t, t, cond, action, sigma.reshape(m))
     return {"rgb_pred": rgb_pred, "rgb_target": target_rgb, "disp_pred": disp_pred, "disp_target": target_disp,
-            "pose_pred": pose_pred, "pose_target": pose_target, "outcome_loss": outcome_loss, "coverage": mask.mean()}
+            "pose_pred": pose_pred, "pose_target": pose_target, "outcome_loss": outcome_loss, "coverage": mask.mean(),
+            "shown": fine & config.show_memory}
 
 
 def pose_prediction(model: WorldModel, last_disp_BHW, action_B, last_pose_B44, target_B4):
@@ -154,13 +158,17 @@ def score_steps(model: WorldModel, cond_MHWC, action_M, target_MHWC, target_disp
     x_t = ((1 - tt)[:, None, None, None] * jax.random.normal(k_eps, target_MHWC.shape)
            + tt[:, None, None, None] * target_MHWC)
     rgb_pred, disp_pred = model.denoise(x_t, tt, cond_MHWC, action_M)
-    err = jnp.mean((rgb_pred - target_MHWC) ** 2, -1)
+    return painted_mse(rgb_pred, target_MHWC, shown_MHW), jnp.mean(jnp.abs(disp_pred - target_disp_MHW))
+
+
+def painted_mse(rgb_pred_MHWC, target_MHWC, shown_MHW=None):
+    """Colour MSE over the pixels not in `shown_MHW` (those a `show_memory` frame shows from memory, where the
+    network's colours are not used); over every pixel without a mask."""
+    err = jnp.mean((rgb_pred_MHWC - target_MHWC) ** 2, -1)
     if shown_MHW is None:
-        rgb_mse = err.mean()
-    else:
-        used = 1.0 - shown_MHW.astype(err.dtype)
-        rgb_mse = jnp.sum(err * used) / jnp.maximum(used.sum(), 1.0)
-    return rgb_mse, jnp.mean(jnp.abs(disp_pred - target_disp_MHW))
+        return err.mean()
+    used = 1.0 - shown_MHW.astype(err.dtype)
+    return jnp.sum(err * used) / jnp.maximum(used.sum(), 1.0)
 
 
 def own_rollout(model: WorldModel, batch, intrinsics_33, key, targets: int):
@@ -185,16 +193,18 @@ DREAM_CAMERA_KEYS = ("dream_last_disp_BRHW", "dream_action_BR", "dream_last_pose
 
 
 def loss_fn(model: WorldModel, batch, intrinsics_33, key, rollout_weight: float = 0.0, rollout_targets: int = 32,
-            dream_weight: float = 1.0):
+            dream_weight: float = 1.0, painted_only: bool = False):
     """Scalar loss and metrics for one window batch: teacher-forced on the first K + 4 frames of each
-    window; with rollout_weight > 0 (geometry models), plus `rollout_targets` steps of the model's own
+    window (with `painted_only`, the colours only where the frame shows the network's own: not where a
+    `show_memory` model shows what memory knows at full resolution); with rollout_weight > 0 (geometry models), plus `rollout_targets` steps of the model's own
     rollout over the whole window (see `own_rollout`); when the batch holds dream data
     (`training.dream_data`, keys DREAM_KEYS), plus `dream_weight` x the loss on those stored rollout steps."""
     short = model.config.context + TEACHER_TARGETS
     windows = {name: v[:, :short] for name, v in batch.items() if name not in DREAM_KEYS}
     out = teacher_forced(model, windows, intrinsics_33, key)
-    rgb_mse = jnp.mean((out["rgb_pred"] - out["rgb_target"]) ** 2)
-    metrics = {"rgb_mse": rgb_mse, "psnr": 10 * jnp.log10(4.0 / rgb_mse), "coverage": out["coverage"]}
+    rgb_mse = painted_mse(out["rgb_pred"], out["rgb_target"], out["shown"] if painted_only else None)
+    metrics = {"rgb_mse": rgb_mse, "psnr": 10 * jnp.log10(4.0 / rgb_mse), "coverage": out["coverage"],
+               "shown": out["shown"].mean()}
     loss = rgb_mse
     if rollout_weight and model.config.geometry:
         own_mse, own_disp = own_rollout(model, batch, intrinsics_33, jax.random.fold_in(key, 1), rollout_targets)

@@ -35,7 +35,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                       dream_weight: float = 1.0, dream_per_row: int = 2,
                       provenance: bool = False, fill: bool = False,
                       noise_level: bool = False, move_outcomes: bool = False,
-                      rules: dict | None = None) -> tuple[WorldModel, dict]:
+                      rules: dict | None = None, painted_only: bool = False) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
     its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched).
     With `rollout` > 0, windows of `window` frames (default: whole episodes) also train on the model's own
@@ -51,7 +51,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     With `move_outcomes`, the camera head classifies a move's outcome (`ModelConfig.move_outcomes`; grafted on,
     and trained by either stage). `rules` sets the trained model's inference rules (`world_model.RULES`, e.g.
     {"show_memory": True, "palette_rows": 4}; they use no weights, apply to its own rollouts in training and are
-    kept for inference; the rest stay `init`'s).
+    kept for inference; the rest stay `init`'s). With `painted_only`, the teacher-forced colour loss scores only
+    the pixels a `show_memory` model paints (`objective.loss_fn`).
     The model is `init`'s, else a new one of preset `preset_name` (default small); naming both, they must agree."""
     if stage not in STAGES:
         raise DataError(f"unknown training stage {stage!r}: expected one of {', '.join(STAGES)}")
@@ -60,6 +61,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     if stage == "pose" and dream is not None and dream_weight != 1.0:
         raise DataError("the pose stage weighs --dream steps like the recorded windows: --dream-weight is for "
                         "--stage all")
+    if painted_only and stage == "pose":
+        raise DataError("--painted-only weighs the colour loss, which the pose stage does not train: use --stage all")
     if stage == "pose" and (provenance or fill or noise_level):
         raise DataError("--provenance, --fill and --noise-level change what the network sees, which the pose stage "
                         "does not train: use them with --stage all (the pose stage keeps the --init model's setting)")
@@ -82,6 +85,9 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     else:
         preset_name = preset_name or "small"
         config = preset(preset_name, num_actions=train.num_actions, geometry=train.has_geometry, **options)
+    if painted_only and not (config.show_memory and config.geometry):
+        raise DataError("--painted-only scores the pixels a model paints where memory does not know them: the model "
+                        "must show its memory (--show-memory) and have geometry (depth and poses in the data)")
     if stage == "pose" and not train.has_geometry:
         raise DataError(f"{data} has no poses: the pose stage needs recorded depth and poses")
     if train.resolution != config.resolution:
@@ -111,7 +117,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
 
     t0 = time.time()
     if stage == "all":
-        objective, length = (lambda m, b, i, k: loss_fn(m, b, i, k, rollout, rollout_targets, dream_weight)), window
+        objective, length = (lambda m, b, i, k: loss_fn(m, b, i, k, rollout, rollout_targets, dream_weight,
+                                                                  painted_only)), window
     else:
         objective, length = pose_loss_fn, 2
 
@@ -130,7 +137,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
             "dream": None if dreams is None else {"folder": str(dream), "weight": dream_weight,
                                                   "per_row": dream_per_row, **dreams.meta}, "init": str(init) if init else None,
             "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
-            "steps": fit_cfg.steps, "stopped_after": stop_after, "batch_size": fit_cfg.batch_size, "final_metrics": last,
+            "painted_only": painted_only, "steps": fit_cfg.steps, "stopped_after": stop_after, "batch_size": fit_cfg.batch_size, "final_metrics": last,
             "wall_seconds_this_run": round(time.time() - t0, 1)}
     if init is not None:
         info["init_training"] = read_config(init)[1].get("training")
