@@ -196,9 +196,10 @@ def loss_fn(model: WorldModel, batch, intrinsics_33, key, rollout_weight: float 
             dream_weight: float = 1.0, painted_only: bool = False):
     """Scalar loss and metrics for one window batch: teacher-forced on the first K + 4 frames of each
     window (with `painted_only`, the colours only where the frame shows the network's own: not where a
-    `show_memory` model shows what memory knows at full resolution); with rollout_weight > 0 (geometry models), plus `rollout_targets` steps of the model's own
-    rollout over the whole window (see `own_rollout`); when the batch holds dream data
-    (`training.dream_data`, keys DREAM_KEYS), plus `dream_weight` x the loss on those stored rollout steps."""
+    `show_memory` model shows what memory knows at full resolution); with rollout_weight > 0 (geometry
+    models), plus `rollout_targets` steps of the model's own rollout over the whole window (see
+    `own_rollout`); when the batch holds dream data (`training.dream_data`, keys DREAM_KEYS), plus
+    `dream_weight` x the loss on those stored rollout steps."""
     short = model.config.context + TEACHER_TARGETS
     windows = {name: v[:, :short] for name, v in batch.items() if name not in DREAM_KEYS}
     out = teacher_forced(model, windows, intrinsics_33, key)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -117,8 +118,9 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
 
     t0 = time.time()
     if stage == "all":
-        objective, length = (lambda m, b, i, k: loss_fn(m, b, i, k, rollout, rollout_targets, dream_weight,
-                                                                  painted_only)), window
+        objective = partial(loss_fn, rollout_weight=rollout, rollout_targets=rollout_targets,
+                            dream_weight=dream_weight, painted_only=painted_only)
+        length = window
     else:
         objective, length = pose_loss_fn, 2
 
@@ -137,7 +139,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
             "dream": None if dreams is None else {"folder": str(dream), "weight": dream_weight,
                                                   "per_row": dream_per_row, **dreams.meta}, "init": str(init) if init else None,
             "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
-            "painted_only": painted_only, "steps": fit_cfg.steps, "stopped_after": stop_after, "batch_size": fit_cfg.batch_size, "final_metrics": last,
+            "painted_only": painted_only, "steps": fit_cfg.steps, "stopped_after": stop_after,
+            "batch_size": fit_cfg.batch_size, "final_metrics": last,
             "wall_seconds_this_run": round(time.time() - t0, 1)}
     if init is not None:
         info["init_training"] = read_config(init)[1].get("training")
