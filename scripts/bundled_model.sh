@@ -13,30 +13,71 @@
 # the ground (--transient-near, session 16): inference settings without weights, which training
 # without --rollout or --dream does not use.
 # About 3 h 15 min of wall time on 2 cores.
+# The same recipe at another scale (a lent GPU: scripts/device_model.sh) through environment variables:
+#   BATCH (8: the colour stages' batch), MAIN_STEPS (3500), TUNE_STEPS (1500: each later colour stage),
+#   POSE_STEPS (8000), SEEDS (0:160), WORKERS (recording processes; default one per core, at most 8),
+#   DATA (data), RUNS (runs), MODEL (assets/world_model: where the finished model goes), EVAL (docs/eval;
+#   empty: no evaluation, metrics or model card), and FROM / UNTIL: the first and last stage to run, by the
+#   names below (a stage's inputs are what the stage before it left in RUNS and DATA).
 # The bundled weights ran the first three stages on data recorded before the explorer pushed on against
 # walls (sessions 1-4); the stages after them ran on today's data, as a re-run does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-worldgen record --seeds 0:160 --episodes-per-world 4 --steps 48 --resolution 64 --out data/explore
-worldgen train --data data/explore --workdir runs/small --preset small --steps 3500 --batch-size 8 --lr 1e-3 \
-  --warmup 100 --checkpoint-every 100 --eval-every 500 --eval-episodes 8 --resume --out runs/small/model
-pose_stage() {  # camera-motion head only: pose_stage INIT WORKDIR OUT [OPTIONS]
-  worldgen train --data data/explore --workdir "$2" --stage pose --init "$1" --steps 8000 --batch-size 128 \
-    --lr 1e-3 --warmup 20 --weight-decay 0 --eval-episodes 0 --checkpoint-every 1000 --resume --out "$3" "${@:4}"
+BATCH=${BATCH:-8} MAIN_STEPS=${MAIN_STEPS:-3500} TUNE_STEPS=${TUNE_STEPS:-1500} POSE_STEPS=${POSE_STEPS:-8000}
+SEEDS=${SEEDS:-0:160} DATA=${DATA:-data} RUNS=${RUNS:-runs} MODEL=${MODEL:-assets/world_model} EVAL=${EVAL-docs/eval}
+STAGES=(record small small-pose sky sky-pose fill fill-pose outcomes record-long dream-data pose-dream eval)
+FROM=${FROM:-record} UNTIL=${UNTIL:-eval}
+[[ " ${STAGES[*]} " == *" $FROM "* && " ${STAGES[*]} " == *" $UNTIL "* ]] || {
+  echo "FROM/UNTIL: expected stages among: ${STAGES[*]}" >&2; exit 2; }
+state=before
+run() {  # run STAGE: whether stage STAGE lies between FROM and UNTIL
+  [ "$1" = "$FROM" ] && state=in
+  local now=$state
+  [ "$1" = "$UNTIL" ] && state=after
+  [ "$now" = in ]
 }
-pose_stage runs/small/model runs/small-pose runs/small-pose/model
-worldgen train --data data/explore --workdir runs/sky --init runs/small-pose/model --steps 1500 \
-  --batch-size 8 --lr 3e-4 --warmup 50 --checkpoint-every 100 --eval-episodes 8 --resume --out runs/sky/model
-pose_stage runs/sky/model runs/sky-pose runs/sky-pose/model
-worldgen train --data data/explore --workdir runs/fill --init runs/sky-pose/model --fill --show-memory \
-  --sample-temperature 0.5 --steps 1500 --batch-size 8 --lr 3e-4 --warmup 50 --checkpoint-every 100 \
-  --eval-episodes 0 --resume --out runs/fill/model
-pose_stage runs/fill/model runs/fill-pose runs/fill-pose/model
-pose_stage runs/fill-pose/model runs/outcomes runs/outcomes/model --move-outcomes
-worldgen record --seeds 0:160 --episodes-per-world 2 --steps 96 --resolution 64 --out data/long
-[ -f runs/dd-outcomes/meta.json ] || worldgen dream-data --model runs/outcomes/model --data data/long --out runs/dd-outcomes
-pose_stage runs/outcomes/model runs/pose-dream assets/world_model --move-outcomes --dream runs/dd-outcomes --dream-per-row 1 \
-  --palette-rows 4 --transient-near 5
-worldgen eval --model assets/world_model --data data/explore --out docs/eval --episodes 32
-cp docs/eval/metrics.json assets/world_model/metrics.json
-worldgen model-card --model assets/world_model --metrics docs/eval/metrics.json
+workers=(${WORKERS:+--workers "$WORKERS"})
+pose_stage() {  # camera-motion head only: pose_stage INIT WORKDIR OUT [OPTIONS]
+  worldgen train --data "$DATA/explore" --workdir "$2" --stage pose --init "$1" --steps "$POSE_STEPS" \
+    --batch-size 128 --lr 1e-3 --warmup 20 --weight-decay 0 --eval-episodes 0 --checkpoint-every 1000 --resume \
+    --out "$3" "${@:4}"
+}
+if run record; then
+  worldgen record --seeds "$SEEDS" --episodes-per-world 4 --steps 48 --resolution 64 --out "$DATA/explore" \
+    "${workers[@]}"
+fi
+if run small; then
+  worldgen train --data "$DATA/explore" --workdir "$RUNS/small" --preset small --steps "$MAIN_STEPS" \
+    --batch-size "$BATCH" --lr 1e-3 --warmup 100 --checkpoint-every 100 --eval-every 500 --eval-episodes 8 \
+    --resume --out "$RUNS/small/model"
+fi
+if run small-pose; then pose_stage "$RUNS/small/model" "$RUNS/small-pose" "$RUNS/small-pose/model"; fi
+if run sky; then
+  worldgen train --data "$DATA/explore" --workdir "$RUNS/sky" --init "$RUNS/small-pose/model" --steps "$TUNE_STEPS" \
+    --batch-size "$BATCH" --lr 3e-4 --warmup 50 --checkpoint-every 100 --eval-episodes 8 --resume \
+    --out "$RUNS/sky/model"
+fi
+if run sky-pose; then pose_stage "$RUNS/sky/model" "$RUNS/sky-pose" "$RUNS/sky-pose/model"; fi
+if run fill; then
+  worldgen train --data "$DATA/explore" --workdir "$RUNS/fill" --init "$RUNS/sky-pose/model" --fill --show-memory \
+    --sample-temperature 0.5 --steps "$TUNE_STEPS" --batch-size "$BATCH" --lr 3e-4 --warmup 50 \
+    --checkpoint-every 100 --eval-episodes 0 --resume --out "$RUNS/fill/model"
+fi
+if run fill-pose; then pose_stage "$RUNS/fill/model" "$RUNS/fill-pose" "$RUNS/fill-pose/model"; fi
+if run outcomes; then pose_stage "$RUNS/fill-pose/model" "$RUNS/outcomes" "$RUNS/outcomes/model" --move-outcomes; fi
+if run record-long; then
+  worldgen record --seeds "$SEEDS" --episodes-per-world 2 --steps 96 --resolution 64 --out "$DATA/long" \
+    "${workers[@]}"
+fi
+if run dream-data && [ ! -f "$RUNS/dd-outcomes/meta.json" ]; then
+  worldgen dream-data --model "$RUNS/outcomes/model" --data "$DATA/long" --out "$RUNS/dd-outcomes"
+fi
+if run pose-dream; then
+  pose_stage "$RUNS/outcomes/model" "$RUNS/pose-dream" "$MODEL" --move-outcomes --dream "$RUNS/dd-outcomes" \
+    --dream-per-row 1 --palette-rows 4 --transient-near 5
+fi
+if run eval && [ -n "$EVAL" ]; then
+  worldgen eval --model "$MODEL" --data "$DATA/explore" --out "$EVAL" --episodes 32
+  cp "$EVAL/metrics.json" "$MODEL/metrics.json"
+  worldgen model-card --model "$MODEL" --metrics "$EVAL/metrics.json"
+fi

@@ -44,6 +44,7 @@ CASES = [
     (["inspect", "{d}/shards"], "format_version must be one integer"),
     (["inspect", "{d}/strings"], "format_version must be one integer"),
     (["view", "--biome", "lava"], "unknown biome 'lava'"),
+    (["record", "--seeds", "0:2", "--out", "{d}/rec", "--workers", "0"], "--workers 0: expected 1 to 256 processes"),
     (["view", "--world-size", "-5"], "WorldSpec.world_size = -5.0 is out of range"),
     (["view", "--seed", "-3"], "world seed must be an integer in 0..2**63-1, got -3"),
     (["train", "--data", "{d}/missing", "--workdir", "{d}/w"], "data folder {d}/missing does not exist"),

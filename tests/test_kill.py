@@ -11,7 +11,8 @@ import numpy as np
 
 from worldgen.dataset import read_shard, shard_paths
 
-RECORD = ["record", "--seeds", "0:4", "--episodes-per-world", "2", "--steps", "10", "--resolution", "32"]
+RECORD = ["record", "--seeds", "0:4", "--episodes-per-world", "2", "--steps", "10", "--resolution", "32",
+          "--workers", "2"]
 TRAIN = ["--preset", "tiny", "--steps", "8", "--batch-size", "2", "--eval-episodes", "0", "--warmup", "1",
          "--checkpoint-every", "2"]
 
@@ -35,7 +36,7 @@ def _kill_when(proc, ready, timeout=240.0):
 
 def test_record_killed_twice_resumes_to_the_same_data(tmp_path):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    assert _start(RECORD + ["--out", str(whole)]).wait() == 0
+    assert _start(RECORD + ["--out", str(whole), "--workers", "1"]).wait() == 0  # parallel workers, same data
     for shards in (1, 3):  # kill once a shard is written, then again later
         _kill_when(_start(RECORD + ["--out", str(cut)]), lambda: len(list(cut.glob("shard-*.npz"))) >= shards)
     assert _start(RECORD + ["--out", str(cut)]).wait() == 0

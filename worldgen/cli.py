@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import os
 import sys
 import time
 from importlib.metadata import entry_points
@@ -84,7 +85,7 @@ def _cmd_record(args):
     from worldgen.record import record
     t0 = time.time()
     summary = record(args.seeds, args.episodes_per_world, args.steps, args.resolution, args.out,
-                     spec_from_args(args))
+                     spec_from_args(args), workers=args.workers)
     print(summary.report())
     print(f"done in {time.time() - t0:.1f}s -> {args.out}")
 
@@ -157,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=64)
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+                   help="processes recording worlds side by side, each with its own renderer "
+                        "(default: one per CPU core, at most 8)")
     add_spec_args(p)
     p.set_defaults(func=_cmd_record)
 

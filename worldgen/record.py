@@ -7,7 +7,12 @@ atomically, so on restart every shard already on disk is whole; it is checked an
 """
 from __future__ import annotations
 
+import ctypes
 import json
+import multiprocessing
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +77,9 @@ def _meta(spec: WorldSpec, resolution: int, steps: int) -> dict:
 
 
 def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Path,
-           spec: WorldSpec | None = None, progress: bool = True) -> RecordSummary:
+           spec: WorldSpec | None = None, progress: bool = True, workers: int = 1) -> RecordSummary:
+    """Record every world of `seeds` not already in `out`. With `workers` > 1 that many processes record
+    whole worlds side by side, each with its own renderer; a world's shard is the same whichever records it."""
     spec = spec or WorldSpec()
     resolution = check_resolution(resolution)
     seeds = [int(s) for s in seeds]
@@ -80,6 +87,8 @@ def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Pat
         raise WorldgenError("no world seeds to record: give --seeds A:B with B > A")
     if episodes_per_world < 1 or steps < 2:
         raise WorldgenError(f"need at least 1 episode per world and 2 steps, got {episodes_per_world} and {steps}")
+    if not 1 <= workers <= 256:
+        raise WorldgenError(f"--workers {workers}: expected 1 to 256 processes")
     out = ensure_writable_dir(Path(out))
     for stale in out.glob(".shard-*.tmp-*"):
         stale.unlink()  # remains of a killed writer; finished shards are never under this name
@@ -96,25 +105,47 @@ def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Pat
             raise DataError(f"{path} was recorded with other settings (steps, resolution, spec or episodes); "
                             "record into another folder, or delete it to re-record")
         skipped.append(path)
-    written, all_actions, blocked, moves = [], [], 0, 0
     bar = tqdm(total=len(todo) * episodes_per_world, desc="recording", unit="episode", disable=not progress)
-    with WorldEnv(resolution, task=None, spec=spec) as env:
-        for seed in todo:
-            eps = [record_episode(env, seed, e, steps) for e in _tick(range(episodes_per_world), bar)]
-            arrays = {"frames": np.stack([e[0] for e in eps]), "depth": np.stack([e[1] for e in eps]),
-                      "actions": np.stack([e[2] for e in eps]), "poses": np.stack([e[3] for e in eps]),
-                      "intrinsics": env.intrinsics, "seeds": np.full(episodes_per_world, seed, np.int64),
-                      "episode_ids": np.arange(episodes_per_world, dtype=np.int64)}
-            written.append(write_shard(shard_path(out, seed), meta, arrays))
-            all_actions.append(arrays["actions"][:, 1:].ravel())
-            blocked += sum(e[4] for e in eps)
-            moves += sum(e[5] for e in eps)
+    job = (episodes_per_world, steps, out, meta)
+    if workers == 1 or len(todo) < 2:
+        with WorldEnv(resolution, task=None, spec=spec) as env:
+            results = [_record_world(env, seed, *job, bar) for seed in todo]
+    else:
+        results = []
+        ctx = multiprocessing.get_context("spawn")  # a fresh process per worker: GL contexts do not survive fork
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_start_worker,
+                                 initargs=(resolution, spec)) as pool:
+            for done in as_completed([pool.submit(_worker_world, seed, *job) for seed in todo]):
+                results.append(done.result())
+                bar.update(episodes_per_world)
     bar.close()
-    actions = np.concatenate(all_actions) if all_actions else np.zeros(0, np.int32)
-    return RecordSummary(written, skipped, actions, blocked, moves)
+    actions = np.concatenate([r[1] for r in results]) if results else np.zeros(0, np.int32)
+    return RecordSummary(sorted(r[0] for r in results), skipped, actions, sum(r[2] for r in results),
+                         sum(r[3] for r in results))
 
 
-def _tick(items, bar):
-    for item in items:
-        yield item
-        bar.update(1)
+def _record_world(env: WorldEnv, seed: int, episodes_per_world: int, steps: int, out: Path, meta: dict, bar=None):
+    """Record and write one world's shard: (path, its actions after the first, blocked moves, moves)."""
+    eps = [record_episode(env, seed, e, steps) for e in range(episodes_per_world)]
+    arrays = {"frames": np.stack([e[0] for e in eps]), "depth": np.stack([e[1] for e in eps]),
+              "actions": np.stack([e[2] for e in eps]), "poses": np.stack([e[3] for e in eps]),
+              "intrinsics": env.intrinsics, "seeds": np.full(episodes_per_world, seed, np.int64),
+              "episode_ids": np.arange(episodes_per_world, dtype=np.int64)}
+    path = write_shard(shard_path(out, seed), meta, arrays)
+    if bar is not None:
+        bar.update(episodes_per_world)
+    return path, arrays["actions"][:, 1:].ravel(), sum(e[4] for e in eps), sum(e[5] for e in eps)
+
+
+_WORKER_ENV: WorldEnv | None = None
+
+
+def _start_worker(resolution: int, spec: WorldSpec):
+    global _WORKER_ENV
+    if sys.platform.startswith("linux"):  # a killed `record` takes its workers with it (PR_SET_PDEATHSIG)
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    _WORKER_ENV = WorldEnv(resolution, task=None, spec=spec)
+
+
+def _worker_world(seed: int, *job):
+    return _record_world(_WORKER_ENV, seed, *job)
