@@ -3,7 +3,7 @@
 # That machine is bare and offline; its Python already has JAX (CUDA), flax, optax, orbax, numpy, scipy,
 # pillow, imageio, tqdm, networkx and matplotlib (/work/.library/device/KINDS.md). This fetches what worldgen
 # needs beyond them as x86-64 wheels into .whl/, and the EGL libraries into .gl/ (both git-ignored; about
-# 10 MB together, far under the 64 MiB a call may carry).
+# 16 MB together, far under the 64 MiB a call may carry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .whl && mkdir -p .whl .gl /tmp/amd64/partial

@@ -36,7 +36,7 @@ def _kill_when(proc, ready, timeout=240.0):
 
 def test_record_killed_twice_resumes_to_the_same_data(tmp_path):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    assert _start(RECORD + ["--out", str(whole), "--workers", "1"]).wait() == 0  # parallel workers, same data
+    assert _start(RECORD + ["--out", str(whole), "--workers", "1"]).wait() == 0  # one process; the killed runs use two
     for shards in (1, 3):  # kill once a shard is written, then again later
         _kill_when(_start(RECORD + ["--out", str(cut)]), lambda: len(list(cut.glob("shard-*.npz"))) >= shards)
     assert _start(RECORD + ["--out", str(cut)]).wait() == 0

@@ -106,25 +106,31 @@ def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Pat
                             "record into another folder, or delete it to re-record")
         skipped.append(path)
     bar = tqdm(total=len(todo) * episodes_per_world, desc="recording", unit="episode", disable=not progress)
-    job = (episodes_per_world, steps, out, meta)
-    if workers == 1 or len(todo) < 2:
-        with WorldEnv(resolution, task=None, spec=spec) as env:
-            results = [_record_world(env, seed, *job, bar) for seed in todo]
-    else:
-        results = []
-        ctx = multiprocessing.get_context("spawn")  # a fresh process per worker: GL contexts do not survive fork
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_start_worker,
-                                 initargs=(resolution, spec)) as pool:
-            for done in as_completed([pool.submit(_worker_world, seed, *job) for seed in todo]):
-                results.append(done.result())
-                bar.update(episodes_per_world)
+    results = []
+    for result in _recorded_worlds(todo, (episodes_per_world, steps, out, meta), resolution, spec, workers):
+        results.append(result)
+        bar.update(episodes_per_world)
     bar.close()
     actions = np.concatenate([r[1] for r in results]) if results else np.zeros(0, np.int32)
     return RecordSummary(sorted(r[0] for r in results), skipped, actions, sum(r[2] for r in results),
                          sum(r[3] for r in results))
 
 
-def _record_world(env: WorldEnv, seed: int, episodes_per_world: int, steps: int, out: Path, meta: dict, bar=None):
+def _recorded_worlds(seeds: list[int], job: tuple, resolution: int, spec: WorldSpec, workers: int):
+    """Each world's `_record_world` result as it is done: in this process, or in `workers` processes."""
+    if workers == 1 or len(seeds) < 2:
+        with WorldEnv(resolution, task=None, spec=spec) as env:
+            for seed in seeds:
+                yield _record_world(env, seed, *job)
+        return
+    ctx = multiprocessing.get_context("spawn")  # a fresh process per worker: GL contexts do not survive fork
+    with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=ctx, initializer=_start_worker,
+                             initargs=(resolution, spec)) as pool:
+        for done in as_completed([pool.submit(_worker_world, seed, *job) for seed in seeds]):
+            yield done.result()
+
+
+def _record_world(env: WorldEnv, seed: int, episodes_per_world: int, steps: int, out: Path, meta: dict):
     """Record and write one world's shard: (path, its actions after the first, blocked moves, moves)."""
     eps = [record_episode(env, seed, e, steps) for e in range(episodes_per_world)]
     arrays = {"frames": np.stack([e[0] for e in eps]), "depth": np.stack([e[1] for e in eps]),
@@ -132,8 +138,6 @@ def _record_world(env: WorldEnv, seed: int, episodes_per_world: int, steps: int,
               "intrinsics": env.intrinsics, "seeds": np.full(episodes_per_world, seed, np.int64),
               "episode_ids": np.arange(episodes_per_world, dtype=np.int64)}
     path = write_shard(shard_path(out, seed), meta, arrays)
-    if bar is not None:
-        bar.update(episodes_per_world)
     return path, arrays["actions"][:, 1:].ravel(), sum(e[4] for e in eps), sum(e[5] for e in eps)
 
 
