@@ -147,9 +147,10 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     walk = m["long_walk"]
     assert list(walk["spans"]) == ["1-10", "11-12"] and walk["walks"] == 2 and np.isfinite(walk["revisit_psnr"])
     for span in walk["spans"].values():
-        assert set(span) == {"psnr", "copy_last_psnr", "start_rows_psnr", "sharpness_ratio", "colour_distance",
-                             "copy_last_colour_distance", "camera_off_m"} and 0 <= span["colour_distance"] <= 1
-        assert span["camera_off_m"] >= 0 and np.isfinite(span["start_rows_psnr"])
+        assert set(span) == {"psnr", "copy_last_psnr", "start_rows_psnr", "shown_psnr", "knowable_psnr",
+                             "sharpness_ratio", "colour_distance", "copy_last_colour_distance", "camera_off_m"}
+        assert 0 <= span["colour_distance"] <= 1 and span["camera_off_m"] >= 0
+        assert all(np.isfinite(span[k]) for k in ("start_rows_psnr", "shown_psnr", "knowable_psnr"))
     assert (out / "long_walk.png").stat().st_size > 0 and (out / "filmstrip.png").stat().st_size > 0
     assert m["horizons"] == [1, 4, 8, 16, 32] and m["n_episodes"] == 2 and m["context_frames"] == 2
     for key in ("psnr", "ssim", "baseline_psnr", "sharpness_ratio", "depth_absrel"):
@@ -188,6 +189,42 @@ def test_revisit_routes_go_out_and_come_back_to_the_real_start_frame():
     frames = render_walks(32, 3, 10, 2)[0]
     assert routes.shape == (3, 32) and back.sum() >= 2
     assert all(np.array_equal(ends[i], frames[i, 1]) for i in range(3) if back[i])
+
+
+def test_pooled_psnr_over_selected_pixels():
+    from training.metrics import PSNR_CAP, pooled_psnr
+    true = np.zeros((2, 4, 4, 3), np.uint8)
+    pred = true.copy()
+    pred[1, 0, 0] = 255  # one wrong pixel of 32
+    where = np.ones((2, 4, 4), bool)
+    assert pooled_psnr(pred, true, where) == pytest.approx(pooled_psnr(pred, true)) == pytest.approx(10 * np.log10(32))
+    where[1, 0, 0] = False
+    assert pooled_psnr(pred, true, where) == PSNR_CAP == pooled_psnr(pred, true, np.zeros_like(where))
+    assert pooled_psnr(pred, true, ~where) == pytest.approx(0.0)
+
+
+def test_shown_obstacles_are_what_the_real_frames_show():
+    """The long walk's "shown" reference: the world with only the obstacles some start frame shows renders those
+    frames unchanged, most of those obstacles, taken away, change them, and a camera turned half round shows
+    other obstacles."""
+    from training.long_walk import SEEDS, shown_obstacles
+    from worldgen.env import WorldEnv
+    from worldgen.record import record_episode
+    with WorldEnv(32, task=None) as env:
+        frames, depth, _, poses, _, _ = record_episode(env, SEEDS[1], 0, 3)
+        depth, world = depth.astype(np.float32), env.world
+        shown = shown_obstacles(world, depth, poses, env.intrinsics)
+        near = set(world.obstacles_near(poses[0, 0, 3], poses[0, 2, 3], 1.5 * world.spec.view_distance))
+        assert shown < near and len(shown) < len(near) / 4
+        for t in range(3):
+            assert np.array_equal(env.renderer.render(world.only(shown), poses[t]).rgb_HWC, frames[t])
+        matter = [any(not np.array_equal(env.renderer.render(world.only(shown - {ob}), poses[t]).rgb_HWC, frames[t])
+                      for t in range(3)) for ob in shown]
+        assert sum(matter) >= len(shown) / 2
+        front = shown_obstacles(world, depth[:1], poses[:1], env.intrinsics)
+        behind = poses[:1] @ np.diag([-1.0, 1.0, -1.0, 1.0])  # the first camera turned half round
+        back = shown_obstacles(world, env.renderer.render(world, behind[0]).depth_HW[None], behind, env.intrinsics)
+        assert front and back and front.isdisjoint(back)
 
 
 def test_bench_train_measures_the_model_it_is_given_and_bench_refuses_options_it_ignores(tiny_model, tmp_path,

@@ -54,6 +54,16 @@ def test_world_has_every_object_kind_and_landmarks():
     assert not any(none.layout(*key) for key in none.chunks_within(0, 0, 80))
 
 
+def test_a_world_with_only_some_obstacles_keeps_its_terrain_and_is_another_world():
+    world = World(2, WorldSpec(object_density=4))
+    all_near = world.obstacles_near(0, 0, 30)
+    some = world.only(all_near[::2])
+    assert some.obstacles_near(0, 0, 30) == all_near[::2] and some.height(3.0, -7.0) == world.height(3.0, -7.0)
+    assert some.key != world.key and some.key == world.only(reversed(all_near[::2])).key
+    bare = world.only([])
+    assert not bare.obstacles_near(0, 0, 30) and len(bare.chunk_mesh(0, 0).faces) < len(world.chunk_mesh(0, 0).faces)
+
+
 @pytest.mark.parametrize("kwargs, words", [
     (dict(biome="jungle"), "unknown biome 'jungle'"),
     (dict(roughness=1.5), "roughness = 1.5 is out of range"),

@@ -6,7 +6,12 @@ The recorder's curious explorer (`worldgen.policy.Explorer`) walks each unseen w
 first `context` rendered frames (RGB, depth, pose) and then only the explorer's actions. Per span of dreamed
 steps (1-10, 11-50, 51-100, 101-200, ...) we report PSNR against the truth, the PSNR of repeating the last
 real frame (copy-last) and of a picture made without a model (each row the mean colour of that row in the real
-start frames: the camera is level, so a row is an elevation, sky above and ground below), the sharpness ratio
+start frames: the camera is level, so a row is an elevation, sky above and ground below) and of the truth with
+only the obstacles the real start frames show (`shown_obstacles`), terrain and sky exact, rendered from the true
+camera: what a model would score that knew exactly what it was shown and invented nothing (a reference, not a
+ceiling: where unseen objects stand, a model that hedges does better than bare terrain), the dream's PSNR on
+the pixels where that reference is exact (the sky, the terrain and the shown objects: what a model could get
+right), the sharpness ratio
 (1 = as sharp as the truth, > 1 = speckle), the colour-histogram distance to the truth (0 = the same colours,
 1 = none in common) for the dream and for copy-last, and how far the dream's camera is from the true one
 (metres, horizontal: the camera head's moves, summed). The revisit
@@ -27,14 +32,18 @@ import numpy as np
 from training import metrics as M
 from worldgen.actions import INVERSE, Action
 from worldgen.errors import WorldgenError
+from worldgen.model.geometry import MIN_DEPTH
 from worldgen.model.runner import Generator
 from worldgen.env import WorldEnv
+from worldgen.objects import object_parts
 from worldgen.player import step
 from worldgen.record import record_episode
 from worldgen.files import write_atomic
+from worldgen.world import World
 
 SEEDS = tuple(range(1000, 1000 + 10 * 64, 10))  # never recorded for training; held out by seed % 10 as well
 STRIP_STEPS = (1, 10, 25, 50, 100, 200, 500)
+SAMPLE_SPACING = 0.25  # metres between the surface points `shown_obstacles` tests
 REVISIT_OUT = (Action.FORWARD, Action.FORWARD, Action.TURN_LEFT, Action.FORWARD, Action.FORWARD,
                Action.STRAFE_RIGHT, Action.FORWARD, Action.TURN_RIGHT, Action.TURN_RIGHT, Action.FORWARD,
                Action.FORWARD, Action.STRAFE_LEFT, Action.TURN_LEFT, Action.FORWARD, Action.FORWARD, Action.FORWARD)
@@ -67,14 +76,64 @@ def check_walks(n_walks: int, steps: int) -> None:
         raise WorldgenError(f"long walks: expected 10..1000 dreamed steps, got {steps}")
 
 
+def _surface_samples(world: World, ob) -> np.ndarray:
+    """Points (N, 3) on every face of an obstacle's mesh, at most SAMPLE_SPACING apart along an edge."""
+    points = []
+    for v, f, _ in object_parts(world.seed, world.spec, ob):
+        tri_F33 = v[f]
+        longest_F = np.linalg.norm(tri_F33 - np.roll(tri_F33, 1, 1), axis=-1).max(-1)
+        cuts_F = np.clip(np.ceil(longest_F / SAMPLE_SPACING), 1, 64).astype(int)
+        for n in np.unique(cuts_F):
+            i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+            keep = i + j <= n
+            bary_S3 = np.stack([i[keep], j[keep], n - i[keep] - j[keep]], -1) / n
+            points.append(np.einsum("sk,fkc->fsc", bary_S3, tri_F33[cuts_F == n]).reshape(-1, 3))
+    return np.concatenate(points)
+
+
+def shown_obstacles(world: World, depth_VHW: np.ndarray, poses_V44: np.ndarray, intrinsics: np.ndarray) -> frozenset:
+    """The obstacles that real frames (depth, camera-to-world poses) show: an obstacle the renderer draws there
+    (in the chunks around the camera, nearer than the far plane) with a point of its surface inside a frame and
+    not behind what the frame shows at that pixel or one beside it (anti-aliased edges show a little of what
+    lies beside the pixel's centre)."""
+    fx, fy, cx, cy = intrinsics[0, 0], intrinsics[1, 1], intrinsics[0, 2], intrinsics[1, 2]
+    h, w = depth_VHW.shape[1:]
+    far = 1.5 * world.spec.view_distance  # the renderer's far plane
+    padded = np.pad(np.where(depth_VHW > 0, depth_VHW, np.inf), ((0, 0), (1, 1), (1, 1)), constant_values=0.0)
+    beside_VHW = np.max([padded[:, 1 + dv:1 + dv + h, 1 + du:1 + du + w] for dv in (-1, 0, 1) for du in (-1, 0, 1)], 0)
+    shown, samples = set(), {}
+    for beside_HW, pose in zip(beside_VHW, poses_V44):
+        drawn = {o for key in world.chunks_within(pose[0, 3], pose[2, 3], world.spec.view_distance)
+                 for o in world.layout(*key)}
+        for ob in drawn - shown:
+            if ob not in samples:
+                samples[ob] = _surface_samples(world, ob)
+            cam_N3 = (samples[ob] - pose[:3, 3]) @ pose[:3, :3]
+            d = -cam_N3[:, 2]
+            safe = np.where(d > MIN_DEPTH, d, 1.0)
+            u = np.floor(cx + fx * cam_N3[:, 0] / safe).astype(int)
+            v = np.floor(cy - fy * cam_N3[:, 1] / safe).astype(int)
+            ok = (d > MIN_DEPTH) & (d < far) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+            if (d[ok] <= 1.05 * beside_HW[v[ok], u[ok]] + 0.1).any():
+                shown.add(ob)
+    return frozenset(shown)
+
+
 def render_walks(resolution: int, n_walks: int, steps: int, context: int):
-    """Explorer walks of context + steps frames on unseen worlds: frames, depth, poses, actions, intrinsics."""
+    """Explorer walks of context + steps frames on unseen worlds: frames, depth, poses, actions, intrinsics, and
+    the dreamed steps' truth with only the obstacles the real start frames show ("shown", B, steps, H, W, 3)."""
     check_walks(n_walks, steps)
+    eps, shown = [], []
     with WorldEnv(resolution, task=None) as env:
-        eps = [record_episode(env, seed, 0, context + steps) for seed in SEEDS[:n_walks]]
+        for seed in SEEDS[:n_walks]:
+            eps.append(record_episode(env, seed, 0, context + steps))
+            _, d, _, p = eps[-1][:4]
+            world = env.world.only(shown_obstacles(env.world, d[:context].astype(np.float32), p[:context],
+                                                   env.intrinsics))
+            shown.append(np.stack([env.renderer.render(world, pose).rgb_HWC for pose in p[context:]]))
         intrinsics = env.intrinsics
     frames, depth, actions, poses = (np.stack([e[i] for e in eps]) for i in range(4))
-    return frames, depth.astype(np.float32), poses, actions, intrinsics
+    return frames, depth.astype(np.float32), poses, actions, intrinsics, np.stack(shown)
 
 
 def render_revisits(resolution: int, n_walks: int, context: int):
@@ -106,7 +165,7 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0)
     k = gen.config.context
     if not gen.config.geometry:
         raise WorldgenError("long walks start from rendered frames with depth: this model has no geometry")
-    frames, depth, poses, actions, intr = render_walks(gen.config.resolution, n_walks, steps, k)
+    frames, depth, poses, actions, intr, shown = render_walks(gen.config.resolution, n_walks, steps, k)
     state = gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr)
     _, out = gen.rollout(state, actions[:, k:], jax.random.key(seed))
     pred, truth, last = np.asarray(out["rgb"]), frames[:, k:], frames[:, k - 1]
@@ -117,6 +176,9 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0)
         "psnr": [M.pooled_psnr(pred[:, t], truth[:, t]) for t in range(steps)],
         "copy_last_psnr": [M.pooled_psnr(last, truth[:, t]) for t in range(steps)],
         "start_rows_psnr": [M.pooled_psnr(rows, truth[:, t]) for t in range(steps)],
+        "shown_psnr": [M.pooled_psnr(shown[:, t], truth[:, t]) for t in range(steps)],
+        "knowable_psnr": [M.pooled_psnr(pred[:, t], truth[:, t], (shown[:, t] == truth[:, t]).all(-1))
+                          for t in range(steps)],
         "camera_off_m": [float(off_m[:, t].mean()) for t in range(steps)],
         "sharpness_ratio": [M.sharpness_ratio(pred[:, t], truth[:, t]) for t in range(steps)],
         "colour_distance": [M.colour_distance(pred[:, t], truth[:, t]) for t in range(steps)],
@@ -134,14 +196,18 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0)
 
 
 def table_text(result: dict) -> str:
-    head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>7}{'rows':>7}{'sharp':>7}{'colour':>8}"
+    head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>7}{'rows':>7}{'shown':>7}{'knowable':>10}"
+            f"{'sharp':>7}{'colour':>8}"
             f"{'copy-last':>11}{'camera m':>10}")
     lines = [f"long walk: {result['walks']} unseen worlds, explorer actions, {result['steps']} dreamed steps "
-             "(rows = PSNR of the start frames' mean colour per row, no model; colour = colour-histogram distance "
-             "to the truth; camera m = the dream's camera from the true one)", head]
+             "(rows = PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth with only "
+             "the objects the real start frames show, exact terrain and sky, a reference; knowable = the dream's PSNR "
+             "on the pixels where that reference is exact, which a model could get right; colour = colour-histogram distance to the truth; camera m = the dream's "
+             "camera from the true one)", head]
     for span, v in result["spans"].items():
         lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{v['psnr'] - v['copy_last_psnr']:>+7.2f}"
-                     f"{v['start_rows_psnr']:>7.2f}{v['sharpness_ratio']:>7.2f}{v['colour_distance']:>8.3f}"
+                     f"{v['start_rows_psnr']:>7.2f}{v['shown_psnr']:>7.2f}{v['knowable_psnr']:>10.2f}"
+                     f"{v['sharpness_ratio']:>7.2f}{v['colour_distance']:>8.3f}"
                      f"{v['copy_last_colour_distance']:>11.3f}{v['camera_off_m']:>10.2f}")
     lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
                  f"{M.psnr_text(result['revisit_psnr'])} against the rendered truth on return "
@@ -174,13 +240,15 @@ def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
             ax.plot(t, ps[base], "--", label="copy last real frame")
         if name == "psnr":
             ax.plot(t, ps["start_rows_psnr"], ":", label="start frames' mean rows (no model)")
+            ax.plot(t, ps["shown_psnr"], "-.", label="truth with only the objects shown at the start")
+            ax.plot(t, ps["knowable_psnr"], lw=0.8, label="dream, on the pixels where that is exact")
         if name == "sharpness_ratio":
             ax.axhline(1.0, color="gray", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlabel("dreamed steps")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.suptitle(f"long walk, {result['walks']} unseen worlds: revisit {M.psnr_text(result['revisit_psnr'])}")
     fig.tight_layout()
     write_atomic(paths[1], lambda tmp: fig.savefig(tmp, format="png"))

@@ -8,9 +8,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, laplace
 
 
-def pooled_psnr(pred_BHWC: np.ndarray, true_BHWC: np.ndarray) -> float:
-    """10 log10(255^2 / MSE) with the MSE averaged over every pixel of every episode (finite when equal)."""
-    mse = np.mean((pred_BHWC.astype(np.float64) - true_BHWC.astype(np.float64)) ** 2)
+def pooled_psnr(pred_BHWC: np.ndarray, true_BHWC: np.ndarray, where_BHW: np.ndarray | None = None) -> float:
+    """10 log10(255^2 / MSE) with the MSE averaged over every pixel of every episode (finite when equal), or
+    over the pixels `where_BHW` selects (none selected counts as equal)."""
+    sq_BHW = np.mean((pred_BHWC.astype(np.float64) - true_BHWC.astype(np.float64)) ** 2, axis=-1)
+    if where_BHW is not None:
+        sq_BHW = sq_BHW[where_BHW] if where_BHW.any() else np.zeros(1)
+    mse = np.mean(sq_BHW)
     return float(10 * np.log10(255.0 ** 2 / max(mse, _MIN_MSE)))
 
 

@@ -28,16 +28,21 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
     walk = m.get("long_walk")
     walk_text = ""
     if walk:
-        lines = ["| dreamed steps | PSNR | copy-last | start rows (no model) | sharpness | colour distance | "
-                 "copy-last colour | camera off (m) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f} | {v['start_rows_psnr']:.2f} | "
+        lines = ["| dreamed steps | PSNR | copy-last | start rows (no model) | shown (reference) | PSNR on knowable "
+                 "pixels | sharpness | colour distance | copy-last colour | camera off (m) |", "| --- |" + " --- |" * 9]
+        def shown(v):  # metrics written before the reference existed have neither
+            return " | ".join(f"{v[k]:.2f}" if k in v else "-" for k in ("shown_psnr", "knowable_psnr"))
+        lines += [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f} | {v['start_rows_psnr']:.2f} | {shown(v)} | "
                   f"{v['sharpness_ratio']:.2f} | {v['colour_distance']:.3f} | {v['copy_last_colour_distance']:.3f} | "
                   f"{v['camera_off_m']:.2f} |" for span, v in walk["spans"].items()]
         walk_text = (f"\n## Long walk ({walk['walks']} unseen worlds, explorer actions, {walk['steps']} dreamed steps)\n\n"
                      + "\n".join(lines) + f"\n\nRevisit ({len(walk['revisit_actions']) // 2} moves out and back): "
                      f"{M.psnr_text(walk['revisit_psnr'])} against the rendered truth on return "
                      f"({walk['revisit_returned']} of {walk['walks']} routes came back to the start unblocked). Plots: docs/eval/long_walk.png, "
-                     "docs/eval/filmstrip.png (truth over dream at steps 1, 10, 25, 50, 100, 200).\n")
+                     "docs/eval/filmstrip.png (truth over dream at steps 1, 10, 25, 50, 100, 200). \"Shown\": the "
+                     "truth with only the objects the real start frames show, terrain and sky exact (a reference); "
+                     "knowable pixels: where that reference is exact, which a model could get right "
+                     "(docs/model.md, session 21).\n")
     text = f"""# worldgen bundled world model
 
 - Architecture: see docs/model.md. Config: `{json.dumps(config.to_dict())}`

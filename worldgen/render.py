@@ -82,7 +82,7 @@ class Renderer:
         self._max_worlds = max_worlds
 
     def _scene_for(self, world: World) -> _WorldScene:
-        key = (world.seed, world.spec)
+        key = world.key
         if key in self._worlds:
             self._worlds.move_to_end(key)
             return self._worlds[key]

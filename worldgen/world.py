@@ -35,15 +35,28 @@ class ChunkMesh:
 
 
 class World:
-    """A procedural world: terrain height, obstacles and merged chunk meshes, all from (seed, spec)."""
+    """A procedural world: terrain height, obstacles and merged chunk meshes, all from (seed, spec).
 
-    def __init__(self, seed: int, spec: WorldSpec | None = None):
+    `keep`: only these obstacles stand in it (`World.only`); None: all of them.
+    """
+
+    def __init__(self, seed: int, spec: WorldSpec | None = None, keep: frozenset[Obstacle] | None = None):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
             raise SpecError(f"world seed must be an integer in 0..2**63-1, got {seed!r}")
         self.seed = int(seed)
         self.spec = spec if spec is not None else WorldSpec()
+        self.keep = None if keep is None else frozenset(keep)
         self._layouts: OrderedDict[tuple[int, int], tuple[Obstacle, ...]] = OrderedDict()
         self._meshes: OrderedDict[tuple[int, int], ChunkMesh] = OrderedDict()
+
+    @property
+    def key(self) -> tuple:
+        """What makes two worlds the same world (a renderer keeps one scene per key)."""
+        return self.seed, self.spec, self.keep
+
+    def only(self, obstacles) -> "World":
+        """This world's terrain and sky with only `obstacles` standing in it."""
+        return World(self.seed, self.spec, keep=frozenset(obstacles))
 
     # --- geometry queries ---------------------------------------------------------------------
     def height(self, x, z):
@@ -84,6 +97,8 @@ class World:
             obstacles = chunk_layout(self.seed, self.spec, cx, cz)
             if self.spec.bounded:
                 obstacles = tuple(o for o in obstacles if self.in_bounds(o.x, o.z, margin=max(o.hx, o.hz)))
+            if self.keep is not None:
+                obstacles = tuple(o for o in obstacles if o in self.keep)
             self._layouts[key] = obstacles
             if len(self._layouts) > _CACHE_CHUNKS:
                 self._layouts.popitem(last=False)
