@@ -77,7 +77,8 @@ def check_walks(n_walks: int, steps: int) -> None:
 
 
 def _surface_samples(world: World, ob) -> np.ndarray:
-    """Points (N, 3) on every face of an obstacle's mesh, at most SAMPLE_SPACING apart along an edge."""
+    """Points (N, 3) on every face of an obstacle's mesh: each face cut into up to 64 parts along its longest
+    edge, at most SAMPLE_SPACING apart (faces longer than 64 of them get 64)."""
     points = []
     for v, f, _ in object_parts(world.seed, world.spec, ob):
         tri_F33 = v[f]
@@ -197,13 +198,12 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0)
 
 def table_text(result: dict) -> str:
     head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>7}{'rows':>7}{'shown':>7}{'knowable':>10}"
-            f"{'sharp':>7}{'colour':>8}"
-            f"{'copy-last':>11}{'camera m':>10}")
+            f"{'sharp':>7}{'colour':>8}{'copy-last':>11}{'camera m':>10}")
     lines = [f"long walk: {result['walks']} unseen worlds, explorer actions, {result['steps']} dreamed steps "
              "(rows = PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth with only "
-             "the objects the real start frames show, exact terrain and sky, a reference; knowable = the dream's PSNR "
-             "on the pixels where that reference is exact, which a model could get right; colour = colour-histogram distance to the truth; camera m = the dream's "
-             "camera from the true one)", head]
+             "the objects the real start frames show, exact terrain and sky, a reference; knowable = the dream's "
+             "PSNR on the pixels where that reference is exact, which a model could get right; colour = "
+             "colour-histogram distance to the truth; camera m = the dream's camera from the true one)", head]
     for span, v in result["spans"].items():
         lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{v['psnr'] - v['copy_last_psnr']:>+7.2f}"
                      f"{v['start_rows_psnr']:>7.2f}{v['shown_psnr']:>7.2f}{v['knowable_psnr']:>10.2f}"

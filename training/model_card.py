@@ -29,10 +29,12 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
     walk_text = ""
     if walk:
         lines = ["| dreamed steps | PSNR | copy-last | start rows (no model) | shown (reference) | PSNR on knowable "
-                 "pixels | sharpness | colour distance | copy-last colour | camera off (m) |", "| --- |" + " --- |" * 9]
+                 "pixels | sharpness | colour distance | copy-last colour | camera off (m) |",
+                 "| --- |" + " --- |" * 9]
         def shown(v):  # metrics written before the reference existed have neither
             return " | ".join(f"{v[k]:.2f}" if k in v else "-" for k in ("shown_psnr", "knowable_psnr"))
-        lines += [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f} | {v['start_rows_psnr']:.2f} | {shown(v)} | "
+        lines += [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f} | {v['start_rows_psnr']:.2f} | "
+                  f"{shown(v)} | "
                   f"{v['sharpness_ratio']:.2f} | {v['colour_distance']:.3f} | {v['copy_last_colour_distance']:.3f} | "
                   f"{v['camera_off_m']:.2f} |" for span, v in walk["spans"].items()]
         walk_text = (f"\n## Long walk ({walk['walks']} unseen worlds, explorer actions, {walk['steps']} dreamed steps)\n\n"
