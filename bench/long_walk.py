@@ -3,10 +3,11 @@ worlds, per span: PSNR, copy-last PSNR, sharpness ratio, colour-histogram distan
 The same figures as `worldgen eval` prints (training/long_walk.py); this runs only them.
 
     python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--palette-rows R]
-        [--transient-near M] [--out DIR]
+        [--transient-near M] [--collide on|off] [--out DIR]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 8, as `worldgen eval`), for figures one bad walk moves less
-    # --palette-rows R and --transient-near M override ModelConfig.palette_rows and .transient_near (0: off)
+    # --palette-rows R, --transient-near M and --collide override ModelConfig.palette_rows, .transient_near (0: off)
+    # and .collide
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
 """
 import dataclasses
@@ -18,7 +19,7 @@ from worldgen.model.store import load_model
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    opts = {"--out": None, "--walks": "8", "--palette-rows": None, "--transient-near": None}
+    opts = {"--out": None, "--walks": "8", "--palette-rows": None, "--transient-near": None, "--collide": None}
     for name in opts:
         if name in args:
             i = args.index(name)
@@ -34,6 +35,8 @@ if __name__ == "__main__":
         model.config = dataclasses.replace(model.config, palette_rows=int(opts["--palette-rows"]))
     if opts["--transient-near"] is not None:
         model.config = dataclasses.replace(model.config, transient_near=float(opts["--transient-near"]))
+    if opts["--collide"] is not None:
+        model.config = dataclasses.replace(model.config, collide=opts["--collide"] == "on")
     result, arrays = long_walk(Generator(model), n_walks=int(opts["--walks"]), steps=steps)
     print(table_text(result))
     if out:

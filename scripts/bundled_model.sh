@@ -74,7 +74,7 @@ if run dream-data && [ ! -f "$RUNS/dd-outcomes/meta.json" ]; then
 fi
 if run pose-dream; then
   pose_stage "$RUNS/outcomes/model" "$RUNS/pose-dream" "$MODEL" --move-outcomes --dream "$RUNS/dd-outcomes" \
-    --dream-per-row 1 --palette-rows 4 --transient-near 5
+    --dream-per-row 1 --palette-rows 4 --transient-near 5 --collide
 fi
 if run eval && [ -n "$EVAL" ]; then
   worldgen eval --model "$MODEL" --data "$DATA/explore" --out "$EVAL" --episodes 32

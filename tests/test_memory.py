@@ -1,5 +1,6 @@
 """The world memory: write-once surfels, footprint rendering, fixed capacity, and rollouts that are causal."""
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -14,9 +15,9 @@ from worldgen.errors import WorldgenError
 from worldgen.model import memory as mem
 from worldgen.model import world_model as wm
 from worldgen.model.config import preset
-from worldgen.model.geometry import splat, unproject
+from worldgen.model.geometry import apply_delta, heading_frame, splat, unproject
 from worldgen.model.runner import Generator
-from worldgen.player import camera_pose, spawn, step
+from worldgen.player import EYE_HEIGHT, PLAYER_RADIUS, PlayerState, camera_pose, spawn, step
 from worldgen.render import Renderer
 
 RES = 48
@@ -340,3 +341,39 @@ def test_with_transient_near_near_content_above_the_ground_is_shown_but_not_stor
     assert int(new.memory.cursor[0]) < int(old.memory.cursor[0])
     with pytest.raises(WorldgenError, match="transient_near"):
         dataclasses.replace(near.config, transient_near=-1.0)
+
+
+def test_with_collide_a_move_into_what_the_real_frames_show_is_blocked_as_the_players_is(random_tiny_model):
+    """ModelConfig.collide: facing a building's wall at an angle from 3 m, the player walks forward until its
+    disc would enter the wall, then slides along it. From one real frame taken at the start, `memory.solid`
+    finds none of the positions the player walked through solid, and the full step into the wall solid;
+    `world_model.collide` then takes the same slide. The same frame stored as dreamed content blocks nothing."""
+    world = World(0)
+    wall = next(o for o in world.obstacles_near(0.0, 0.0, 30.0) if o.is_box)
+    s = PlayerState(wall.x + 0.3, wall.z + wall.hz + PLAYER_RADIUS + 2.6, math.radians(20.0))
+    with Renderer(RES) as r:
+        f = r.render(world, camera_pose(world, s))
+    intr = jnp.asarray(f.intrinsics)
+    pinned = mem.pin(mem.empty(1, RES * RES, RES * RES), 0, *as_batch(f), intr)
+    dreamed = mem.write(mem.empty(1, RES * RES, RES * RES), *as_batch(f), intr, jnp.ones((1, RES, RES), bool))
+    eye = lambda state: jnp.asarray(camera_pose(world, state))[None]
+    for _ in range(8):
+        after, hit = step(world, s, Action.FORWARD)
+        if hit:
+            break
+        assert not bool(mem.solid(pinned, eye(after)[:, None, :3, 3], EYE_HEIGHT, PLAYER_RADIUS)[0, 0])
+        s = after
+    assert hit and after.z == s.z and after.x != s.x  # the player slid along the wall (world x)
+    pose = eye(s)
+    full = jnp.array([[0.5, 0.0, 0.0, 0.0]])  # the whole step forward, as the camera head would take it
+    into = pose[:, None, :3, 3] + 0.5 * heading_frame(pose[0])[0]
+    assert bool(mem.solid(pinned, into, EYE_HEIGHT, PLAYER_RADIUS)[0, 0])
+    assert not bool(mem.solid(dreamed, into, EYE_HEIGHT, PLAYER_RADIUS)[0, 0])
+    took = lambda m: np.asarray(jax.vmap(apply_delta)(pose, wm.collide(m, pose, full, wm.move_outcomes(
+        full[:, :2], pose), jnp.array([True])))[0, :3, 3])
+    np.testing.assert_allclose(took(pinned)[[0, 2]], [after.x, after.z], atol=1e-3)
+    np.testing.assert_allclose(took(dreamed), np.asarray(into[0, 0]), atol=1e-4)
+    collider = wm.with_options(random_tiny_model, move_outcomes=True, collide=True)
+    assert collider.config.collide
+    with pytest.raises(WorldgenError, match="collide needs"):
+        dataclasses.replace(random_tiny_model.config, collide=True)

@@ -31,8 +31,8 @@ def _init_distributed():
 
 
 def _load(args, **options):
-    """(folder, model) of --model, with --show-memory, --sample-temperature, --palette-rows, --transient-near and
-    `options` applied (`world_model.with_options`)."""
+    """(folder, model) of --model, with --show-memory, --sample-temperature, --palette-rows, --transient-near,
+    --collide and `options` applied (`world_model.with_options`)."""
     from worldgen.model.store import load_model, resolve_model
     from worldgen.model.world_model import with_options
     path = resolve_model(args.model)
@@ -44,6 +44,8 @@ def _load(args, **options):
         options["palette_rows"] = args.palette_rows
     if args.transient_near is not None:
         options["transient_near"] = args.transient_near
+    if args.collide != "model":
+        options["collide"] = args.collide == "on"
     return path, with_options(load_model(path), **options)
 
 
@@ -60,12 +62,15 @@ def _add_inference_settings(p) -> None:
     p.add_argument("--transient-near", type=float, default=None,
                    help="dreamed content within this many metres of the eye, above the ground, is shown but not "
                         "stored, 0 = off (ModelConfig.transient_near; default: as the model folder says)")
+    p.add_argument("--collide", default="model", choices=("model", "on", "off"),
+                   help="a move into something the real start frames show is blocked as the player's is "
+                        "(ModelConfig.collide; model: as the model folder says)")
 
 
 def _train_rules(args) -> dict:
     """The inference rules `worldgen train` sets on the model it trains (`world_model.RULES`): those given."""
     given = {"show_memory": args.show_memory or None, "sample_temperature": args.sample_temperature,
-             "palette_rows": args.palette_rows, "transient_near": args.transient_near}
+             "palette_rows": args.palette_rows, "transient_near": args.transient_near, "collide": args.collide or None}
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -182,6 +187,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transient-near", type=float, default=None,
                    help="the trained model's ModelConfig.transient_near in metres (0 = off; default: --init's, "
                         "else 0)")
+    p.add_argument("--collide", action="store_true",
+                   help="the trained model blocks moves into what its real start frames show (ModelConfig.collide, "
+                        "an inference rule; needs --move-outcomes or an --init that has them)")
     p.add_argument("--painted-only", action="store_true",
                    help="score the colours of recorded windows only where the model paints (memory does not know "
                         "the pixel at full resolution); needs a model that shows its memory (see docs/model.md)")

@@ -43,6 +43,10 @@ class ModelConfig:
         last frames at the next step. The network's depth is least sure for near content it invents, and a
         near surface stored at a wrong depth (a tree crown smeared round by a turn, a horizon band grown into a
         wall) fills the view for as long as the camera stays near it. 0: off. An inference rule.
+    collide: a move the camera head takes into something the real start frames show standing there is blocked
+        as the player's is (`world_model.collide`): the camera takes the first of the whole step, its slide
+        along world x, along world z, or none that the player's disc does not enter. Only the real frames'
+        points count; the dream's own would stop it at what it invented. Needs `move_outcomes`. An inference rule.
     """
 
     resolution: int = 64
@@ -61,6 +65,7 @@ class ModelConfig:
     show_memory: bool = False
     palette_rows: int = 0
     transient_near: float = 0.0
+    collide: bool = False
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
@@ -80,6 +85,9 @@ class ModelConfig:
             raise WorldgenError(f"ModelConfig.palette_rows = {self.palette_rows}: expected 0..{self.resolution}")
         if not 0.0 <= self.transient_near <= 100.0:
             raise WorldgenError(f"ModelConfig.transient_near = {self.transient_near}: expected 0..100 metres")
+        if self.collide and not (self.geometry and self.move_outcomes):
+            raise WorldgenError("ModelConfig.collide needs geometry and move_outcomes (the outcomes it chooses "
+                                "from)")
         if not 1 <= self.sample_steps <= 16:
             raise WorldgenError(f"ModelConfig.sample_steps = {self.sample_steps}: expected 1..16")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))

@@ -41,6 +41,8 @@ _NOWHERE = 1e9  # the position of an empty view or trail slot
 PALETTE_STRIDE = 4  # every 4th column of the pinned real frames is a palette candidate
 PALETTE_SIZE = 64  # colours kept per row: the most frequent candidates (a row window holds about 60 on average)
 NEAR_GROUND = 1.0  # metres below the eye: dreamed points lower than this are ground, which `write` always keeps
+SOLID_ABOVE = 0.4  # metres: a real point this far above the ground (and below the eye) stands there
+SOLID_POINTS = 4  # real points standing within the player's disc that make a position solid
 
 
 @struct.dataclass
@@ -165,6 +167,25 @@ def settle(mem: Memory, pose_B44):
     back = jnp.take_along_axis(gap, j[:, None], 1)[:, 0] < SAME_PLACE
     height = jnp.take_along_axis(mem.trail[:, :, 1], j[:, None], 1)[:, 0]
     return pose_B44.at[:, 1, 3].set(jnp.where(back, height, pose_B44[:, 1, 3]))
+
+
+def solid(mem: Memory, eyes_BO3, eye_height: float, radius: float):
+    """Whether a player of disc `radius` with its eye at each position (B, O, 3) would stand in something the
+    real start frames show (B, O) bool: at least SOLID_POINTS pinned points within `radius` of it horizontally
+    standing more than SOLID_ABOVE above the ground there and below the eye (a player walks under a tree's crown
+    or a roof's eaves: a first version that counted points up to 0.4 m above the eye stopped a revisit under one).
+    The ground is the lowest pinned point in the disc, and at most SOLID_ABOVE - 0.1 above where the eye's
+    height puts it (a dream's height drifts)."""
+    if not mem.pinned:
+        return jnp.zeros(eyes_BO3.shape[:2], bool)
+    points = mem.points[:, None, :mem.pinned]  # (B, 1, P, 3); sky points lie 1 km away
+    gap = jnp.linalg.norm(points[..., ::2] - eyes_BO3[:, :, None, ::2], axis=-1)  # (B, O, P)
+    y, eye_y = points[..., 1], eyes_BO3[..., 1:2]
+    seen = mem.valid[:, None, :mem.pinned]
+    ground = jnp.where(seen & (gap < radius), y, jnp.inf).min(-1, keepdims=True)
+    ground = jnp.minimum(ground, eye_y - eye_height + SOLID_ABOVE - 0.1)
+    standing = seen & (gap < radius) & (y > ground + SOLID_ABOVE) & (y < eye_y)
+    return standing.sum(-1) >= SOLID_POINTS
 
 
 def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int):

@@ -26,6 +26,7 @@ from worldgen.model import memory as mem
 from worldgen.model.config import ModelConfig
 from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, heading_frame
 from worldgen.model.unet import UNet, timestep_embedding
+from worldgen.player import EYE_HEIGHT, PLAYER_RADIUS
 
 COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
 # (+ 1 with ModelConfig.provenance: the warp pixel comes from a real frame)
@@ -118,6 +119,34 @@ def chosen_motion(motion_B4, outcomes_BO2=None, logits_BO=None):
     return motion_B4.at[:, :2].set(jnp.where(p.max(-1, keepdims=True) >= CONFIDENT, chosen, motion_B4[:, :2]))
 
 
+def camera_motion(model: WorldModel, state, action_B):
+    """The camera head's motion from the state's pose (`WorldModel.pose_delta`); with `config.collide`, a move
+    into something the real start frames show is blocked as the player's is (`collide`)."""
+    motion, outcomes, logits = model.pose_head(state.last_disp, action_B, state.pose)
+    chosen = chosen_motion(motion, outcomes, logits)
+    if not model.config.collide:
+        return chosen
+    moves = jnp.abs(model.stride[...][action_B]).sum(-1) > 0.1  # a full step is 0.5 m; turns learned none
+    return collide(state.memory, state.pose, chosen, outcomes, moves)
+
+
+def collide(memory: mem.Memory, pose_B44, motion_B4, outcomes_BO2, moves_B):
+    """The motion with its horizontal move replaced, where it is a move (`moves_B`) that takes the eye to a
+    position the real start frames show something standing in (`memory.solid`, the player's disc), by the first
+    of the outcomes (the whole step, its slide along world x, along world z, none) that does not. The player
+    is blocked so (`worldgen.player.step`); the camera head alone caught 9 of 137 blocked moves on 24 long
+    walks (docs/model.md, session 22)."""
+    fwd, right = jax.vmap(heading_frame)(pose_B44)
+    eye = lambda move_BO2: (pose_B44[:, None, :3, 3] + move_BO2[..., :1] * fwd[:, None]
+                            + move_BO2[..., 1:2] * right[:, None] + motion_B4[:, None, 2:3] * jnp.eye(3)[1])
+    in_the_way = mem.solid(memory, eye(jnp.concatenate([motion_B4[:, None, :2], outcomes_BO2], 1)), EYE_HEIGHT,
+                           PLAYER_RADIUS)
+    free = ~in_the_way[:, 1:].at[:, -1].set(False)  # the last outcome, no move, is always free
+    first = jnp.take_along_axis(outcomes_BO2, jnp.argmax(free, 1)[:, None, None], 1)[:, 0]
+    blocked = moves_B & in_the_way[:, 0]
+    return motion_B4.at[:, :2].set(jnp.where(blocked[:, None], first, motion_B4[:, :2]))
+
+
 def move_outcomes(stride_B2, pose_B44):
     """The MOVE_OUTCOMES horizontal moves (forward m, right m in the heading frame) a step can have under the
     player's collision rule (`worldgen.player.step`): all of it, only its world-x part, only its world-z part
@@ -131,7 +160,7 @@ def move_outcomes(stride_B2, pose_B44):
 
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
 # inference settings without weights: set as given
-RULES = ("show_memory", "sample_temperature", "palette_rows", "transient_near")
+RULES = ("show_memory", "sample_temperature", "palette_rows", "transient_near", "collide")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -139,8 +168,8 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     `move_outcomes`) can only be switched on: their new weights start at zero (the provenance channel of the
     stem, the noise-level layer, the move-outcome classifier, which is then never sure), so the result makes
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
-    training to be used well. RULES (`show_memory`, `sample_temperature`, `palette_rows`, `transient_near`) use no
-    weights and are set as given."""
+    training to be used well. RULES (`show_memory`, `sample_temperature`, `palette_rows`, `transient_near`,
+    `collide`) use no weights and are set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
@@ -311,7 +340,7 @@ def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
     temperature = config.sample_temperature if temperature is None else temperature
     pose = state.pose
     if config.geometry:
-        pose = mem.settle(state.memory, jax.vmap(apply_delta)(pose, model.pose_delta(state.last_disp, action_B, pose)))
+        pose = mem.settle(state.memory, jax.vmap(apply_delta)(pose, camera_motion(model, state, action_B)))
     cond, fine = recall(config, state, pose)
     rgb, disp = complete(model, cond, fine, action_B, key, temperature, palette_of(state))
     new = advance(config, state, rgb, disp, pose, fine)
