@@ -181,10 +181,9 @@ def solid(mem: Memory, eyes_BO3, eye_height: float, radius: float):
     points = mem.points[:, None, :mem.pinned]  # (B, 1, P, 3); sky points lie 1 km away
     gap = jnp.linalg.norm(points[..., ::2] - eyes_BO3[:, :, None, ::2], axis=-1)  # (B, O, P)
     y, eye_y = points[..., 1], eyes_BO3[..., 1:2]
-    seen = mem.valid[:, None, :mem.pinned]
-    ground = jnp.where(seen & (gap < radius), y, jnp.inf).min(-1, keepdims=True)
-    ground = jnp.minimum(ground, eye_y - eye_height + SOLID_ABOVE - 0.1)
-    standing = seen & (gap < radius) & (y > ground + SOLID_ABOVE) & (y < eye_y)
+    in_disc = mem.valid[:, None, :mem.pinned] & (gap < radius)
+    ground = jnp.minimum(jnp.where(in_disc, y, jnp.inf).min(-1, keepdims=True), eye_y - eye_height + SOLID_ABOVE - 0.1)
+    standing = in_disc & (y > ground + SOLID_ABOVE) & (y < eye_y)
     return standing.sum(-1) >= SOLID_POINTS
 
 
