@@ -3,23 +3,28 @@ worlds, per span: PSNR, copy-last PSNR, sharpness ratio, colour-histogram distan
 The same figures as `worldgen eval` prints (training/long_walk.py); this runs only them.
 
     python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--palette-rows R]
-        [--transient-near M] [--collide on|off] [--out DIR]
+        [--transient-near M] [--collide on|off] [--hold ACTION] [--out DIR]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 8, as `worldgen eval`), for figures one bad walk moves less
     # --palette-rows R, --transient-near M and --collide override ModelConfig.palette_rows, .transient_near (0: off)
     # and .collide
+    # --hold ACTION: after the explorer's 4 start frames the player holds ACTION (e.g. forward: a user holding W in
+    # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
 """
 import dataclasses
 import sys
 
 from training.long_walk import long_walk, table_text, write_long_walk_report
+from worldgen.actions import parse_action
+from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
 from worldgen.model.store import load_model
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    opts = {"--out": None, "--walks": "8", "--palette-rows": None, "--transient-near": None, "--collide": None}
+    opts = {"--out": None, "--walks": "8", "--palette-rows": None, "--transient-near": None, "--collide": None,
+            "--hold": None}
     for name in opts:
         if name in args:
             i = args.index(name)
@@ -37,7 +42,11 @@ if __name__ == "__main__":
         model.config = dataclasses.replace(model.config, transient_near=float(opts["--transient-near"]))
     if opts["--collide"] is not None:
         model.config = dataclasses.replace(model.config, collide=opts["--collide"] == "on")
-    result, arrays = long_walk(Generator(model), n_walks=int(opts["--walks"]), steps=steps)
+    try:
+        hold = None if opts["--hold"] is None else parse_action(opts["--hold"])
+    except WorldgenError as e:
+        raise SystemExit(f"--hold: {e}")
+    result, arrays = long_walk(Generator(model), n_walks=int(opts["--walks"]), steps=steps, hold=hold)
     print(table_text(result))
     if out:
         print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))

@@ -146,6 +146,7 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     assert m["model_config"]["transient_near"] == 0.0
     walk = m["long_walk"]
     assert list(walk["spans"]) == ["1-10", "11-12"] and walk["walks"] == 2 and np.isfinite(walk["revisit_psnr"])
+    assert walk["actions"] == "explorer"
     for span in walk["spans"].values():
         assert set(span) == {"psnr", "copy_last_psnr", "start_rows_psnr", "shown_psnr", "knowable_psnr",
                              "sharpness_ratio", "colour_distance", "copy_last_colour_distance", "camera_off_m"}
@@ -189,6 +190,22 @@ def test_revisit_routes_go_out_and_come_back_to_the_real_start_frame():
     frames = render_walks(32, 3, 10, 2)[0]
     assert routes.shape == (3, 32) and back.sum() >= 2
     assert all(np.array_equal(ends[i], frames[i, 1]) for i in range(3) if back[i])
+
+
+def test_a_held_key_walk_starts_as_the_explorers_and_then_holds_the_key_as_the_player_would():
+    """`long_walk(..., hold=FORWARD)` (a user holding W): the explorer's start frames, then the key held; the
+    heading stays, and each step moves the eye at most one stride on the ground (a whole one where nothing is in
+    the way, less where the player slides along or stops at a wall)."""
+    from training.long_walk import render_walks
+    from worldgen.actions import Action
+    from worldgen.player import MOVE_STEP
+    frames, _, poses, actions, _, _ = render_walks(32, 2, 20, 2, hold=Action.FORWARD)
+    explorer = render_walks(32, 2, 20, 2)
+    assert np.array_equal(frames[:, :2], explorer[0][:, :2]) and np.array_equal(actions[:, :2], explorer[3][:, :2])
+    assert (actions[:, 2:] == Action.FORWARD).all() and not np.array_equal(actions, explorer[3])
+    np.testing.assert_allclose(poses[:, 2:, :3, :3], np.broadcast_to(poses[:, 1:2, :3, :3], (2, 20, 3, 3)), atol=1e-5)
+    moved = np.linalg.norm(np.diff(poses[:, 1:, [0, 2], 3], axis=1), axis=-1)
+    assert (moved <= MOVE_STEP + 1e-4).all() and np.isclose(moved, MOVE_STEP, atol=1e-4).any()
 
 
 def test_pooled_psnr_over_selected_pixels():

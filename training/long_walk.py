@@ -3,7 +3,9 @@
 Dimension keys: B walks, T steps, H, W, C.
 
 The recorder's curious explorer (`worldgen.policy.Explorer`) walks each unseen world; the model gets the
-first `context` rendered frames (RGB, depth, pose) and then only the explorer's actions. Per span of dreamed
+first `context` rendered frames (RGB, depth, pose) and then only the explorer's actions. With `hold` (an action),
+the player holds that key after the explorer's start frames instead, as a user holding W in the viewer does: the
+truth stops and slides at walls, and the dream must too. Per span of dreamed
 steps (1-10, 11-50, 51-100, 101-200, ...) we report PSNR against the truth, the PSNR of repeating the last
 real frame (copy-last) and of a picture made without a model (each row the mean colour of that row in the real
 start frames: the camera is level, so a row is an elevation, sky above and ground below) and of the truth with
@@ -120,14 +122,28 @@ def shown_obstacles(world: World, depth_VHW: np.ndarray, poses_V44: np.ndarray, 
     return frozenset(shown)
 
 
-def render_walks(resolution: int, n_walks: int, steps: int, context: int):
-    """Explorer walks of context + steps frames on unseen worlds: frames, depth, poses, actions, intrinsics, and
-    the dreamed steps' truth with only the obstacles the real start frames show ("shown", B, steps, H, W, 3)."""
+def _holding(env: WorldEnv, seed: int, context: int, steps: int, action: Action):
+    """The explorer's first `context` frames of world `seed`, then `steps` frames holding `action`: frames,
+    depth, actions, poses (as `record_episode`)."""
+    f, d, a, p = record_episode(env, seed, 0, context)[:4]
+    out = [list(x) for x in (f, d, a, p)]
+    for _ in range(steps):
+        obs = env.step(action)[0]
+        for seq, x in zip(out, (obs["rgb"], obs["depth"], int(action), obs["pose"])):
+            seq.append(x)
+    return tuple(np.asarray(x, dtype=y.dtype) for x, y in zip(out, (f, d, a, p)))
+
+
+def render_walks(resolution: int, n_walks: int, steps: int, context: int, hold: Action | None = None):
+    """Explorer walks (or, with `hold`, the explorer's start then that action held) of context + steps frames on
+    unseen worlds: frames, depth, poses, actions, intrinsics, and the dreamed steps' truth with only the obstacles
+    the real start frames show ("shown", B, steps, H, W, 3)."""
     check_walks(n_walks, steps)
     eps, shown = [], []
     with WorldEnv(resolution, task=None) as env:
         for seed in SEEDS[:n_walks]:
-            eps.append(record_episode(env, seed, 0, context + steps))
+            eps.append(record_episode(env, seed, 0, context + steps) if hold is None
+                       else _holding(env, seed, context, steps, hold))
             _, d, _, p = eps[-1][:4]
             world = env.world.only(shown_obstacles(env.world, d[:context].astype(np.float32), p[:context],
                                                    env.intrinsics))
@@ -161,12 +177,13 @@ def render_revisits(resolution: int, n_walks: int, context: int):
     return np.array(routes, np.int32), np.stack(ends), np.array(back)
 
 
-def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0) -> tuple[dict, dict]:
-    """(figures for metrics.json, arrays for the plots and the filmstrip)."""
+def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
+              hold: Action | None = None) -> tuple[dict, dict]:
+    """(figures for metrics.json, arrays for the plots and the filmstrip). `hold`: see the module docstring."""
     k = gen.config.context
     if not gen.config.geometry:
         raise WorldgenError("long walks start from rendered frames with depth: this model has no geometry")
-    frames, depth, poses, actions, intr, shown = render_walks(gen.config.resolution, n_walks, steps, k)
+    frames, depth, poses, actions, intr, shown = render_walks(gen.config.resolution, n_walks, steps, k, hold)
     state = gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr)
     _, out = gen.rollout(state, actions[:, k:], jax.random.key(seed))
     pred, truth, last = np.asarray(out["rgb"]), frames[:, k:], frames[:, k - 1]
@@ -189,7 +206,8 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0)
              for lo, hi in spans(steps)}
     routes, route_ends, returned = render_revisits(gen.config.resolution, n_walks, k)
     _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed))
-    result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]), "spans": table,
+    result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]),
+              "actions": "explorer" if hold is None else f"hold {Action(hold).name.lower()}", "spans": table,
               "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], route_ends),
               "revisit_returned": int(returned.sum()),
               "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}
@@ -199,7 +217,8 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0)
 def table_text(result: dict) -> str:
     head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>7}{'rows':>7}{'shown':>7}{'knowable':>10}"
             f"{'sharp':>7}{'colour':>8}{'copy-last':>11}{'camera m':>10}")
-    lines = [f"long walk: {result['walks']} unseen worlds, explorer actions, {result['steps']} dreamed steps "
+    lines = [f"long walk: {result['walks']} unseen worlds, actions: {result['actions']}, {result['steps']} dreamed "
+             "steps "
              "(rows = PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth with only "
              "the objects the real start frames show, exact terrain and sky, a reference; knowable = the dream's "
              "PSNR on the pixels where that reference is exact, which a model could get right; colour = "
@@ -249,7 +268,8 @@ def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"long walk, {result['walks']} unseen worlds: revisit {M.psnr_text(result['revisit_psnr'])}")
+    fig.suptitle(f"long walk, {result['walks']} unseen worlds, actions: {result['actions']}; "
+                 f"revisit {M.psnr_text(result['revisit_psnr'])}")
     fig.tight_layout()
     write_atomic(paths[1], lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
