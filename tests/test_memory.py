@@ -377,3 +377,27 @@ def test_with_collide_a_move_into_what_the_real_frames_show_is_blocked_as_the_pl
     assert collider.config.collide
     with pytest.raises(WorldgenError, match="collide needs"):
         dataclasses.replace(random_tiny_model.config, collide=True)
+
+
+def test_solid_is_what_stands_between_the_ground_and_just_below_the_eye_not_a_crown_overhead():
+    """`memory.solid` counts pinned points standing in the player's disc from SOLID_ABOVE over the ground up to
+    CROWN_CLEARANCE below the eye: a wall's points block, a crown's underside just below the eye does not (held
+    walks stopped for good under one), and neither do the same points outside the disc or stored as dreamed."""
+    eye = jnp.array([[[0.0, EYE_HEIGHT, 0.0]]])
+    n = 2 * mem.SOLID_POINTS
+    ring = jnp.stack([jnp.cos(jnp.arange(n)), jnp.zeros(n), jnp.sin(jnp.arange(n))], -1) * 0.5 * PLAYER_RADIUS
+
+    def memory(height, spread=1.0, pinned=True):
+        points = jnp.concatenate([ring, ring * spread + jnp.array([0.0, height, 0.0])])[None]
+        m = mem.empty(1, 2 * n if pinned else 0, 0 if pinned else 2 * n)
+        return m.replace(points=points, valid=jnp.ones((1, 2 * n), bool))
+
+    blocks = lambda m: bool(mem.solid(m, eye, EYE_HEIGHT, PLAYER_RADIUS)[0, 0])
+    assert not blocks(memory(0.0))  # the ground alone
+    assert blocks(memory(EYE_HEIGHT - 0.5))  # a wall up to above the eye: its points at chest height
+    assert blocks(memory(mem.SOLID_ABOVE + 0.05))  # a low box
+    assert not blocks(memory(mem.SOLID_ABOVE - 0.05))  # a kerb the player steps over
+    assert blocks(memory(EYE_HEIGHT - mem.CROWN_CLEARANCE - 0.05))
+    assert not blocks(memory(EYE_HEIGHT - mem.CROWN_CLEARANCE + 0.05))  # a crown's underside
+    assert not blocks(memory(EYE_HEIGHT - 0.5, spread=4.0))  # beside the disc
+    assert not blocks(memory(EYE_HEIGHT - 0.5, pinned=False))  # dreamed content never blocks

@@ -43,6 +43,7 @@ PALETTE_SIZE = 64  # colours kept per row: the most frequent candidates (a row w
 NEAR_GROUND = 1.0  # metres below the eye: dreamed points lower than this are ground, which `write` always keeps
 SOLID_ABOVE = 0.4  # metres: a real point this far above the ground (and below the eye) stands there
 SOLID_POINTS = 4  # real points standing within the player's disc that make a position solid
+CROWN_CLEARANCE = 0.2  # metres below the eye: real points higher than this are a crown or eaves the player walks under
 
 
 @struct.dataclass
@@ -172,8 +173,10 @@ def settle(mem: Memory, pose_B44):
 def solid(mem: Memory, eyes_BO3, eye_height: float, radius: float):
     """Whether a player of disc `radius` with its eye at each position (B, O, 3) would stand in something the
     real start frames show (B, O) bool: at least SOLID_POINTS pinned points within `radius` of it horizontally
-    standing more than SOLID_ABOVE above the ground there and below the eye (a player walks under a tree's crown
-    or a roof's eaves: a first version that counted points up to 0.4 m above the eye stopped a revisit under one).
+    standing more than SOLID_ABOVE above the ground there and more than CROWN_CLEARANCE below the eye (a player
+    walks under a tree's crown or a roof's eaves: a first version that counted points up to 0.4 m above the eye
+    stopped a revisit under one, and one that counted them up to the eye stopped held walks for good under crowns
+    seen 18 m away, docs/model.md session 24).
     The ground is the lowest pinned point in the disc, and at most SOLID_ABOVE - 0.1 above where the eye's
     height puts it (a dream's height drifts)."""
     if not mem.pinned:
@@ -183,7 +186,7 @@ def solid(mem: Memory, eyes_BO3, eye_height: float, radius: float):
     y, eye_y = points[..., 1], eyes_BO3[..., 1:2]
     in_disc = mem.valid[:, None, :mem.pinned] & (gap < radius)
     ground = jnp.minimum(jnp.where(in_disc, y, jnp.inf).min(-1, keepdims=True), eye_y - eye_height + SOLID_ABOVE - 0.1)
-    standing = in_disc & (y > ground + SOLID_ABOVE) & (y < eye_y)
+    standing = in_disc & (y > ground + SOLID_ABOVE) & (y < eye_y - CROWN_CLEARANCE)
     return standing.sum(-1) >= SOLID_POINTS
 
 
