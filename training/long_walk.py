@@ -122,18 +122,6 @@ def shown_obstacles(world: World, depth_VHW: np.ndarray, poses_V44: np.ndarray, 
     return frozenset(shown)
 
 
-def _holding(env: WorldEnv, seed: int, context: int, steps: int, action: Action):
-    """The explorer's first `context` frames of world `seed`, then `steps` frames holding `action`: frames,
-    depth, actions, poses (as `record_episode`)."""
-    f, d, a, p = record_episode(env, seed, 0, context)[:4]
-    out = [list(x) for x in (f, d, a, p)]
-    for _ in range(steps):
-        obs = env.step(action)[0]
-        for seq, x in zip(out, (obs["rgb"], obs["depth"], int(action), obs["pose"])):
-            seq.append(x)
-    return tuple(np.asarray(x, dtype=y.dtype) for x, y in zip(out, (f, d, a, p)))
-
-
 def render_walks(resolution: int, n_walks: int, steps: int, context: int, hold: Action | None = None):
     """Explorer walks (or, with `hold`, the explorer's start then that action held) of context + steps frames on
     unseen worlds: frames, depth, poses, actions, intrinsics, and the dreamed steps' truth with only the obstacles
@@ -142,8 +130,7 @@ def render_walks(resolution: int, n_walks: int, steps: int, context: int, hold: 
     eps, shown = [], []
     with WorldEnv(resolution, task=None) as env:
         for seed in SEEDS[:n_walks]:
-            eps.append(record_episode(env, seed, 0, context + steps) if hold is None
-                       else _holding(env, seed, context, steps, hold))
+            eps.append(record_episode(env, seed, 0, context + steps, hold, hold_from=context))
             _, d, _, p = eps[-1][:4]
             world = env.world.only(shown_obstacles(env.world, d[:context].astype(np.float32), p[:context],
                                                    env.intrinsics))
@@ -218,10 +205,9 @@ def table_text(result: dict) -> str:
     head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>7}{'rows':>7}{'shown':>7}{'knowable':>10}"
             f"{'sharp':>7}{'colour':>8}{'copy-last':>11}{'camera m':>10}")
     lines = [f"long walk: {result['walks']} unseen worlds, actions: {result['actions']}, {result['steps']} dreamed "
-             "steps "
-             "(rows = PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth with only "
-             "the objects the real start frames show, exact terrain and sky, a reference; knowable = the dream's "
-             "PSNR on the pixels where that reference is exact, which a model could get right; colour = "
+             "steps (rows = PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth "
+             "with only the objects the real start frames show, exact terrain and sky, a reference; knowable = the "
+             "dream's PSNR on the pixels where that reference is exact, which a model could get right; colour = "
              "colour-histogram distance to the truth; camera m = the dream's camera from the true one)", head]
     for span, v in result["spans"].items():
         lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{v['psnr'] - v['copy_last_psnr']:>+7.2f}"

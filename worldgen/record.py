@@ -43,9 +43,11 @@ class RecordSummary:
         return head + "\n" + action_statistics(self.actions, self.blocked, self.moves)
 
 
-def record_episode(env: WorldEnv, seed: int, episode: int, steps: int):
+def record_episode(env: WorldEnv, seed: int, episode: int, steps: int, hold: Action | None = None,
+                   hold_from: int = 0):
     """Episode `episode` of world `seed` through a free-walking engine env: the curious explorer, drawing from
-    the episode's random stream after its spawn (`env.episode_rng`); the first action is NOOP.
+    the episode's random stream after its spawn (`env.episode_rng`); the first action is NOOP. With `hold`, the
+    player holds that action from step `hold_from` on instead (a user holding a key).
     Returns frames_THWC, depth_THW, actions_T, poses_T44, blocked count, move count."""
     res = env.resolution
     frames = np.empty((steps, res, res, 3), np.uint8)
@@ -57,7 +59,7 @@ def record_episode(env: WorldEnv, seed: int, episode: int, steps: int):
     explorer = Explorer(env.episode_rng)
     for t in range(steps):
         if t > 0:
-            actions[t] = explorer.act(info["blocked"])
+            actions[t] = hold if hold is not None and t >= hold_from else explorer.act(info["blocked"])
             obs, _, _, _, info = env.step(actions[t])
             if actions[t] not in (Action.NOOP, Action.TURN_LEFT, Action.TURN_RIGHT):
                 moves += 1

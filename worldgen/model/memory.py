@@ -41,7 +41,7 @@ _NOWHERE = 1e9  # the position of an empty view or trail slot
 PALETTE_STRIDE = 4  # every 4th column of the pinned real frames is a palette candidate
 PALETTE_SIZE = 64  # colours kept per row: the most frequent candidates (a row window holds about 60 on average)
 NEAR_GROUND = 1.0  # metres below the eye: dreamed points lower than this are ground, which `write` always keeps
-SOLID_ABOVE = 0.4  # metres: a real point this far above the ground (and below the eye) stands there
+SOLID_ABOVE = 0.4  # metres: a real point this far above the ground (and under CROWN_CLEARANCE) stands there
 SOLID_POINTS = 4  # real points standing within the player's disc that make a position solid
 CROWN_CLEARANCE = 0.2  # metres below the eye: real points higher than this are a crown or eaves the player walks under
 
