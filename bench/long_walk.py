@@ -3,11 +3,11 @@ worlds, per span: PSNR, copy-last PSNR, sharpness ratio, colour-histogram distan
 The same figures as `worldgen eval` prints (training/long_walk.py); this runs only them.
 
     python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--palette-rows R]
-        [--transient-near M] [--collide on|off] [--hold ACTION] [--out DIR]
+        [--palette-prior S] [--transient-near M] [--collide on|off] [--hold ACTION] [--out DIR]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 8, as `worldgen eval`), for figures one bad walk moves less
-    # --palette-rows R, --transient-near M and --collide override ModelConfig.palette_rows, .transient_near (0: off)
-    # and .collide
+    # --palette-rows R, --palette-prior S, --transient-near M and --collide override ModelConfig.palette_rows,
+    # .palette_prior, .transient_near (0: off) and .collide
     # --hold ACTION: after the explorer's 4 start frames the player holds ACTION (e.g. forward: a user holding W in
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
@@ -23,8 +23,8 @@ from worldgen.model.store import load_model
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    opts = {"--out": None, "--walks": "8", "--palette-rows": None, "--transient-near": None, "--collide": None,
-            "--hold": None}
+    opts = {"--out": None, "--walks": "8", "--palette-rows": None, "--palette-prior": None,
+            "--transient-near": None, "--collide": None, "--hold": None}
     for name in opts:
         if name in args:
             i = args.index(name)
@@ -38,6 +38,8 @@ if __name__ == "__main__":
         model.config = dataclasses.replace(model.config, sample_temperature=float(args[3]))
     if opts["--palette-rows"] is not None:
         model.config = dataclasses.replace(model.config, palette_rows=int(opts["--palette-rows"]))
+    if opts["--palette-prior"] is not None:
+        model.config = dataclasses.replace(model.config, palette_prior=float(opts["--palette-prior"]))
     if opts["--transient-near"] is not None:
         model.config = dataclasses.replace(model.config, transient_near=float(opts["--transient-near"]))
     if opts["--collide"] is not None:

@@ -7,11 +7,13 @@
 # one that adds the move-outcome classifier (--move-outcomes, session 13: a step it is sure of is exact), and a
 # last one where the camera head also learns from the disparity the dream itself painted, on stored steps of the
 # model's own long rollouts (`worldgen dream-data`, then `--dream`; session 14).
-# The model shows its memory wherever memory knows a pixel (--show-memory, session 11) and samples at
-# temperature 0.5 (--sample-temperature, session 12), and paints with the nearest colours of its real start
-# frames within 4 rows (--palette-rows, session 15), and stores no dreamed content within 5 m of the eye above
-# the ground (--transient-near, session 16): inference settings without weights, which training
-# without --rollout or --dream does not use.
+# The model shows its memory wherever memory knows a pixel (--show-memory, session 11), and paints with the
+# colours of its real start frames within 4 rows (--palette-rows, session 15), and stores no dreamed content
+# within 5 m of the eye above the ground (--transient-near, session 16): inference settings without weights,
+# which training without --rollout or --dream does not use. Its stages and its dream data sample with 2 flow
+# steps at temperature 0.5 (--sample-temperature, session 12); the finished model samples with one network
+# evaluation at temperature 1 and takes each painted colour's likeliest in the palette (--sample-steps 1
+# --sample-temperature 1 --palette-prior 0.07, session 25).
 # About 3 h 15 min of wall time on 2 cores.
 # The same recipe at another scale (a lent GPU: scripts/device_model.sh) through environment variables:
 #   BATCH (8: the colour stages' batch), MAIN_STEPS (3500), TUNE_STEPS (1500: each later colour stage),
@@ -74,7 +76,8 @@ if run dream-data && [ ! -f "$RUNS/dd-outcomes/meta.json" ]; then
 fi
 if run pose-dream; then
   pose_stage "$RUNS/outcomes/model" "$RUNS/pose-dream" "$MODEL" --move-outcomes --dream "$RUNS/dd-outcomes" \
-    --dream-per-row 1 --palette-rows 4 --transient-near 5 --collide
+    --dream-per-row 1 --palette-rows 4 --transient-near 5 --collide --sample-steps 1 --sample-temperature 1 \
+    --palette-prior 0.07
 fi
 if run eval && [ -n "$EVAL" ]; then
   worldgen eval --model "$MODEL" --data "$DATA/explore" --out "$EVAL" --episodes 32

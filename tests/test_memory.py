@@ -260,7 +260,8 @@ def test_with_show_memory_the_frame_is_the_memory_drawing_wherever_memory_knows_
 
 def test_the_start_palette_is_the_most_frequent_colours_near_each_row():
     """memory.start_palette: per row, the PALETTE_SIZE most frequent exact colours of the start frames within
-    `rows` rows (every PALETTE_STRIDE-th column); where a window has fewer colours, the most frequent repeats."""
+    `rows` rows (every PALETTE_STRIDE-th column), with the log of each one's share of those pixels; where a window
+    has fewer colours, the most frequent repeats."""
     h, n = 32, mem.PALETTE_SIZE
     levels = np.zeros((1, 2, h, h, 3), np.uint8)
     levels[:, :, :16] = (90, 140, 220)  # sky: one colour
@@ -272,13 +273,27 @@ def test_the_start_palette_is_the_most_frequent_colours_near_each_row():
             levels[0, :, r, c] = ground[(i * len(cols) + j) % len(ground)]
     levels[0, :, 16:, cols[0]] = (200, 180, 120)  # one ground colour in every row: the most frequent there
     palette = np.asarray(mem.start_palette(jnp.asarray(levels), 2))
-    colours = np.round((palette + 1.0) * 127.5).astype(int)  # (1, H, n, 3)
-    assert colours.shape == (1, h, n, 3)
+    assert palette.shape == (1, h, n, 4)
+    colours, shares = np.round((palette[..., :3] + 1.0) * 127.5).astype(int), np.exp(palette[..., 3])
     assert (colours[0, 3] == (90, 140, 220)).all()  # all sky near the top: the one colour repeated
+    np.testing.assert_allclose(shares[0, 3], 1.0, rtol=1e-5)
     window = levels[0, :, 22:27, ::mem.PALETTE_STRIDE].reshape(-1, 3).astype(int)  # rows 22..26 for row 24
     assert (colours[0, 24, 0] == (200, 180, 120)).all()
     assert all((window == c).all(-1).any() for c in colours[0, 24])  # exact colours of the window
     assert len({tuple(c) for c in colours[0, 24]}) == min(n, len(np.unique(window, axis=0)))
+    for c, share in zip(colours[0, 24], shares[0, 24]):
+        np.testing.assert_allclose(share, (window == c).all(-1).mean(), rtol=1e-5)
+    assert shares[0, 24, 0] > 2 * shares[0, 24, 1]
+
+
+def test_with_a_palette_prior_a_colour_between_two_goes_to_the_one_the_world_shows_more_of():
+    """memory.nearest_colour with a prior s: the least |x - p|^2 - 2 s^2 log(share). A colour a little nearer a
+    rare palette colour goes to the common one; one far nearer the rare one stays with it; s = 0 is the nearest."""
+    palette = jnp.array([[[[0.0, 0.0, 0.0, np.log(0.1)], [0.2, 0.0, 0.0, np.log(0.9)]]]])  # (1, 1, 2, 4)
+    rgb = jnp.array([[[[0.09, 0.0, 0.0], [-0.5, 0.0, 0.0], [0.15, 0.0, 0.0]]]])  # (1, 1, 3, 3)
+    red = lambda prior: np.asarray(mem.nearest_colour(rgb, palette, prior))[0, 0, :, 0]  # noqa: E731
+    np.testing.assert_allclose(red(0.0), [0.0, 0.0, 0.2])
+    np.testing.assert_allclose(red(0.1), [0.2, 0.0, 0.2])
 
 
 def test_with_palette_rows_the_network_paints_only_colours_of_the_start_frames_near_its_row(rollout_start,
@@ -294,7 +309,7 @@ def test_with_palette_rows_the_network_paints_only_colours_of_the_start_frames_n
     plain = Generator(random_tiny_model)
     _, ref = plain.step(plain.init(*rollout_start[2]), np.array([int(Action.FORWARD)]), jax.random.key(0))
     rgb, sampled = out["rgb"][0].astype(int), ref["rgb"][0].astype(int)
-    palette = np.round((np.asarray(state.palette[0]) + 1.0) * 127.5).astype(int)  # (H, P, 3)
+    palette = np.round((np.asarray(state.palette[0, ..., :3]) + 1.0) * 127.5).astype(int)  # (H, P, 3)
     for r in range(0, rgb.shape[0], 3):
         for c in range(0, rgb.shape[1], 5):
             assert (palette[r] == rgb[r, c]).all(-1).any()

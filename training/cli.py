@@ -31,19 +31,16 @@ def _init_distributed():
 
 
 def _load(args, **options):
-    """(folder, model) of --model, with --show-memory, --sample-temperature, --palette-rows, --transient-near,
-    --collide and `options` applied (`world_model.with_options`)."""
+    """(folder, model) of --model, with --show-memory, --sample-steps, --sample-temperature, --palette-rows,
+    --palette-prior, --transient-near, --collide and `options` applied (`world_model.with_options`)."""
     from worldgen.model.store import load_model, resolve_model
     from worldgen.model.world_model import with_options
     path = resolve_model(args.model)
     if args.show_memory != "model":
         options["show_memory"] = args.show_memory == "on"
-    if args.sample_temperature is not None:
-        options["sample_temperature"] = args.sample_temperature
-    if args.palette_rows is not None:
-        options["palette_rows"] = args.palette_rows
-    if args.transient_near is not None:
-        options["transient_near"] = args.transient_near
+    for rule in ("sample_steps", "sample_temperature", "palette_rows", "palette_prior", "transient_near"):
+        if getattr(args, rule) is not None:
+            options[rule] = getattr(args, rule)
     if args.collide != "model":
         options["collide"] = args.collide == "on"
     return path, with_options(load_model(path), **options)
@@ -53,12 +50,19 @@ def _add_inference_settings(p) -> None:
     p.add_argument("--show-memory", default="model", choices=("model", "on", "off"),
                    help="show the memory's drawing wherever it knows a pixel, the network's output elsewhere "
                         "(ModelConfig.show_memory; model: as the model folder says)")
+    p.add_argument("--sample-steps", type=int, default=None,
+                   help="network evaluations per frame of the flow sampler, 1..16 (ModelConfig.sample_steps; "
+                        "default: as the model folder says)")
     p.add_argument("--sample-temperature", type=float, default=None,
                    help="scale of the sampler's starting noise, 0..2 (ModelConfig.sample_temperature; default: as "
                         "the model folder says)")
     p.add_argument("--palette-rows", type=int, default=None,
                    help="paint with the nearest colours of the real start frames within this many rows, 0 = off "
                         "(ModelConfig.palette_rows; default: as the model folder says)")
+    p.add_argument("--palette-prior", type=float, default=None,
+                   help="a painted colour goes to the likeliest palette colour of its row, given this much colour "
+                        "error (signed RGB), 0 = the nearest (ModelConfig.palette_prior; default: as the model "
+                        "folder says)")
     p.add_argument("--transient-near", type=float, default=None,
                    help="dreamed content within this many metres of the eye, above the ground, is shown but not "
                         "stored, 0 = off (ModelConfig.transient_near; default: as the model folder says)")
@@ -69,8 +73,10 @@ def _add_inference_settings(p) -> None:
 
 def _train_rules(args) -> dict:
     """The inference rules `worldgen train` sets on the model it trains (`world_model.RULES`): those given."""
-    given = {"show_memory": args.show_memory or None, "sample_temperature": args.sample_temperature,
-             "palette_rows": args.palette_rows, "transient_near": args.transient_near, "collide": args.collide or None}
+    given = {"show_memory": args.show_memory or None, "sample_steps": args.sample_steps,
+             "sample_temperature": args.sample_temperature, "palette_rows": args.palette_rows,
+             "palette_prior": args.palette_prior, "transient_near": args.transient_near,
+             "collide": args.collide or None}
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -180,10 +186,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-memory", action="store_true",
                    help="the trained model shows its memory wherever memory knows a pixel (ModelConfig.show_memory, "
                         "an inference rule; it also applies to --rollout; switched on for --init)")
+    p.add_argument("--sample-steps", type=int, default=None,
+                   help="the trained model's flow-sampler steps per frame (1..16; default: --init's, else the "
+                        "preset's)")
     p.add_argument("--sample-temperature", type=float, default=None,
                    help="the trained model's sampling temperature (0..2; default: --init's, else the preset's 1.0)")
     p.add_argument("--palette-rows", type=int, default=None,
                    help="the trained model's ModelConfig.palette_rows (0 = off; default: --init's, else 0)")
+    p.add_argument("--palette-prior", type=float, default=None,
+                   help="the trained model's ModelConfig.palette_prior (0 = the nearest colour; default: --init's, "
+                        "else 0)")
     p.add_argument("--transient-near", type=float, default=None,
                    help="the trained model's ModelConfig.transient_near in metres (0 = off; default: --init's, "
                         "else 0)")

@@ -38,6 +38,10 @@ class ModelConfig:
     palette_rows: the network's colours become their nearest among the real start frames' pixels within this
         many rows (`memory.start_palette`; the camera is level, so a row is an elevation), so a dream paints
         with its own world's colours instead of drifting to the greens of others. 0: off. An inference rule.
+    palette_prior: how far (signed RGB, a standard deviation) the network's colour may be from the one it means:
+        a colour goes to the palette colour p of its row that is likeliest, the least |x - p|^2 - 2 s^2 log(share
+        of p among the row's start-frame pixels), so a colour between two goes to the one the world shows more
+        of. 0: the nearest. An inference rule (with `palette_rows`).
     transient_near: metres. Dreamed content this near the eye that stands above the ground (higher than
         `memory.NEAR_GROUND` below the eye) is shown but not written to memory, and is painted again from the
         last frames at the next step. The network's depth is least sure for near content it invents, and a
@@ -64,6 +68,7 @@ class ModelConfig:
     move_outcomes: bool = False
     show_memory: bool = False
     palette_rows: int = 0
+    palette_prior: float = 0.0
     transient_near: float = 0.0
     collide: bool = False
 
@@ -83,6 +88,8 @@ class ModelConfig:
             raise WorldgenError(f"ModelConfig.sample_temperature = {self.sample_temperature}: expected 0..2")
         if not 0 <= self.palette_rows <= self.resolution:
             raise WorldgenError(f"ModelConfig.palette_rows = {self.palette_rows}: expected 0..{self.resolution}")
+        if not 0.0 <= self.palette_prior <= 0.5:
+            raise WorldgenError(f"ModelConfig.palette_prior = {self.palette_prior}: expected 0..0.5 (signed RGB)")
         if not 0.0 <= self.transient_near <= 100.0:
             raise WorldgenError(f"ModelConfig.transient_near = {self.transient_near}: expected 0..100 metres")
         if self.collide and not (self.geometry and self.move_outcomes):

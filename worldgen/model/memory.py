@@ -99,10 +99,11 @@ def pin(mem: Memory, index: int, rgb_BHWC, depth_BHW, pose_B44, intrinsics_33) -
 
 
 def start_palette(frames_BVHWC, rows: int):
-    """The colours a dream paints with per image row, (B, H, PALETTE_SIZE, C): the most frequent colours among
-    the real start frames' pixels (uint8 frames; the palette is signed RGB) within `rows` rows of it (every
-    PALETTE_STRIDE-th column; exact pixel colours, the first repeated where there are fewer). The camera is
-    level, so a row is an elevation: sky above, ground below. Computed once per dream, from the frames it pins."""
+    """The colours a dream paints with per image row, (B, H, PALETTE_SIZE, 4): the most frequent colours among
+    the real start frames' pixels (uint8 frames) within `rows` rows of it (every PALETTE_STRIDE-th column; exact
+    pixel colours, the first repeated where there are fewer), as signed RGB, and the log of each one's share of
+    those pixels. The camera is level, so a row is an elevation: sky above, ground below. Computed once per
+    dream, from the frames it pins."""
     b, _, res = frames_BVHWC.shape[:3]
     frames = frames_BVHWC[:, :, :, ::PALETTE_STRIDE]  # (B, V, H, W', C)
     near = jnp.clip(jnp.arange(res)[:, None] + jnp.arange(-rows, rows + 1)[None], 0, res - 1)  # (H, 2 rows + 1)
@@ -113,17 +114,21 @@ def start_palette(frames_BVHWC, rows: int):
     def frequent(keys_N):
         uniq, counts = jnp.unique(keys_N, size=keys_N.shape[0], fill_value=-1, return_counts=True)
         counts, top = jax.lax.top_k(counts, PALETTE_SIZE)
-        return jnp.where(counts > 0, uniq[top], uniq[top[0]])
+        return jnp.where(counts > 0, uniq[top], uniq[top[0]]), jnp.where(counts > 0, counts, counts[0])
 
-    kept = jax.vmap(jax.vmap(frequent))(keys)  # (B, H, PALETTE_SIZE)
-    return jnp.stack([kept // 65536, kept // 256 % 256, kept % 256], -1) / 127.5 - 1.0
+    kept, counts = jax.vmap(jax.vmap(frequent))(keys)  # (B, H, PALETTE_SIZE) each
+    rgb = jnp.stack([kept // 65536, kept // 256 % 256, kept % 256], -1) / 127.5 - 1.0
+    return jnp.concatenate([rgb, jnp.log(counts / keys.shape[-1])[..., None]], -1)
 
 
-def nearest_colour(rgb_BHWC, palette_BHNC):
-    """Each pixel's nearest colour (squared RGB distance) among the candidates of its row."""
-    cross = jnp.einsum("bhwc,bhnc->bhwn", rgb_BHWC, palette_BHNC)
-    j = jnp.argmin(jnp.sum(palette_BHNC ** 2, -1)[:, :, None] - 2 * cross, -1)  # (B, H, W)
-    return jnp.take_along_axis(palette_BHNC[:, :, None], j[..., None, None], 3)[..., 0, :]
+def nearest_colour(rgb_BHWC, palette_BHNC, prior: float = 0.0):
+    """Each pixel's likeliest colour among the candidates of its row (`start_palette`): the least squared RGB
+    distance minus 2 prior^2 log(share); with prior 0, the nearest."""
+    colours = palette_BHNC[..., :3]
+    cross = jnp.einsum("bhwc,bhnc->bhwn", rgb_BHWC, colours)
+    cost = jnp.sum(colours ** 2, -1) - 2 * prior ** 2 * palette_BHNC[..., 3]  # (B, H, N)
+    j = jnp.argmin(cost[:, :, None] - 2 * cross, -1)  # (B, H, W)
+    return jnp.take_along_axis(colours[:, :, None], j[..., None, None], 3)[..., 0, :]
 
 
 def flying_pixels(depth_BHW):

@@ -160,7 +160,8 @@ def move_outcomes(stride_B2, pose_B44):
 
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
 # inference settings without weights: set as given
-RULES = ("show_memory", "sample_temperature", "palette_rows", "transient_near", "collide")
+RULES = ("show_memory", "sample_steps", "sample_temperature", "palette_rows", "palette_prior", "transient_near",
+         "collide")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -168,8 +169,8 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     `move_outcomes`) can only be switched on: their new weights start at zero (the provenance channel of the
     stem, the noise-level layer, the move-outcome classifier, which is then never sure), so the result makes
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
-    training to be used well. RULES (`show_memory`, `sample_temperature`, `palette_rows`, `transient_near`,
-    `collide`) use no weights and are set as given."""
+    training to be used well. RULES (`show_memory`, `sample_steps`, `sample_temperature`, `palette_rows`,
+    `palette_prior`, `transient_near`, `collide`) use no weights and are set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
@@ -217,14 +218,14 @@ def conditioning(config: ModelConfig, warp_rgb, warp_disp, warp_mask, last_rgb, 
 
 def complete(model: WorldModel, cond_BHWC, fine_BHW, action_B, key, temperature, palette_BHNC=None):
     """The next frame, rgb (signed) and disparity: sampled by the network, with the network's colours moved
-    to their nearest in `palette_BHNC` (`start_palette`) when one is given, and with `config.show_memory` the
-    memory's colours (the warp channels of `cond_BHWC`) wherever memory knows the pixel at full resolution.
-    The disparity stays the network's everywhere: the memory's drawn disparity made long walks 0.6-1 dB worse
-    over steps 11-100 (it feeds the camera head, which learned from the network's)."""
+    to their likeliest in `palette_BHNC` (`start_palette`, `config.palette_prior`) when one is given, and with
+    `config.show_memory` the memory's colours (the warp channels of `cond_BHWC`) wherever memory knows the pixel
+    at full resolution. The disparity stays the network's everywhere: the memory's drawn disparity made long
+    walks 0.6-1 dB worse over steps 11-100 (it feeds the camera head, which learned from the network's)."""
     config = model.config
     rgb, disp = sample(model, cond_BHWC, action_B, key, config.sample_steps, temperature)
     if palette_BHNC is not None:
-        rgb = mem.nearest_colour(rgb, palette_BHNC)
+        rgb = mem.nearest_colour(rgb, palette_BHNC, config.palette_prior)
     if config.show_memory:
         rgb = jnp.where(fine_BHW[..., None], cond_BHWC[..., 0:3], rgb)
     return rgb, disp
@@ -255,7 +256,7 @@ class WorldState:
     last_disp: jax.Array  # (B,H,W)
     pose: jax.Array  # (B,4,4) camera-to-world
     intrinsics: jax.Array  # (3,3)
-    palette: jax.Array  # (B,H,P,3) colours a dream paints with per row (`ModelConfig.palette_rows`; P = 0 when off)
+    palette: jax.Array  # (B,H,P,4) colours and log shares a dream paints with per row (`start_palette`; P = 0: off)
 
 
 def check_state(config: ModelConfig, state) -> None:
@@ -279,11 +280,11 @@ def quantise(rgb_signed):
 
 
 def start_palettes(config: ModelConfig, frames_BKHWC):
-    """The palette a dream from these K real frames (uint8) paints with (`memory.start_palette`): (B, H, P, 3),
+    """The palette a dream from these K real frames (uint8) paints with (`memory.start_palette`): (B, H, P, 4),
     P = 0 without `config.palette_rows`."""
     b, _, h = frames_BKHWC.shape[:3]
     if not (config.geometry and config.palette_rows):
-        return jnp.zeros((b, h, 0, 3))
+        return jnp.zeros((b, h, 0, 4))
     return mem.start_palette(frames_BKHWC[:, -config.context:], config.palette_rows)
 
 
