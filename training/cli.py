@@ -31,18 +31,16 @@ def _init_distributed():
 
 
 def _load(args, **options):
-    """(folder, model) of --model, with --show-memory, --sample-steps, --sample-temperature, --palette-rows,
-    --palette-prior, --transient-near, --collide and `options` applied (`world_model.with_options`)."""
+    """(folder, model) of --model, with the inference rules given (`world_model.RULES`: --show-memory,
+    --sample-steps, ...; a switch's "model" and an unset value keep the folder's) and `options` applied
+    (`world_model.with_options`)."""
     from worldgen.model.store import load_model, resolve_model
-    from worldgen.model.world_model import with_options
+    from worldgen.model.world_model import RULES, with_options
     path = resolve_model(args.model)
-    if args.show_memory != "model":
-        options["show_memory"] = args.show_memory == "on"
-    for rule in ("sample_steps", "sample_temperature", "palette_rows", "palette_prior", "transient_near"):
-        if getattr(args, rule) is not None:
-            options[rule] = getattr(args, rule)
-    if args.collide != "model":
-        options["collide"] = args.collide == "on"
+    for rule in RULES:
+        value = getattr(args, rule)
+        if value not in (None, "model"):
+            options[rule] = value == "on" if isinstance(value, str) else value
     return path, with_options(load_model(path), **options)
 
 
@@ -72,12 +70,11 @@ def _add_inference_settings(p) -> None:
 
 
 def _train_rules(args) -> dict:
-    """The inference rules `worldgen train` sets on the model it trains (`world_model.RULES`): those given."""
-    given = {"show_memory": args.show_memory or None, "sample_steps": args.sample_steps,
-             "sample_temperature": args.sample_temperature, "palette_rows": args.palette_rows,
-             "palette_prior": args.palette_prior, "transient_near": args.transient_near,
-             "collide": args.collide or None}
-    return {k: v for k, v in given.items() if v is not None}
+    """The inference rules `worldgen train` sets on the model it trains (`world_model.RULES`): those given (a
+    switch only when on)."""
+    from worldgen.model.world_model import RULES
+    given = {rule: getattr(args, rule) for rule in RULES}
+    return {k: v for k, v in given.items() if v is not None and v is not False}
 
 
 def _train(args):
