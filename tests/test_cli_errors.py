@@ -49,6 +49,8 @@ CASES = [
     (["view", "--seed", "-3"], "world seed must be an integer in 0..2**63-1, got -3"),
     (["train", "--data", "{d}/missing", "--workdir", "{d}/w"], "data folder {d}/missing does not exist"),
     (["train", "--data", "{d}/frames", "--workdir", "{d}/w"], "holds no shards"),
+    (["train", "--data", "{d}/shards", "--workdir", "{d}/w", "--stage", "sky"],
+     "unknown training stage 'sky': expected one of all, pose, colour"),
     (["eval", "--model", "{d}/frames", "--data", "{d}/shards", "--out", "{d}/ev"], "is not a worldgen model folder"),
     (["play", "--model", "{d}/frames"], "is not a worldgen model folder"),
     (["eval", "--data", "{d}/shards", "--out", "{d}/ev", "--sample-temperature", "5"],

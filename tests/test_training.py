@@ -272,3 +272,24 @@ def test_a_damaged_checkpoint_is_set_aside_and_the_one_before_resumes(tiny_datas
     assert "checkpoint" in capsys.readouterr().err and (newest.parent / "4.damaged").is_dir()
     full, again = _losses(tmp_path / "full"), _losses(tmp_path / "cut")
     assert sorted(again) == list(range(6)) and all(again[i] == pytest.approx(full[i], rel=1e-5) for i in range(6))
+
+
+@pytest.mark.parametrize("stage", ["pose", "colour"])
+def test_a_stage_trains_its_own_part_and_leaves_the_other_bit_identical(stage, rollout_dataset, tiny_model_dir,
+                                                                        tmp_path):
+    from training.train_world_model import STAGES
+    from worldgen.model.world_model import CAMERA, COLOUR
+    work = tmp_path / stage
+    # Weight decay would shrink every parameter the optimizer holds, trained or not.
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(work), "--stage", stage, "--init",
+                 str(tiny_model_dir), "--steps", "2", "--batch-size", "4", "--lr", "1e-2", "--warmup", "0",
+                 "--weight-decay", "0.5", "--eval-episodes", "0"]) == 0
+    before, after = load_model(tiny_model_dir), load_model(work / "model")
+    leaves = lambda m, part: jax.tree.leaves(nnx.state(m, part))
+    kept = COLOUR if STAGES[stage] is CAMERA else CAMERA
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(before, kept), leaves(after, kept)))
+    assert not any(np.array_equal(a, b) for a, b in zip(leaves(before, STAGES[stage]), leaves(after, STAGES[stage])))
+    # The stage's checkpoint (its optimizer holds only that part) exports to the same model.
+    assert main(["export-checkpoint", "--workdir", str(work), "--out", str(tmp_path / "again")]) == 0
+    again = load_model(tmp_path / "again")
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(after, nnx.Param), leaves(again, nnx.Param)))

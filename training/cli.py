@@ -156,8 +156,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, default=0, help="0: evaluate only at the end")
     p.add_argument("--eval-episodes", type=int, default=8)
     p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--stage", default="all", choices=("all", "pose"),
-                   help="all: the whole model; pose: refine only the camera-motion head of --init")
+    p.add_argument("--stage", default="all",
+                   help="all: the whole model; pose: refine only the camera-motion head of --init; colour: refine "
+                        "only its colour network (the other part stays exactly as it is)")
     p.add_argument("--init", type=Path, default=None, help="start from this model folder")
     p.add_argument("--rollout", type=float, default=0.0,
                    help="weight of the loss on the model's own rollout through its world memory over each "

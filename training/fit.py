@@ -58,11 +58,13 @@ class FitConfig:
             raise WorldgenError("FitConfig.warmup_steps and eval_every must be >= 0")
 
 
-def build_optimizer(model: nnx.Module, cfg: FitConfig) -> nnx.Optimizer:
+def build_optimizer(model: nnx.Module, cfg: FitConfig, trains=nnx.Param) -> nnx.Optimizer:
+    """AdamW over the parameters the nnx filter `trains` selects (every parameter by default); the others stay
+    exactly as they are, weight decay included."""
     schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, max(cfg.warmup_steps, 1),
                                                   max(cfg.steps, cfg.warmup_steps + 1), cfg.learning_rate * 0.05)
     tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adamw(schedule, weight_decay=cfg.weight_decay))
-    return nnx.Optimizer(model, tx, wrt=nnx.Param)
+    return nnx.Optimizer(model, tx, wrt=trains)
 
 
 def build_mesh() -> Mesh:
@@ -81,10 +83,10 @@ def shard_batch(local: dict, sharding: NamedSharding, batch_size: int) -> dict:
             for k, v in local.items()}
 
 
-def make_train_step(graphdef, loss_fn):
+def make_train_step(graphdef, loss_fn, trains=nnx.Param):
     def train_step(state, batch, key):
         model, optimizer = nnx.merge(graphdef, state)
-        grad_fn = nnx.value_and_grad(lambda m: loss_fn(m, batch, key), has_aux=True)
+        grad_fn = nnx.value_and_grad(lambda m: loss_fn(m, batch, key), argnums=nnx.DiffState(0, trains), has_aux=True)
         (_, metrics), grads = grad_fn(model)
         metrics["grad_norm"] = optax.tree.norm(grads)
         optimizer.update(model, grads)
@@ -112,9 +114,10 @@ def trim_log(path: Path, start: int) -> None:
 
 def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cfg: FitConfig, workdir: Path,
         *, meta: dict | None = None, eval_fn: Callable | None = None, resume: bool = False,
-        progress: bool = True, stop_after: int | None = None) -> dict:
-    """Train `model` in place for cfg.steps steps. `batches(step, rows)` returns rows `rows` (a slice) of
-    the global batch for a step (a pure function of the step, so the data position is just the step).
+        progress: bool = True, stop_after: int | None = None, trains=nnx.Param) -> dict:
+    """Train `model` in place for cfg.steps steps: the parameters the nnx filter `trains` selects (all by
+    default). `batches(step, rows)` returns rows `rows` (a slice) of the global batch for a step (a pure
+    function of the step, so the data position is just the step).
     Returns the last metrics.
     With `stop_after`, stop (with a checkpoint) once that many steps of the cfg.steps schedule are done;
     `resume` continues the same schedule later."""
@@ -123,7 +126,7 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
     mesh = build_mesh()
     if cfg.batch_size % mesh.size:
         raise WorldgenError(f"batch size {cfg.batch_size} must be divisible by the {mesh.size} devices")
-    optimizer = build_optimizer(model, cfg)
+    optimizer = build_optimizer(model, cfg, trains)
     graphdef, state = nnx.split((model, optimizer))
     # A copy: the step donates its input, and the caller's model must survive a crash.
     state = jax.device_put(state, NamedSharding(mesh, P()), may_alias=False)
@@ -140,7 +143,7 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
     elif mngr.latest_step() is not None:
         raise WorldgenError(f"{workdir} already has checkpoints: pass --resume to continue, or use a new folder")
     meta = dict(meta or {}, model_config=model.config.to_dict(), fit_config=asdict(cfg))
-    step_fn = make_train_step(graphdef, loss_fn)
+    step_fn = make_train_step(graphdef, loss_fn, trains)
     base_key = jax.random.key(cfg.seed)
     if jax.process_index() == 0:
         trim_log(workdir / "metrics.jsonl", start)

@@ -21,11 +21,11 @@ from worldgen.errors import DataError
 from worldgen.model.config import ModelConfig, preset
 from worldgen.model.runner import Generator
 from worldgen.model.store import export_model, load_model, read_config
-from worldgen.model.world_model import RULES, WorldModel, with_options
+from worldgen.model.world_model import CAMERA, COLOUR, RULES, WorldModel, with_options
 from worldgen.camera import intrinsics_matrix
 from worldgen.files import write_atomic
 
-STAGES = ("all", "pose")
+STAGES = {"all": nnx.Param, "pose": CAMERA, "colour": COLOUR}  # stage: the parameters it trains
 
 
 def train_world_model(data: Path, workdir: Path, preset_name: str | None = None, fit_cfg: FitConfig = FitConfig(),
@@ -38,7 +38,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                       noise_level: bool = False, move_outcomes: bool = False,
                       rules: dict | None = None, painted_only: bool = False) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
-    its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched).
+    its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched). stage
+    "colour": only the colour network, with the full objective, from `init` (the camera head stays untouched).
     With `rollout` > 0, windows of `window` frames (default: whole episodes) also train on the model's own
     rollout through its world memory (`objective.own_rollout`), `rollout_targets` steps per batch.
     With `dream` (a folder from `worldgen dream-data`), each batch row also scores `dream_per_row` stored steps
@@ -64,6 +65,9 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                         "--stage all")
     if painted_only and stage == "pose":
         raise DataError("--painted-only weighs the colour loss, which the pose stage does not train: use --stage all")
+    if stage == "colour" and move_outcomes:
+        raise DataError("--move-outcomes adds a camera head part, which the colour stage does not train: use "
+                        "--stage pose or all")
     if stage == "pose" and (provenance or fill or noise_level):
         raise DataError("--provenance, --fill and --noise-level change what the network sees, which the pose stage "
                         "does not train: use them with --stage all (the pose stage keeps the --init model's setting)")
@@ -81,8 +85,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
         if named and named != config:
             raise DataError(f"--preset {preset_name} does not describe the model in {init}: leave --preset out "
                             f"to keep training that model as it is")
-    elif stage == "pose":
-        raise DataError("the pose stage refines a trained model: pass --init MODEL_DIR")
+    elif stage != "all":
+        raise DataError(f"the {stage} stage refines a trained model: pass --init MODEL_DIR")
     else:
         preset_name = preset_name or "small"
         config = preset(preset_name, num_actions=train.num_actions, geometry=train.has_geometry, **options)
@@ -117,7 +121,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
         return {"psnr": result["psnr"], "baseline_psnr": result["baseline_psnr"]}
 
     t0 = time.time()
-    if stage == "all":
+    if stage != "pose":
         objective = partial(loss_fn, rollout_weight=rollout, rollout_targets=rollout_targets,
                             dream_weight=dream_weight, painted_only=painted_only)
         length = window
@@ -131,8 +135,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
         return out
 
     last = fit(model, lambda m, b, k: objective(m, b, intrinsics, k), batches, fit_cfg, workdir,
-               meta={"data": str(data), "preset": preset_name}, resume=resume, progress=progress,
-               stop_after=stop_after,
+               meta={"data": str(data), "preset": preset_name, "stage": stage}, resume=resume, progress=progress,
+               stop_after=stop_after, trains=STAGES[stage],
                eval_fn=eval_fn if heldout is not None and eval_episodes else None)
     seeds = sorted({int(s) for s in train.seeds})
     info = {"preset": preset_name, "stage": stage, "rollout": rollout, "window": length,
@@ -159,7 +163,8 @@ def export_checkpoint(workdir: Path, out: Path) -> Path:
     meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     config = ModelConfig.from_dict(meta["model_config"])
     model = WorldModel(config, rngs=nnx.Rngs(0))
-    optimizer = build_optimizer(model, FitConfig(**meta["fit_config"]))
+    # A checkpoint written before stages trained only their own parameters has every parameter's moments.
+    optimizer = build_optimizer(model, FitConfig(**meta["fit_config"]), STAGES[meta.get("stage", "all")])
     graphdef, state = nnx.split((model, optimizer))
     state, _ = checkpoint.restore_latest(mngr, state, config)
     model, _ = nnx.merge(graphdef, state)

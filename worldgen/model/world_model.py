@@ -35,6 +35,10 @@ CONTEXT_NOISE_MAX = 0.15  # training adds colour noise of standard deviation up 
 MOVE_OUTCOMES = 4  # a step moves fully, slides along world x, slides along world z, or is blocked
 CONFIDENT = 0.75  # with move_outcomes, the probability above which the head takes its outcome as the move
 # (0.9 until session 14; a classifier that also learned from the dream's own disparity is less sure, rightly)
+CAMERA_PARTS = ("pose_in", "pose_hidden", "pose_out", "turn", "stride", "outcome_in", "outcome_hidden", "outcome")
+# the camera head's parameters (`WorldModel.pose_head`): the rest is the colour network (`WorldModel.denoise`)
+CAMERA = nnx.All(nnx.Param, nnx.Any(*(nnx.PathContains(name) for name in CAMERA_PARTS)))
+COLOUR = nnx.All(nnx.Param, nnx.Not(CAMERA))  # nnx filters of the two parts, for training one alone
 
 
 class WorldModel(nnx.Module):
