@@ -51,6 +51,8 @@ CASES = [
     (["train", "--data", "{d}/frames", "--workdir", "{d}/w"], "holds no shards"),
     (["train", "--data", "{d}/shards", "--workdir", "{d}/w", "--stage", "sky"],
      "unknown training stage 'sky': expected one of all, pose, colour"),
+    (["train", "--data", "{d}/shards", "--workdir", "{d}/w", "--deepen", "96"],
+     "--deepen grows the colour network of a trained model: pass --init MODEL_DIR"),
     (["eval", "--model", "{d}/frames", "--data", "{d}/shards", "--out", "{d}/ev"], "is not a worldgen model folder"),
     (["play", "--model", "{d}/frames"], "is not a worldgen model folder"),
     (["eval", "--data", "{d}/shards", "--out", "{d}/ev", "--sample-temperature", "5"],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from training.objective import loss_fn, own_rollout, painted_mse, teacher_forced
+from training.objective import TEACHER_TARGETS, loss_fn, own_rollout, painted_mse, teacher_forced
 from worldgen import World
 from worldgen.actions import Action
 from worldgen.dataset import EpisodeDataset
@@ -144,6 +144,24 @@ def test_provenance_input_marks_real_memory_and_grafting_it_changes_nothing(roll
                          state.last_rgb, state.last_disp, state.pose, jnp.zeros((1,) + state.last_disp.shape[1:], bool))
     cond, _ = wm.recall(grafted.config, dreamed, state.pose)
     assert np.asarray(cond[..., 4]).mean() > 0.9 and np.asarray(cond[..., 12]).max() == 0.0
+
+
+def test_a_deepened_unet_makes_the_same_frames_until_trained_and_its_new_level_is_trained(rollout_start,
+                                                                                          random_tiny_model):
+    data, ep, args = rollout_start
+    k = random_tiny_model.config.context
+    deep = wm.deepen(random_tiny_model, 24)
+    assert deep.config.channels == random_tiny_model.config.channels + (24,) and len(deep.unet.up_blocks) == 2
+    plain_gen, deep_gen = Generator(random_tiny_model), Generator(deep)
+    s1, s2 = plain_gen.init(*args), deep_gen.init(*args)
+    for i, a in enumerate(ep["actions"][k:k + 4]):
+        s1, o1 = plain_gen.step(s1, np.array([a]), jax.random.key(i))
+        s2, o2 = deep_gen.step(s2, np.array([a]), jax.random.key(i))
+        np.testing.assert_array_equal(o1["rgb"], o2["rgb"])
+    # The new level's way into the output (the zero residual of its up block) gets a gradient at once.
+    batch = data.windows(2, k + TEACHER_TARGETS, 0, 0)
+    grads = nnx.grad(lambda m: loss_fn(m, batch, jnp.asarray(data.intrinsics), jax.random.key(0))[0])(deep)
+    assert np.abs(np.asarray(grads.unet.up_blocks[1].conv2.kernel[...])).sum() > 0
 
 
 def test_noise_level_input_grafts_without_change_and_is_trained_and_used(rollout_start, random_tiny_model):

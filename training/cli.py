@@ -93,6 +93,7 @@ def _train(args):
                                 stop_after=args.stop_after, dream=args.dream, dream_weight=args.dream_weight,
                                 dream_per_row=args.dream_per_row, provenance=args.provenance,
                                 fill=args.fill, noise_level=args.noise_level, move_outcomes=args.move_outcomes,
+                                deepen_by=args.deepen,
                                 rules=_train_rules(args), painted_only=args.painted_only)
     print(f"trained {info['stopped_after'] or info['steps']} steps; final metrics {info['final_metrics']}; model in "
           f"{args.out or args.workdir / 'model'}")
@@ -174,6 +175,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fill", action="store_true",
                    help="start the network from the memory drawing with its holes filled, not from the last frame "
                         "(switched on for --init; see docs/model.md)")
+    p.add_argument("--deepen", type=int, default=None, metavar="WIDTH",
+                   help="give the --init model's U-Net one more level of WIDTH channels at the bottom (it sees "
+                        "twice as far; grafted so that it makes the same frames until trained)")
     p.add_argument("--noise-level", action="store_true",
                    help="tell the network how noisy its context is in training (0 at inference), so it keeps clean "
                         "inputs sharp (grafted onto --init; see docs/model.md)")

@@ -21,7 +21,7 @@ from worldgen.errors import DataError
 from worldgen.model.config import ModelConfig, preset
 from worldgen.model.runner import Generator
 from worldgen.model.store import export_model, load_model, read_config
-from worldgen.model.world_model import CAMERA, COLOUR, RULES, WorldModel, with_options
+from worldgen.model.world_model import CAMERA, COLOUR, RULES, WorldModel, deepen, with_options
 from worldgen.camera import intrinsics_matrix
 from worldgen.files import write_atomic
 
@@ -36,7 +36,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
                       dream_weight: float = 1.0, dream_per_row: int = 2,
                       provenance: bool = False, fill: bool = False,
                       noise_level: bool = False, move_outcomes: bool = False,
-                      rules: dict | None = None, painted_only: bool = False) -> tuple[WorldModel, dict]:
+                      rules: dict | None = None, painted_only: bool = False,
+                      deepen_by: int | None = None) -> tuple[WorldModel, dict]:
     """stage "all": every part with the full objective. stage "pose": only the camera-motion head, with
     its own loss (yaw weighted up), starting from the model folder `init` (the rest stays untouched). stage
     "colour": only the colour network, with the full objective, from `init` (the camera head stays untouched).
@@ -50,6 +51,7 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     without it gets it grafted on, zero-weighted: `world_model.with_options`). With `fill`, the network
     starts from the memory drawing with its holes filled (`ModelConfig.fill`; switched on for an `init` model).
     With `noise_level`, the network is told the context's noise level (`ModelConfig.noise_level`; grafted on).
+    With `deepen_by` (a width), the `init` model's U-Net gets one more level at the bottom (`world_model.deepen`).
     With `move_outcomes`, the camera head classifies a move's outcome (`ModelConfig.move_outcomes`; grafted on,
     and trained by either stage). `rules` sets the trained model's inference rules (`world_model.RULES`, e.g.
     {"show_memory": True, "palette_rows": 4}; they use no weights, apply to its own rollouts in training and are
@@ -68,12 +70,16 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
     if stage == "colour" and move_outcomes:
         raise DataError("--move-outcomes adds a camera head part, which the colour stage does not train: use "
                         "--stage pose or all")
+    if deepen_by is not None and (init is None or stage == "pose"):
+        raise DataError("--deepen grows the colour network of a trained model: pass --init MODEL_DIR, with --stage "
+                        "all or colour")
     if stage == "pose" and (provenance or fill or noise_level):
         raise DataError("--provenance, --fill and --noise-level change what the network sees, which the pose stage "
                         "does not train: use them with --stage all (the pose stage keeps the --init model's setting)")
     train = EpisodeDataset(data, "train")
     if init is not None:
         base = with_options(load_model(init), **options)
+        base = base if deepen_by is None else deepen(base, deepen_by)
         config = base.config
         if (train.num_actions, train.has_geometry) != (config.num_actions, config.geometry):
             raise DataError(f"{data} has {train.num_actions} actions (geometry: {train.has_geometry}) but the model "
@@ -143,7 +149,8 @@ def train_world_model(data: Path, workdir: Path, preset_name: str | None = None,
             "dream": None if dreams is None else {"folder": str(dream), "weight": dream_weight,
                                                   "per_row": dream_per_row, **dreams.meta}, "init": str(init) if init else None,
             "data": str(data), "train_seeds": f"{seeds[0]}..{seeds[-1]} ({len(seeds)} worlds)",
-            "painted_only": painted_only, "steps": fit_cfg.steps, "stopped_after": stop_after,
+            "painted_only": painted_only, "deepened_by": deepen_by, "steps": fit_cfg.steps,
+            "stopped_after": stop_after,
             "batch_size": fit_cfg.batch_size, "final_metrics": last,
             "wall_seconds_this_run": round(time.time() - t0, 1)}
     if init is not None:

@@ -64,3 +64,25 @@ class UNet(nnx.Module):
             h = self.up_convs[i](jax.image.resize(h, (b, hh * 2, ww * 2, c), "nearest"))
             h = self.up_blocks[i](jnp.concatenate([h, skips[i]], axis=-1), cond_BD)
         return self.head(nnx.silu(self.head_norm(h)))
+
+
+def deepen(old: UNet, new: UNet) -> UNet:
+    """`new` (the widths of `old` plus one more level) made to compute exactly what `old` computes: every part of
+    `old` is copied in, `old`'s middle block becomes the new level's down block, and the new up block passes its
+    skip input straight through (a 1x1 identity on the skip half, zero residual) until it is trained. The new
+    level's downsample, middle and up convolution keep their initial weights: their path is added through that
+    zero residual, so training opens it from the first step."""
+    levels = len(old.down_blocks)
+    for name in ("stem", "head_norm", "head"):
+        setattr(new, name, nnx.clone(getattr(old, name)))
+    for i in range(levels):
+        for name in ("down_blocks", "downsamples", "up_convs", "up_blocks"):
+            getattr(new, name)[i] = nnx.clone(getattr(old, name)[i])
+    new.down_blocks[levels] = nnx.clone(old.middle)
+    up = new.up_blocks[levels]
+    c = up.conv2.kernel.shape[-1]
+    up.conv2.kernel[...] = jnp.zeros_like(up.conv2.kernel[...])
+    up.conv2.bias[...] = jnp.zeros_like(up.conv2.bias[...])
+    up.skip.kernel[...] = jnp.concatenate([jnp.zeros((c, c)), jnp.eye(c)])[None, None].astype(up.skip.kernel.dtype)
+    up.skip.bias[...] = jnp.zeros_like(up.skip.bias[...])
+    return new

@@ -25,7 +25,7 @@ from worldgen.errors import WorldgenError
 from worldgen.model import memory as mem
 from worldgen.model.config import ModelConfig
 from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, heading_frame
-from worldgen.model.unet import UNet, timestep_embedding
+from worldgen.model.unet import UNet, deepen as unet_deepen, timestep_embedding
 from worldgen.player import EYE_HEIGHT, PLAYER_RADIUS
 
 COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
@@ -190,6 +190,16 @@ def with_options(model: WorldModel, **options) -> WorldModel:
         params["unet"]["stem"]["kernel"] = nnx.Param(jnp.concatenate(
             [kernel[...], jnp.zeros(kernel.shape[:2] + (1, kernel.shape[3]), kernel.dtype)], axis=2))
     nnx.update(new, params)
+    return new
+
+
+def deepen(model: WorldModel, width: int) -> WorldModel:
+    """The same trained model with one more U-Net level of `width` channels at the bottom (`unet.deepen`): it
+    makes exactly the same frames until it is trained, and then sees twice as far across the frame."""
+    config = dataclasses.replace(model.config, channels=model.config.channels + (width,))
+    new = WorldModel(config, rngs=nnx.Rngs(0))
+    nnx.update(new, nnx.state(model, nnx.Not(nnx.PathContains("unet"))))
+    new.unet = unet_deepen(model.unet, new.unet)
     return new
 
 
