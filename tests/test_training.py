@@ -276,7 +276,7 @@ def test_a_damaged_checkpoint_is_set_aside_and_the_one_before_resumes(tiny_datas
 
 @pytest.mark.parametrize("stage", ["pose", "colour"])
 def test_a_stage_trains_its_own_part_and_leaves_the_other_bit_identical(stage, rollout_dataset, tiny_model_dir,
-                                                                        tmp_path):
+                                                                        tmp_path, capsys):
     from training.train_world_model import STAGES
     from worldgen.model.world_model import CAMERA, COLOUR
     work = tmp_path / stage
@@ -293,3 +293,11 @@ def test_a_stage_trains_its_own_part_and_leaves_the_other_bit_identical(stage, r
     assert main(["export-checkpoint", "--workdir", str(work), "--out", str(tmp_path / "again")]) == 0
     again = load_model(tmp_path / "again")
     assert all(np.array_equal(a, b) for a, b in zip(leaves(after, nnx.Param), leaves(again, nnx.Param)))
+    # Resuming it as the other stage is refused before anything is touched.
+    other = "colour" if stage == "pose" else "pose"
+    saved = sorted(p.name for p in (work / "checkpoints").iterdir())
+    capsys.readouterr()
+    assert main(["train", "--data", str(rollout_dataset), "--workdir", str(work), "--stage", other, "--init",
+                 str(tiny_model_dir), "--steps", "3", "--batch-size", "4", "--eval-episodes", "0", "--resume"]) == 2
+    assert f"written by training stage '{stage}'" in capsys.readouterr().err
+    assert sorted(p.name for p in (work / "checkpoints").iterdir()) == saved

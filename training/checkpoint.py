@@ -27,10 +27,11 @@ def save(mngr: ocp.CheckpointManager, step: int, state, meta: dict) -> None:
     mngr.wait_until_finished()
 
 
-def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: ModelConfig):
+def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: ModelConfig, stage: str | None = None):
     """(state, meta) of the newest intact checkpoint, or None when there is none. A damaged one (a file
     truncated by a full disk or a copy) is named, moved aside to `<step>.damaged` (kept, not deleted) and
-    the next older one is tried; a checkpoint of another model config is an error."""
+    the next older one is tried; a checkpoint of another model config, or with `stage` of another training
+    stage (whose optimizer holds other parameters), is an error."""
     steps = sorted(mngr.all_steps(), reverse=True)
     for step in steps:
         where = Path(mngr.directory) / str(step)
@@ -41,6 +42,12 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state, config: ModelCon
             _set_aside(mngr, where, e)
             continue
         check_config(model_config, config, where)
+        saved = meta.get("stage", "all")  # checkpoints from before session 26 have no stage: they hold every part
+        if stage is not None and saved != stage:
+            raise WorldgenError(f"{where} was written by training stage {saved!r} (before session 26 every "
+                                f"stage's checkpoint counts as 'all') but this run trains stage {stage!r}: resume "
+                                "with the same --stage, or export it (worldgen export-checkpoint) and pass that "
+                                "model as --init")
         try:
             restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
         except Exception as e:

@@ -135,7 +135,7 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
     mngr = checkpoint.manager(workdir / "checkpoints", cfg.keep_checkpoints)
     start = 0
     if resume:
-        restored = checkpoint.restore_latest(mngr, state, model.config)
+        restored = checkpoint.restore_latest(mngr, state, model.config, (meta or {}).get("stage"))
         if restored is not None:
             state, saved = restored
             state = jax.device_put(state, NamedSharding(mesh, P()))
