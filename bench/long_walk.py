@@ -12,7 +12,6 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
 """
-import dataclasses
 import sys
 
 from training.long_walk import long_walk, table_text, write_long_walk_report
@@ -20,6 +19,7 @@ from worldgen.actions import parse_action
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
 from worldgen.model.store import load_model
+from worldgen.model.world_model import with_options
 
 if __name__ == "__main__":
     args = sys.argv[1:]
@@ -32,18 +32,12 @@ if __name__ == "__main__":
     out = opts["--out"]
     model = load_model(args[0] if args else "bundled")
     steps = int(args[1]) if len(args) > 1 else 200
-    if len(args) > 2:
-        model.config = dataclasses.replace(model.config, sample_steps=int(args[2]))
-    if len(args) > 3:
-        model.config = dataclasses.replace(model.config, sample_temperature=float(args[3]))
-    if opts["--palette-rows"] is not None:
-        model.config = dataclasses.replace(model.config, palette_rows=int(opts["--palette-rows"]))
-    if opts["--palette-prior"] is not None:
-        model.config = dataclasses.replace(model.config, palette_prior=float(opts["--palette-prior"]))
-    if opts["--transient-near"] is not None:
-        model.config = dataclasses.replace(model.config, transient_near=float(opts["--transient-near"]))
-    if opts["--collide"] is not None:
-        model.config = dataclasses.replace(model.config, collide=opts["--collide"] == "on")
+    given = {"sample_steps": args[2] if len(args) > 2 else None,  # strings: with_options converts each rule
+             "sample_temperature": args[3] if len(args) > 3 else None,
+             **{flag[2:].replace("-", "_"): opts[flag] for flag in ("--palette-rows", "--palette-prior",
+                                                                    "--transient-near", "--collide")}}
+    model = with_options(model, **{rule: value == "on" if rule == "collide" else value
+                                   for rule, value in given.items() if value is not None})
     try:
         hold = None if opts["--hold"] is None else parse_action(opts["--hold"])
     except WorldgenError as e:
