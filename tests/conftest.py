@@ -1,6 +1,19 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+# Compiling is most of this suite's time, and many tests compile the same small programs: in this process
+# (each test builds its own model and jitted step) and in the CLI subprocesses they start, which inherit the
+# environment. One JAX compilation cache per test session serves them all; a run never reads another run's
+# cache (a JAX_COMPILATION_CACHE_DIR already set is used as it is).
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="worldgen-tests-jax-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import gradio  # noqa: E402,F401  (see below)
 import pytest  # noqa: E402

@@ -34,3 +34,49 @@ def test_a_wheel_installed_apart_from_the_checkout_plays_the_bundled_model(tmp_p
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "played (1, 64, 64, 3)" in run.stdout
+
+
+CACHE = """
+import sys
+if sys.argv[1] == "jax first":
+    import jax
+from worldgen.cli import use_compile_cache
+print(use_compile_cache())
+import jax, jax.numpy as jnp
+jax.jit(lambda x: jnp.tanh(x) * 2)(jnp.ones(8)).block_until_ready()
+print(jax.config.jax_compilation_cache_dir)
+"""
+
+
+def _with_cache_env(tmp_path, order, **env):
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("JAX_COMPILATION_CACHE_DIR", "WORLDGEN_COMPILE_CACHE", "XDG_CACHE_HOME")}
+    clean.update(HOME=str(tmp_path / "home"), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", **env)
+    run = subprocess.run([sys.executable, "-c", CACHE, order], env=clean, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout.split()
+
+
+def test_the_cli_keeps_what_jax_compiles_where_it_is_told(tmp_path, monkeypatch, capsys):
+    from worldgen.cli import main
+    default = tmp_path / "home" / ".cache" / "worldgen" / "jax"
+    for order in ("jax first", "worldgen first"):  # the CLI's path, and main() called from Python
+        assert _with_cache_env(tmp_path, order) == [str(default)] * 2
+        assert any(default.glob("*-cache")), "nothing was written to the cache"
+    named = tmp_path / "named"
+    assert _with_cache_env(tmp_path, "worldgen first", WORLDGEN_COMPILE_CACHE=str(named)) == [str(named)] * 2
+    assert any(named.glob("*-cache"))
+    own = tmp_path / "jax-own"
+    assert _with_cache_env(tmp_path, "worldgen first", JAX_COMPILATION_CACHE_DIR=str(own)) == ["None", str(own)]
+    (tmp_path / "home").rename(tmp_path / "old-home")
+    assert _with_cache_env(tmp_path, "worldgen first", WORLDGEN_COMPILE_CACHE="off") == ["None", "None"]
+    assert not (tmp_path / "home").exists()
+    # A named folder that cannot be made is a clear error before any work; nothing is made.
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("WORLDGEN_COMPILE_CACHE", str(tmp_path / "file" / "jax"))
+    assert main(["inspect", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"WORLDGEN_COMPILE_CACHE={tmp_path / 'file' / 'jax'}: cannot make that folder" in err
+    assert len(err.splitlines()) == 1 and "JAX_COMPILATION_CACHE_DIR" not in os.environ
