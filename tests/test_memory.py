@@ -15,10 +15,11 @@ from worldgen.errors import WorldgenError
 from worldgen.model import memory as mem
 from worldgen.model import world_model as wm
 from worldgen.model.config import preset
-from worldgen.model.geometry import apply_delta, heading_frame, splat, unproject
+from worldgen.model.geometry import apply_delta, heading_frame, unproject
 from worldgen.model.runner import Generator
 from worldgen.player import EYE_HEIGHT, PLAYER_RADIUS, PlayerState, camera_pose, spawn, step
 from worldgen.render import Renderer
+from splat_reference import splat  # tests/ is on the path under pytest
 
 RES = 48
 

@@ -15,11 +15,11 @@ from worldgen.errors import WorldgenError
 from worldgen.model import memory as mem
 from worldgen.model import world_model as wm
 from worldgen.model.config import ModelConfig, preset
-from worldgen.model.geometry import (apply_delta, depth_to_disparity, disparity_to_depth, pose_delta, splat,
-                                     unproject)
+from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, pose_delta, unproject
 from worldgen.model.runner import Generator
 from worldgen.player import camera_pose, spawn, step
 from worldgen.render import Renderer
+from splat_reference import splat  # tests/ is on the path under pytest
 
 
 def test_reprojecting_a_frame_into_its_own_pose_reproduces_it():

@@ -71,11 +71,11 @@ def test_walk_to_a_remembered_view(gen, renderer):
     s = PlaySession(gen, renderer, planner=planner)
     s.new_world(3, WorldSpec())
     with pytest.raises(WorldgenError, match="remember a view first"):
-        s.plan_step()
+        s.step(s.plan_action())
     v = s.remember_view()
     assert v["goal"].startswith("data:image/png;base64,")
     s.step(1)
-    v = s.plan_step()  # the planner chose an action and both the dream and the truth took it
+    v = s.step(s.plan_action())  # the planner chose an action and both the dream and the truth took it
     assert v["step"] == 2 and v["goal"] and len(s.log) == 2
     assert s.new_world(4, WorldSpec())["goal"] is None  # a goal belongs to its world
 

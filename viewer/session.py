@@ -205,7 +205,7 @@ class PlaySession:
         self.log.append((self.dream, truth, out["depth"][0], out["pose"][0]))
 
     def remember_view(self) -> dict:
-        """Remember the current true view as the goal that `plan_step` walks back to."""
+        """Remember the current true view as the goal that `plan_action` walks back to."""
         if self.planner is None:
             raise WorldgenError("this viewer has no latent model to plan with (start it with worldgen play "
                                 "--latent DIR)")
@@ -213,10 +213,6 @@ class PlaySession:
             raise WorldgenError("remembering a view needs a world from a seed (a dream from an image has no truth)")
         self.goal = (self.truth.copy(), self.planner.encode_goal(self.truth))
         return self._changed()
-
-    def plan_step(self) -> dict:
-        """One step toward the remembered view (`plan_action`)."""
-        return self.step(self.plan_action())
 
     def plan_action(self) -> int:
         """The action the latent planner chooses from the true view toward the remembered one."""
