@@ -28,6 +28,11 @@ def _init_distributed():
     except (ValueError, RuntimeError) as e:
         raise WorldgenError(f"--distributed: could not join the cluster ({str(e).splitlines()[0]}); set "
                             "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID") from None
+    # The processes leave initialize() together. Their CPU collectives connect at the first collective, which
+    # gives up when one process comes 30 s after another (one that loaded or compiled more slowly did, in a busy
+    # test run); connected now, a later collective waits for the slowest process instead.
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices("worldgen: all processes joined")
 
 
 def _load(args, **options):
