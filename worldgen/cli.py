@@ -209,10 +209,12 @@ def use_compile_cache() -> Path | None:
     if choice.lower() == "off" or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return None
     try:
-        folder = Path(choice) if choice else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
-            "worldgen" / "jax"
+        if choice:
+            folder = Path(choice)
+        else:  # Path.home() raises RuntimeError where there is no home directory
+            folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "worldgen" / "jax"
         folder.mkdir(parents=True, exist_ok=True)
-    except (OSError, RuntimeError) as e:  # RuntimeError: no home directory to be found
+    except (OSError, RuntimeError) as e:
         if choice:
             raise WorldgenError(f"{COMPILE_CACHE}={choice}: cannot make that folder ({e}); "
                                 f"name another or set it to 'off'") from None
