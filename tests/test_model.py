@@ -204,6 +204,37 @@ def test_shapes_with_and_without_jit(rollout_dataset, tiny_model):
     assert np.allclose(eager["pose"], jitted["pose"], atol=1e-4)
 
 
+def test_the_compile_options_change_frames_only_by_rounding_and_an_xla_without_them_compiles_as_before(
+        rollout_start, random_tiny_model, monkeypatch):
+    import re
+
+    from worldgen import xla
+    _, _, args = rollout_start
+    gen = Generator(random_tiny_model)  # its step goes through worldgen.xla.jit
+    plain = jax.jit(lambda leaves, st, a, key: wm.step(nnx.merge(gen.graphdef, jax.tree.unflatten(
+        jax.tree.structure(gen.params), leaves)), st, a, key))
+    state = gen.init(*args)
+    ours, theirs = state, state
+    for i in range(3):
+        a, key = np.array([i % 3 + 1], np.int32), jax.random.key(i)
+        ours, out = gen.step(ours, a, key)
+        theirs, ref = plain(gen.param_leaves, theirs, jnp.asarray(a), key)
+        rgb = np.abs(np.asarray(out["rgb"], int) - np.asarray(ref["rgb"], int))  # sums in another order: rounding
+        assert rgb.max() <= 2 and (rgb > 0).mean() < 0.05
+        np.testing.assert_allclose(np.asarray(out["pose"]), np.asarray(ref["pose"]), atol=1e-3)  # metres
+    if xla.compiler_options():  # this XLA knows the option: no reduction is handed to YNNPACK
+        text = gen._step.lower(gen.param_leaves, state, jnp.ones(1, jnp.int32), jax.random.key(0)).compile().as_text()
+        ynn = r'op_name="[^"]*/(\w+)"[^}]*\}, backend_config=\{"fusion_config":\{"kind":"__ynn_fusion"'
+        assert not [op for op in re.findall(ynn, text) if op.startswith("reduce")]
+    monkeypatch.setattr(xla, "CPU_OPTIONS", {"xla_cpu_no_such_option": "1"})
+    xla.compiler_options.cache_clear()
+    try:
+        assert xla.compiler_options() == {}
+        assert int(xla.jit(lambda x: x + 1)(jnp.int32(1))) == 2
+    finally:
+        xla.compiler_options.cache_clear()
+
+
 def test_batched_rollout_and_bad_actions(rollout_dataset, tiny_model):
     data = EpisodeDataset(rollout_dataset, "all")
     k = tiny_model.config.context

@@ -27,13 +27,14 @@ from worldgen.dataset import ensure_writable_dir, is_heldout
 from worldgen.errors import WorldgenError
 from worldgen.files import write_atomic, write_video
 from worldgen.model.store import export_model, load_module
+from worldgen.xla import jit
 
 ENVS = ("dream", "engine")
 EVAL_SEEDS = tuple(range(2000, 3000, 10))  # held-out worlds (seed % 10 == 0), never recorded for training
 
 
 def _policy_fn(graphdef):
-    @jax.jit
+    @jit
     def fn(state, obs, key):
         policy, _ = nnx.merge(graphdef, state)
         return act(policy, {k: jnp.asarray(obs[k]) for k in POLICY_KEYS}, key)
@@ -146,7 +147,7 @@ def eval_agent(policy: str, out: Path, episodes: int = 20, task: nav.TaskConfig 
         net = load_policy(Path(policy))
         resolution = net.config.resolution
         graphdef, state = nnx.split(net)
-        apply = jax.jit(lambda s, o, k: act(nnx.merge(graphdef, s), o, k)[0])
+        apply = jit(lambda s, o, k: act(nnx.merge(graphdef, s), o, k)[0])
         choose = lambda obs, k: int(apply(state, {n: jnp.asarray(obs[n])[None] for n in POLICY_KEYS}, k)[0])
     env = WorldEnv(resolution, task)
     results, frames = [], []

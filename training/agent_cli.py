@@ -71,6 +71,7 @@ def bench_agents(model: str = "bundled") -> str:
     from worldgen.dream_env import DreamEnv, Starts
     from worldgen.env import make_vector_env
     from worldgen.model.store import load_model
+    from worldgen.xla import jit
 
     wm = load_model(model)
     c = wm.config
@@ -94,7 +95,7 @@ def bench_agents(model: str = "bundled") -> str:
     params = env.default_params
     steps = 8
     for n in (1, 64, 256):
-        @jax.jit
+        @jit
         def run(key):
             obs, st = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, n), params)
 

@@ -41,6 +41,7 @@ from worldgen.files import write_atomic
 from worldgen.model.config import ModelConfig
 from worldgen.model.geometry import depth_to_disparity
 from worldgen.model.world_model import WorldModel, cond_channels
+from worldgen.xla import jit
 
 FORMAT = "worldgen-dream-data-3"
 RGB_CHANNELS = (0, 1, 2, 5, 6, 7, 8, 9, 10)  # of the conditioning channels (world_model.conditioning)
@@ -85,7 +86,7 @@ def collect(model: WorldModel, data: EpisodeDataset, out: Path, *, batch: int = 
               for name, (dtype, shape) in layout.items()}
     graphdef, params = nnx.split(model)
     intrinsics = jnp.asarray(data.intrinsics)
-    roll = jax.jit(lambda p, f, d, q, a, key: rollout_conds(nnx.merge(graphdef, p), f, d, q, a, intrinsics, key))
+    roll = jit(lambda p, f, d, q, a, key: rollout_conds(nnx.merge(graphdef, p), f, d, q, a, intrinsics, key))
     key = jax.random.key(seed)
     for start in tqdm(range(0, n_ep, batch), desc="dreaming", unit="batch", disable=not progress):
         ids = np.arange(start, start + batch) % n_ep  # the last batch is padded (one compilation)

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from training import checkpoint
 from worldgen.errors import WorldgenError
 from worldgen.files import write_atomic
+from worldgen.xla import jit
 
 
 class TrainingDiverged(RuntimeError):
@@ -92,7 +93,7 @@ def make_train_step(graphdef, loss_fn, trains=nnx.Param):
         optimizer.update(model, grads)
         return nnx.state((model, optimizer)), metrics
 
-    return jax.jit(train_step, donate_argnums=0)
+    return jit(train_step, donate_argnums=0)
 
 
 def trim_log(path: Path, start: int) -> None:

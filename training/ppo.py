@@ -20,6 +20,7 @@ from flax import nnx, struct
 
 from worldgen.errors import WorldgenError
 from worldgen.frozen import from_dict
+from worldgen.xla import jit
 
 
 POLICY_KEYS = ("rgb", "goal")  # what the policy sees of an observation (both envs have these)
@@ -149,7 +150,7 @@ def ppo_loss(policy: Policy, batch: dict, config: PPOConfig):
 def make_update(graphdef, config: PPOConfig):
     """A jitted (state, trajectory, last_value, key) -> (state, metrics); state = nnx.split((policy, opt))."""
 
-    @jax.jit
+    @jit
     def update(state, traj: Trajectory, last_value, key):
         policy, opt = nnx.merge(graphdef, state)
         adv, ret = gae(traj, last_value, config.gamma, config.gae_lambda)
@@ -176,7 +177,7 @@ def make_dream_rollout(env, graphdef, config: PPOConfig):
     steps config.num_envs dream envs config.rollout_steps times in one scan."""
     step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
-    @jax.jit
+    @jit
     def rollout(state, env_state, obs, key, env_params):
         policy, _ = nnx.merge(graphdef, state)
 

@@ -27,6 +27,7 @@ from worldgen.actions import NUM_ACTIONS
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import WorldgenError
 from worldgen.model import world_model as wm
+from worldgen.xla import jit
 
 
 @struct.dataclass
@@ -96,7 +97,7 @@ class DreamEnv:
         self.config = c
         self.graphdef, self.params = nnx.split(model)
         self.starts = starts
-        self.palettes = jax.jit(lambda f: wm.start_palettes(c, f))(starts.frames_SKHWC)  # once, not every reset
+        self.palettes = jit(lambda f: wm.start_palettes(c, f))(starts.frames_SKHWC)  # once, not every reset
 
     @property
     def default_params(self) -> DreamParams:

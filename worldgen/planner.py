@@ -21,6 +21,7 @@ from flax import nnx
 
 from worldgen.errors import WorldgenError
 from worldgen.latent import LatentModel, check_frames
+from worldgen.xla import jit
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class LatentPlanner:
         self.model, self.cfg = model, cfg
         graphdef, state = nnx.split(model)
         self._state = state
-        self._encode = jax.jit(lambda s, f: nnx.merge(graphdef, s).encode(f))
+        self._encode = jit(lambda s, f: nnx.merge(graphdef, s).encode(f))
 
         def plan(s, frame_HWC, goal_D, key):
             m = nnx.merge(graphdef, s)
@@ -81,7 +82,7 @@ class LatentPlanner:
 
             return cem(cost, key, m.config.num_actions, cfg)
 
-        self._plan = jax.jit(plan)
+        self._plan = jit(plan)
         self._key = jax.random.key(seed)
         self._t = 0
         self.goal = None
@@ -136,7 +137,7 @@ class PixelPlanner:
 
             return cem(cost, key, config.num_actions, cfg)
 
-        self._plan = jax.jit(plan)
+        self._plan = jit(plan)
         self._key = jax.random.key(seed)
         self._t = 0
         self._seen: list = []

@@ -195,14 +195,21 @@ def solid(mem: Memory, eyes_BO3, eye_height: float, radius: float):
     return standing.sum(-1) >= SOLID_POINTS
 
 
+def camera_coords(points_N3, pose_44):
+    """Camera-frame x, y, z (each (N,)) of world points, for a camera-to-world pose. Written out per
+    coordinate: XLA on a CPU runs a (N, 3) x (3, 3) matrix product about 20 times slower (1.3 ms for 65536 points)."""
+    rot, trans = pose_44[:3, :3], pose_44[:3, 3]
+    rel = [points_N3[:, i] - trans[i] for i in range(3)]
+    return tuple(rel[0] * rot[0, j] + rel[1] * rot[1, j] + rel[2] * rot[2, j] for j in range(3))
+
+
 def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int):
     """Per-level z-buffered averages: colours (L, res, res, C), depth and weight (L, res, res), upsampled."""
-    rot, trans = pose_44[:3, :3], pose_44[:3, 3]
-    cam = (points_N3 - trans) @ rot
-    d = -cam[:, 2]
+    x, y, z = camera_coords(points_N3, pose_44)
+    d = -z
     safe = jnp.where(d > MIN_DEPTH, d, 1.0)
     fx, fy, cx, cy = intrinsics_33[0, 0], intrinsics_33[1, 1], intrinsics_33[0, 2], intrinsics_33[1, 2]
-    u, v = cx + fx * cam[:, 0] / safe, cy - fy * cam[:, 1] / safe
+    u, v = cx + fx * x / safe, cy - fy * y / safe
     diameter = 2 * radius_N * fx / safe
     level = jnp.clip(jnp.floor(jnp.log2(jnp.maximum(diameter * LEVEL_UP, 1.0))), 0, LEVELS - 1).astype(jnp.int32)
     scale = 2 ** level

@@ -18,6 +18,7 @@ from worldgen.model import world_model as wm
 from worldgen.model.geometry import disparity_to_depth
 from worldgen.player import EYE_HEIGHT, PITCH
 from worldgen.camera import intrinsics_matrix
+from worldgen.xla import jit
 
 
 def default_pose() -> np.ndarray:
@@ -52,10 +53,10 @@ class Generator:
         self.param_leaves, treedef = jax.tree.flatten(self.params)
         g = self.graphdef
         merged = lambda leaves: nnx.merge(g, jax.tree.unflatten(treedef, leaves))
-        self._init = jax.jit(lambda f, d, p, k: wm.init_state(self.config, f, d, p, k))
-        self._step = jax.jit(lambda s, st, a, key: wm.step(merged(s), st, a, key))
-        self._rollout = jax.jit(lambda s, st, a, key: wm.rollout(merged(s), st, a, key))
-        self._depth = jax.jit(lambda s, img, key: self._single_image_disp(merged(s), img, key))
+        self._init = jit(lambda f, d, p, k: wm.init_state(self.config, f, d, p, k))
+        self._step = jit(lambda s, st, a, key: wm.step(merged(s), st, a, key))
+        self._rollout = jit(lambda s, st, a, key: wm.rollout(merged(s), st, a, key))
+        self._depth = jit(lambda s, img, key: self._single_image_disp(merged(s), img, key))
 
     def _check_actions(self, actions) -> jnp.ndarray:
         a = np.asarray(actions)
