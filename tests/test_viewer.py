@@ -60,6 +60,26 @@ def test_session_play_undo_reanchor_and_exports(gen, renderer, tmp_path):
     s.close()
 
 
+def test_a_prefetched_step_is_the_step_it_would_have_been_and_other_changes_leave_it_unused(gen, renderer):
+    plain, ahead = PlaySession(gen, renderer), PlaySession(gen, renderer)
+    for s in (plain, ahead):
+        s.new_world(7, WorldSpec())
+    for a in (1, 1, 3, 1, 2):  # ahead always guesses "forward": right, right, wrong, right, wrong
+        plain.advance(a)
+        ahead.advance(a)
+        np.testing.assert_array_equal(plain.dream, ahead.dream)
+        ahead.prefetch(1)
+    assert ahead.ahead is not None
+    ahead.undo(1)  # the state it started from is gone: unused
+    plain.undo(1)
+    plain.advance(1)
+    ahead.advance(1)
+    np.testing.assert_array_equal(plain.dream, ahead.dream)
+    assert ahead.step_count == plain.step_count == 5
+    for s in (plain, ahead):
+        s.close()
+
+
 def test_walk_to_a_remembered_view(gen, renderer):
     from worldgen.latent import LATENT_PRESETS, LatentModel
     from worldgen.planner import LatentPlanner, PlanConfig

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -87,6 +88,15 @@ def _truth(obs: dict) -> tuple:
     return obs["rgb"], obs["depth"], obs["pose"]
 
 
+class Ahead(NamedTuple):
+    """A step of the dream started before it was asked for (`PlaySession.prefetch`)."""
+
+    action: int
+    base: WorldState  # the state it steps from
+    key: jax.Array  # the session's key after it
+    result: tuple  # Generator.step's (state, outputs), computing in the background
+
+
 @dataclass
 class Snapshot:
     """Everything `undo` restores."""
@@ -117,6 +127,7 @@ class PlaySession:
 
     def _clear(self):
         self.gen_state, self.step_count = None, 0
+        self.ahead: Ahead | None = None
         self.context: deque = deque(maxlen=self.k)  # last K true (rgb, depth, pose) for re-anchoring
         self.history: deque[Snapshot] = deque(maxlen=UNDO_LIMIT)
         self.log: deque = deque(maxlen=LOG_LIMIT)  # (dream rgb, truth rgb | None, depth, pose)
@@ -181,13 +192,12 @@ class PlaySession:
 
     def advance(self, action: int) -> None:
         """One step of the dream and of the truth beside it (without encoding a view: see `view`, `frame`)."""
-        if self.gen_state is None:
-            raise WorldgenError("start a world or a dream first")
-        action = int(Action(action)) if self.gen.config.num_actions == len(Action) else int(action)
+        action = self._action(action)
         self.history.append(Snapshot(self.gen_state, self.player, tuple(self.context), self.step_count))
-        self.key, sub = jax.random.split(self.key)
-        # JAX dispatches the step asynchronously: the engine renders the truth while the model computes.
-        self.gen_state, out = self.gen.step(self.gen_state, np.array([action], np.int32), sub)
+        ahead, self.ahead = self.ahead, None
+        if ahead is None or ahead.action != action or ahead.base is not self.gen_state:
+            ahead = self._start(action)  # dispatched asynchronously: the truth renders while the model computes
+        self.key, (self.gen_state, out) = ahead.key, ahead.result
         self.step_count += 1
         truth = None
         if self.env is not None:
@@ -203,6 +213,22 @@ class PlaySession:
             self.sq_err, self.n_err = self.sq_err + err, self.n_err + 1
             self.last_psnr = pooled_psnr(self.dream[None], truth[None])
         self.log.append((self.dream, truth, out["depth"][0], out["pose"][0]))
+
+    def _action(self, action: int) -> int:
+        if self.gen_state is None:
+            raise WorldgenError("start a world or a dream first")
+        return int(Action(action)) if self.gen.config.num_actions == len(Action) else int(action)
+
+    def prefetch(self, action: int) -> None:
+        """Start the dream's next step for `action` now: JAX computes it in the background (while the last frame
+        travels to the page and the page draws it, `viewer.stream`), and the next `advance` with that action
+        from this state takes it as its own, with the key it would have used, so the frames are the ones it
+        would have made. Any other change (another action, undo, a new world) leaves it unused."""
+        self.ahead = self._start(self._action(action))
+
+    def _start(self, action: int) -> Ahead:
+        key, sub = jax.random.split(self.key)
+        return Ahead(action, self.gen_state, key, self.gen.step(self.gen_state, np.array([action], np.int32), sub))
 
     def remember_view(self) -> dict:
         """Remember the current true view as the goal that `plan_action` walks back to."""

@@ -10,9 +10,10 @@ and which frame it has shown:
     server -> page   frame N as one binary message (PlaySession.frame, "seq": N among its fields: raw RGB that
                      the page draws into canvases), or the text {"error": message, "seq": N}
 
-While an action is held the server steps the session again as soon as a frame is sent, so the next frame is
-computed while this one travels; it runs at most one frame ahead of what the page has acknowledged, so a slow
-page gets fewer frames, never a growing queue. Steps go through the session's lock like every other change.
+While an action is held the server steps the session again as soon as a frame is sent, and the dream's step
+after that is already computing (`PlaySession.prefetch`) while the frame is packed, sent and drawn; the stream
+runs at most one frame ahead of what the page has acknowledged, so a slow page gets fewer frames, never a
+growing queue. Steps go through the session's lock like every other change.
 """
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ def _step(store: SessionStore, token: str, client: str, action, seq: int) -> byt
     session = store.by_token(token, client)  # also keeps the session from being freed as idle
     with session.lock:
         session.advance(session.plan_action() if action == "plan" else checked_action(action))
-        return session.frame(seq=seq)
+        frame = session.frame(seq=seq)
+        if action != "plan":  # the planner's next action depends on the next true view
+            session.prefetch(action)
+        return frame
 
 
 def play_socket(store: SessionStore):
