@@ -13,6 +13,7 @@ from worldgen.cli import main
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import DataError
 from worldgen.model.config import preset
+from worldgen.xla import jit
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_stored_steps_are_the_rollout_inputs_with_their_true_frames(dreams, rand
     # What is stored is what the rollout of the first batch computed (to 8 bits and float16), at its key.
     stack = lambda name: np.stack([x[name] for x in ep[:2]])
     graphdef, params = nnx.split(random_tiny_model)
-    roll = jax.jit(lambda p, *a: rollout_conds(nnx.merge(graphdef, p), *a))  # jitted, as collected
+    roll = jit(lambda p, *a: rollout_conds(nnx.merge(graphdef, p), *a))  # jitted, as collected (same options)
     conds, shown = roll(params, stack("frames"), stack("depth").astype(np.float32), stack("poses"),
                         stack("actions"), jnp.asarray(data.intrinsics), jax.random.fold_in(jax.random.key(0), 0))
     want = np.moveaxis(np.asarray(conds), 0, 1).reshape((-1,) + conds.shape[2:])
