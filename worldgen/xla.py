@@ -33,9 +33,7 @@ def compiler_options() -> dict:
     return dict(CPU_OPTIONS)
 
 
-def jit(fun=None, **kwargs):
+def jit(fun, **kwargs):
     """`jax.jit(fun, **kwargs)` with `compiler_options()`; also a decorator (`@jit`)."""
-    if fun is None:
-        return functools.partial(jit, **kwargs)
     options = compiler_options()
     return jax.jit(fun, **kwargs, **({"compiler_options": options} if options else {}))

@@ -1,4 +1,5 @@
-"""Pure-JAX camera geometry: unprojection, heading frames, pose deltas and disparity. All jit-able.
+"""Pure-JAX camera geometry: unprojection, camera coordinates, heading frames, pose deltas and disparity.
+All jit-able.
 
 Dimension keys: B batch, N points, H height, W width, C colour channels.
 
@@ -29,6 +30,14 @@ def unproject(depth_HW: jax.Array, pose_44: jax.Array, intrinsics_33: jax.Array,
     cam_HW3 = jnp.stack([(u + 0.5 - cx) * d / fx, -(v + 0.5 - cy) * d / fy, -d], -1)
     world_N3 = cam_HW3.reshape(-1, 3) @ pose_44[:3, :3].T + pose_44[:3, 3]
     return world_N3, (d > MIN_DEPTH).reshape(-1)
+
+
+def camera_coords(points_N3, pose_44):
+    """Camera-frame x, y, z (each (N,)) of world points, for a camera-to-world pose. Written out per
+    coordinate: XLA on a CPU runs a (N, 3) x (3, 3) matrix product about 20 times slower (1.3 ms for 65536 points)."""
+    rot, trans = pose_44[:3, :3], pose_44[:3, 3]
+    rel = [points_N3[:, i] - trans[i] for i in range(3)]
+    return tuple(rel[0] * rot[0, j] + rel[1] * rot[1, j] + rel[2] * rot[2, j] for j in range(3))
 
 
 def heading_frame(pose_44: jax.Array) -> tuple[jax.Array, jax.Array]:
