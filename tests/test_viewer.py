@@ -3,6 +3,7 @@ import base64
 import glob
 import io
 import json
+import os
 import secrets
 import socket
 import tempfile
@@ -342,3 +343,17 @@ def test_two_browser_contexts_get_different_worlds(server, browser):
     a.wait_for_function("Number(document.querySelector('.wg-player').dataset.step) >= 3", timeout=60_000)
     a.keyboard.up("w")
     assert b.eval_on_selector(".wg-player", "e => e.dataset.step") == "0"
+
+
+def test_the_viewer_bench_counts_the_cpu_of_the_chromium_processes_this_process_started(browser):
+    """`worldgen bench viewer` splits a frame's CPU between the server and the browser (viewer/bench.py)."""
+    from viewer.bench import _browser_cpu
+    before = _browser_cpu()
+    assert before and os.getpid() not in before
+    page = browser.new_page()
+    page.evaluate("() => { const t = performance.now(); while (performance.now() - t < 400) {} }")  # busy renderer
+    after = _browser_cpu()
+    page.close()
+    names = [Path(f"/proc/{pid}/comm").read_text() for pid in after if Path(f"/proc/{pid}").exists()]
+    assert names and all(name.startswith("chrom") for name in names)
+    assert sum(after.values()) - sum(before.values()) >= 0.3
