@@ -61,6 +61,8 @@ CASES = [
      "ModelConfig.transient_near = nan: expected 0..100 metres"),
     (["eval", "--data", "{d}/shards", "--out", "{d}/ev", "--palette-prior", "2"],
      "ModelConfig.palette_prior = 2.0: expected 0..0.5"),
+    (["eval", "--data", "{d}/shards", "--out", "{d}/ev", "--palette-reach", "-1"],
+     "ModelConfig.palette_reach = -1.0: expected 0..3.5"),
     (["eval", "--data", "{d}/shards", "--out", "{d}/ev", "--sample-steps", "0"],
      "ModelConfig.sample_steps = 0: expected 1..16"),
     (["export", "--seed", "1", "--out", "{d}/x.stl"], "unknown export format 'stl'"),

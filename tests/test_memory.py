@@ -297,6 +297,19 @@ def test_with_a_palette_prior_a_colour_between_two_goes_to_the_one_the_world_sho
     np.testing.assert_allclose(red(0.1), [0.2, 0.0, 0.2])
 
 
+def test_with_a_palette_reach_a_colour_far_from_every_palette_colour_stays_the_networks():
+    """memory.nearest_colour with reach r: a colour farther than r from every candidate of its row keeps its own
+    value (the network is unsure among the world's colours there); nearer ones go to the palette as before
+    (with the prior); r = 0 moves every colour."""
+    palette = jnp.array([[[[0.0, 0.0, 0.0, np.log(0.1)], [0.2, 0.0, 0.0, np.log(0.9)]]]])  # (1, 1, 2, 4)
+    rgb = jnp.array([[[[0.09, 0.0, 0.0], [-0.5, 0.0, 0.0], [0.2, 0.45, 0.0], [0.2, 0.0, -0.25]]]])  # (1, 1, 4, 3)
+    got = lambda prior, reach: np.asarray(mem.nearest_colour(rgb, palette, prior, reach))[0, 0]  # noqa: E731
+    np.testing.assert_allclose(got(0.0, 0.0)[:, 0], [0.0, 0.0, 0.2, 0.2])
+    np.testing.assert_allclose(got(0.0, 0.3), [[0.0, 0.0, 0.0], [-0.5, 0.0, 0.0], [0.2, 0.45, 0.0], [0.2, 0.0, 0.0]])
+    np.testing.assert_allclose(got(0.1, 0.3)[0], [0.2, 0.0, 0.0])  # within reach, the prior still applies
+    np.testing.assert_allclose(got(0.0, 0.5), got(0.0, 0.0))  # every colour within 0.5 of one
+
+
 def test_with_palette_rows_the_network_paints_only_colours_of_the_start_frames_near_its_row(rollout_start,
                                                                                          random_tiny_model):
     """ModelConfig.palette_rows: every colour the network paints is the nearest to what it sampled among its

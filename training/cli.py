@@ -66,6 +66,10 @@ def _add_inference_settings(p) -> None:
                    help="a painted colour goes to the likeliest palette colour of its row, given this much colour "
                         "error (signed RGB), 0 = the nearest (ModelConfig.palette_prior; default: as the model "
                         "folder says)")
+    p.add_argument("--palette-reach", type=float, default=None,
+                   help="a painted colour farther than this (signed RGB) from every palette colour of its row "
+                        "keeps the network's colour, 0 = all go to the palette (ModelConfig.palette_reach; "
+                        "default: as the model folder says)")
     p.add_argument("--transient-near", type=float, default=None,
                    help="dreamed content within this many metres of the eye, above the ground, is shown but not "
                         "stored, 0 = off (ModelConfig.transient_near; default: as the model folder says)")
@@ -203,6 +207,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--palette-prior", type=float, default=None,
                    help="the trained model's ModelConfig.palette_prior (0 = the nearest colour; default: --init's, "
                         "else 0)")
+    p.add_argument("--palette-reach", type=float, default=None,
+                   help="the trained model's ModelConfig.palette_reach (0 = every painted colour goes to the "
+                        "palette; default: --init's, else 0)")
     p.add_argument("--transient-near", type=float, default=None,
                    help="the trained model's ModelConfig.transient_near in metres (0 = off; default: --init's, "
                         "else 0)")

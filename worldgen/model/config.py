@@ -42,6 +42,10 @@ class ModelConfig:
         a colour goes to the palette colour p of its row that is likeliest, the least |x - p|^2 - 2 s^2 log(share
         of p among the row's start-frame pixels), so a colour between two goes to the one the world shows more
         of. 0: the nearest. An inference rule (with `palette_rows`).
+    palette_reach: signed RGB. A colour farther than this from every palette colour of its row is not moved to
+        one: the network is unsure among the world's colours there (a hedge between sky and an object beside
+        it, say), and its blend is nearer the truth than whichever palette colour is nearest to the blend
+        (docs/model.md, session 29). 0: every colour is moved. An inference rule (with `palette_rows`).
     transient_near: metres. Dreamed content this near the eye that stands above the ground (higher than
         `memory.NEAR_GROUND` below the eye) is shown but not written to memory, and is painted again from the
         last frames at the next step. The network's depth is least sure for near content it invents, and a
@@ -69,6 +73,7 @@ class ModelConfig:
     show_memory: bool = False
     palette_rows: int = 0
     palette_prior: float = 0.0
+    palette_reach: float = 0.0
     transient_near: float = 0.0
     collide: bool = False
 
@@ -90,6 +95,8 @@ class ModelConfig:
             raise WorldgenError(f"ModelConfig.palette_rows = {self.palette_rows}: expected 0..{self.resolution}")
         if not 0.0 <= self.palette_prior <= 0.5:
             raise WorldgenError(f"ModelConfig.palette_prior = {self.palette_prior}: expected 0..0.5 (signed RGB)")
+        if not 0.0 <= self.palette_reach <= 3.5:
+            raise WorldgenError(f"ModelConfig.palette_reach = {self.palette_reach}: expected 0..3.5 (signed RGB)")
         if not 0.0 <= self.transient_near <= 100.0:
             raise WorldgenError(f"ModelConfig.transient_near = {self.transient_near}: expected 0..100 metres")
         if self.collide and not (self.geometry and self.move_outcomes):

@@ -121,14 +121,19 @@ def start_palette(frames_BVHWC, rows: int):
     return jnp.concatenate([rgb, jnp.log(counts / keys.shape[-1])[..., None]], -1)
 
 
-def nearest_colour(rgb_BHWC, palette_BHNC, prior: float = 0.0):
+def nearest_colour(rgb_BHWC, palette_BHNC, prior: float = 0.0, reach: float = 0.0):
     """Each pixel's likeliest colour among the candidates of its row (`start_palette`): the least squared RGB
-    distance minus 2 prior^2 log(share); with prior 0, the nearest."""
+    distance minus 2 prior^2 log(share); with prior 0, the nearest. With `reach` > 0, a pixel farther than
+    `reach` (signed RGB) from every candidate keeps its own colour."""
     colours = palette_BHNC[..., :3]
     cross = jnp.einsum("bhwc,bhnc->bhwn", rgb_BHWC, colours)
-    cost = jnp.sum(colours ** 2, -1) - 2 * prior ** 2 * palette_BHNC[..., 3]  # (B, H, N)
-    j = jnp.argmin(cost[:, :, None] - 2 * cross, -1)  # (B, H, W)
-    return jnp.take_along_axis(colours[:, :, None], j[..., None, None], 3)[..., 0, :]
+    gap = jnp.sum(colours ** 2, -1)[:, :, None] - 2 * cross  # (B, H, W, N): |x - p|^2 - |x|^2
+    j = jnp.argmin(gap - 2 * prior ** 2 * palette_BHNC[:, :, None, :, 3], -1)  # (B, H, W)
+    out = jnp.take_along_axis(colours[:, :, None], j[..., None, None], 3)[..., 0, :]
+    if reach > 0:
+        nearest = gap.min(-1) + jnp.sum(rgb_BHWC ** 2, -1)
+        out = jnp.where((nearest > reach ** 2)[..., None], rgb_BHWC, out)
+    return out
 
 
 def flying_pixels(depth_BHW):

@@ -164,8 +164,8 @@ def move_outcomes(stride_B2, pose_B44):
 
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
 # inference settings without weights: set as given
-RULES = ("show_memory", "sample_steps", "sample_temperature", "palette_rows", "palette_prior", "transient_near",
-         "collide")
+RULES = ("show_memory", "sample_steps", "sample_temperature", "palette_rows", "palette_prior", "palette_reach",
+         "transient_near", "collide")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -174,7 +174,7 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     stem, the noise-level layer, the move-outcome classifier, which is then never sure), so the result makes
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
     training to be used well. RULES (`show_memory`, `sample_steps`, `sample_temperature`, `palette_rows`,
-    `palette_prior`, `transient_near`, `collide`) use no weights and are set as given."""
+    `palette_prior`, `palette_reach`, `transient_near`, `collide`) use no weights and are set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
@@ -232,14 +232,15 @@ def conditioning(config: ModelConfig, warp_rgb, warp_disp, warp_mask, last_rgb, 
 
 def complete(model: WorldModel, cond_BHWC, fine_BHW, action_B, key, temperature, palette_BHNC=None):
     """The next frame, rgb (signed) and disparity: sampled by the network, with the network's colours moved
-    to their likeliest in `palette_BHNC` (`start_palette`, `config.palette_prior`) when one is given, and with
+    to their likeliest in `palette_BHNC` (`start_palette`, `config.palette_prior`) when one is given (those
+    farther than `config.palette_reach` from every palette colour stay the network's), and with
     `config.show_memory` the memory's colours (the warp channels of `cond_BHWC`) wherever memory knows the pixel
     at full resolution. The disparity stays the network's everywhere: the memory's drawn disparity made long
     walks 0.6-1 dB worse over steps 11-100 (it feeds the camera head, which learned from the network's)."""
     config = model.config
     rgb, disp = sample(model, cond_BHWC, action_B, key, config.sample_steps, temperature)
     if palette_BHNC is not None:
-        rgb = mem.nearest_colour(rgb, palette_BHNC, config.palette_prior)
+        rgb = mem.nearest_colour(rgb, palette_BHNC, config.palette_prior, config.palette_reach)
     if config.show_memory:
         rgb = jnp.where(fine_BHW[..., None], cond_BHWC[..., 0:3], rgb)
     return rgb, disp
