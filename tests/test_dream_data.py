@@ -124,7 +124,8 @@ def test_the_pose_stage_learns_the_move_from_the_dreams_own_disparity(dreams, ro
     assert "dream_move_err_cm" not in plain[0] and plain[0]["loss"] != logged[0]["loss"]
     capsys.readouterr()
     assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "w"), "--init",
-                 str(tiny_model_dir), "--stage", "pose", "--steps", "1", "--dream", str(out), "--dream-weight", "2"]) == 2
+                 str(tiny_model_dir), "--stage", "pose", "--steps", "1", "--dream", str(out),
+                 "--dream-weight", "2"]) == 2
     assert "--dream-weight is for --stage all" in capsys.readouterr().err and not (tmp_path / "w" / "model").exists()
 
 
