@@ -14,12 +14,11 @@ keeps both cores busy (docs/model.md, session 29), so what the browser itself co
 from __future__ import annotations
 
 import os
-import resource
 import socket
 import time
 from pathlib import Path
 
-from worldgen.benchmarks import peak_memory_row, step_seconds, table
+from worldgen.benchmarks import cpu_seconds, peak_memory_row, step_seconds, table
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -30,12 +29,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _own_cpu() -> float:
-    """CPU seconds this process has used, all threads."""
-    use = resource.getrusage(resource.RUSAGE_SELF)
-    return use.ru_utime + use.ru_stime
 
 
 def _browser_cpu() -> dict[int, float] | None:
@@ -69,7 +62,7 @@ def bench_viewer(model: str = "bundled", seconds: float = 10.0, screenshot: str 
     from worldgen.model.runner import Generator
     from worldgen.model.store import load_model
     gen = Generator(load_model(model))
-    model_before = 1.0 / step_seconds(gen, 1, 60)[0]
+    before = step_seconds(gen, 1, 60)
     port = _free_port()
     demo = launch(model, port=port, block=False)
     try:
@@ -85,21 +78,21 @@ def bench_viewer(model: str = "bundled", seconds: float = 10.0, screenshot: str 
             if screenshot:  # early in the walk: long walks drift (see docs/model.md)
                 page.screenshot(path=screenshot)
             start_step, t0 = int(page.eval_on_selector(".wg-player", "e => e.dataset.step")), time.time()
-            own0, browser0 = _own_cpu(), _browser_cpu()
+            own0, browser0 = cpu_seconds(), _browser_cpu()
             samples = []
             while time.time() - t0 < seconds:
                 time.sleep(0.5)
                 samples.append(float(page.eval_on_selector(".wg-player", "e => e.dataset.fps")))
             steps = int(page.eval_on_selector(".wg-player", "e => e.dataset.step")) - start_step
             elapsed = time.time() - t0
-            own, browser1 = _own_cpu() - own0, _browser_cpu()
+            own, browser1 = cpu_seconds() - own0, _browser_cpu()
             page.keyboard.up("w")
             browser.close()
     finally:
         demo.close()
-    cpu0 = _own_cpu()
-    model_rate = 0.5 * (model_before + 1.0 / step_seconds(gen, 1, 60)[0])
-    model_cpu = (_own_cpu() - cpu0) / 62  # 60 timed steps and 2 before them
+    after = step_seconds(gen, 1, 60)
+    model_rate = 0.5 * (1.0 / before.seconds + 1.0 / after.seconds)
+    model_cpu = 0.5 * (before.cpu_seconds + after.cpu_seconds)
     browser = sorted(samples)[len(samples) // 2]
     rows = [("model step, batch 1 (mean of before and after)", f"{model_rate:.1f} frames/s"),
             ("browser FPS counter (median)", f"{browser:.1f} frames/s"),
@@ -110,7 +103,7 @@ def bench_viewer(model: str = "bundled", seconds: float = 10.0, screenshot: str 
         per_frame = 1000 * (own + chromium) / steps
         cores = len(os.sched_getaffinity(0))
         cap = 1000 * cores / per_frame
-        rows += [("CPU per model step alone", f"{1000 * model_cpu:.1f} core-ms"),
+        rows += [("CPU per model step alone (mean of before and after)", f"{1000 * model_cpu:.1f} core-ms"),
                  ("CPU per frame shown: server", f"{1000 * own / steps:.1f} core-ms (model, truth, stream)"),
                  ("CPU per frame shown: Chromium", f"{1000 * chromium / steps:.1f} core-ms"),
                  (f"most frames/s {cores} cores allow at that cost", f"{cap:.1f} frames/s "

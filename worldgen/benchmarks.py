@@ -8,6 +8,7 @@ from __future__ import annotations
 import resource
 import tempfile
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -64,8 +65,20 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n ** 3 * repeats / (time.perf_counter() - t0) / 1e9
 
 
-def step_seconds(gen, batch: int = 1, n: int | None = None):
-    """Seconds per `Generator.step` at `batch` (compiled first), and the (state, actions, key) it stepped."""
+def cpu_seconds() -> float:
+    """CPU seconds this process has used so far, all its threads together."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+class StepTime(NamedTuple):
+    seconds: float  # wall time per step
+    cpu_seconds: float  # CPU time per step, all threads of this process
+    stepped: tuple  # the (state, actions, key) it stepped
+
+
+def step_seconds(gen, batch: int = 1, n: int | None = None) -> StepTime:
+    """Wall and CPU seconds per `Generator.step` at `batch` (compiled first), and what it stepped."""
     import jax
 
     c = gen.config
@@ -77,11 +90,11 @@ def step_seconds(gen, batch: int = 1, n: int | None = None):
         state, out = gen.step(state, actions, key)
     jax.block_until_ready(out)
     n = n or (30 if batch == 1 else 4)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
     for _ in range(n):
         state, out = gen.step(state, actions, key)
     jax.block_until_ready(out)
-    return (time.perf_counter() - t0) / n, (state, actions, key)
+    return StepTime((time.perf_counter() - t0) / n, (cpu_seconds() - cpu0) / n, (state, actions, key))
 
 
 def bench_generate(model: str = "bundled") -> str:
@@ -103,7 +116,7 @@ def bench_generate(model: str = "bundled") -> str:
         else:  # same architecture at another resolution: speed does not depend on the weights
             net = WorldModel(dataclasses.replace(base.config, resolution=res), rngs=nnx.Rngs(0))
         gen = Generator(net)
-        dt, (state, actions, key) = step_seconds(gen, batch)
+        dt, _, (state, actions, key) = step_seconds(gen, batch)
         cost = gen._step.lower(gen.param_leaves, state, actions, key).compile().cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
         gflop = cost.get("flops", float("nan")) / 1e9 / batch
