@@ -37,8 +37,11 @@ if __name__ == "__main__":
              **{flag[2:].replace("-", "_"): opts[flag] for flag in ("--palette-rows", "--palette-prior",
                                                                     "--palette-reach", "--transient-near",
                                                                     "--collide")}}
-    model = with_options(model, **{rule: value == "on" if rule == "collide" else value
-                                   for rule, value in given.items() if value is not None})
+    try:
+        model = with_options(model, **{rule: value == "on" if rule == "collide" else value
+                                       for rule, value in given.items() if value is not None})
+    except (WorldgenError, ValueError) as e:  # a value out of range, or not a number
+        raise SystemExit(f"long_walk: {e}")
     try:
         hold = None if opts["--hold"] is None else parse_action(opts["--hold"])
     except WorldgenError as e:
