@@ -90,7 +90,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--cov-weight", type=float, default=0.04)
     t.add_argument("--idm-weight", type=float, default=1.0, help="inverse-dynamics term (0: off)")
     t.add_argument("--ema", type=float, default=0.0,
-                   help="predict the latents of an EMA copy of the encoder with this decay, e.g. 0.99 (0: the encoder's own)")
+                   help="predict the latents of an EMA copy of the encoder with this decay, e.g. 0.99 "
+                        "(0: the encoder's own)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--stop-after", type=int, default=None)
     t.add_argument("--resume", action="store_true")

@@ -5,7 +5,8 @@ Dimension keys: B batch, T window length, K context frames, M = B * targets per 
 Every frame t >= K of a window is a target, predicted from frames t-K..t-1 and action t only (causal).
 Robustness to its own errors: context colours get Gaussian noise, context depths a random scale, and
 context poses a random jitter before they are fused and reprojected, so the network learns to correct
-imperfect warps (with `ModelConfig.noise_level` it is told the noise's standard deviation, 0 at inference). With probability IDENTITY_P a target is replaced by its own last frame, action noop and
+imperfect warps (with `ModelConfig.noise_level` it is told the noise's standard deviation, 0 at inference).
+With probability IDENTITY_P a target is replaced by its own last frame, action noop and
 no warp: that trains depth from a single image, used to start a dream from any picture.
 """
 from __future__ import annotations

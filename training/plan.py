@@ -100,7 +100,9 @@ def make_policy(name: str, cfg=None, seed: int = 0):
         from worldgen.model.store import load_model
         gen = Generator(load_model(where))
         planner, res = PixelPlanner(gen, cfg, seed), gen.config.resolution
-        return (lambda o: planner.act(o["rgb"], o["depth"], o["pose"], intrinsics_matrix(res))[0]), planner.set_goal, res
+        def act(o):
+            return planner.act(o["rgb"], o["depth"], o["pose"], intrinsics_matrix(res))[0]
+        return act, planner.set_goal, res
     raise WorldgenError(f"unknown policy {name!r}: expected random, still, latent:FOLDER or pixel:MODEL")
 
 

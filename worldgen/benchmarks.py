@@ -46,7 +46,8 @@ def record_fps(resolution: int = 64, worlds: int = 2, steps: int = 128) -> float
 
 
 def bench_render() -> str:
-    rows = [(f"engine step {res}x{res} (physics + render)", f"{render_fps(res):.0f} frames/s") for res in (64, 128, 256)]
+    rows = [(f"engine step {res}x{res} (physics + render)", f"{render_fps(res):.0f} frames/s")
+            for res in (64, 128, 256)]
     rows.append(("record 64x64 (full pipeline)", f"{record_fps():.0f} frames/s"))
     return table(rows + [peak_memory_row()])
 

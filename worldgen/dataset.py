@@ -204,7 +204,8 @@ class EpisodeDataset:
         """Whole episode i: frames_THWC, actions_T and, with geometry, depth_THW and poses_T44."""
         return {k: v[i] for k, v in self.arrays.items()}
 
-    def windows(self, batch: int, length: int, seed: int, step: int, rows: slice = slice(None)) -> dict[str, np.ndarray]:
+    def windows(self, batch: int, length: int, seed: int, step: int,
+                rows: slice = slice(None)) -> dict[str, np.ndarray]:
         """Batch number `step` of random windows, a pure function of (seed, step): resuming is exact.
         With `rows`, only those rows of it are read (one process's share of a global batch).
 

@@ -9,5 +9,6 @@ def from_dict(cls, values: dict, error: type[Exception]):
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise error(f"unknown {cls.__name__} field(s) {', '.join(unknown)}: expected some of {', '.join(sorted(known))}")
+        raise error(f"unknown {cls.__name__} field(s) {', '.join(unknown)}: "
+                    f"expected some of {', '.join(sorted(known))}")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

@@ -115,7 +115,8 @@ class World:
         vs, fs, cs = [], [], []
         tv, tf, tc = terrain_mesh(self.seed, self.spec, cx, cz)
         offset = 0
-        for v, f, c in [(tv, tf, tc)] + [p for ob in self.layout(cx, cz) for p in object_parts(self.seed, self.spec, ob)]:
+        parts = [p for ob in self.layout(cx, cz) for p in object_parts(self.seed, self.spec, ob)]
+        for v, f, c in [(tv, tf, tc)] + parts:
             vs.append(v)
             fs.append(f + offset)
             cs.append(np.broadcast_to(c, (len(f), 3)))
