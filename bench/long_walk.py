@@ -3,11 +3,13 @@ worlds, per span: PSNR, copy-last PSNR, sharpness ratio, colour-histogram distan
 The same figures as `worldgen eval` prints (training/long_walk.py); this runs only them.
 
     python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--palette-rows R]
-        [--palette-prior S] [--palette-reach D] [--transient-near M] [--collide on|off] [--hold ACTION] [--out DIR]
+        [--palette-prior S] [--palette-reach D] [--transient-near M] [--collide on|off]
+        [--fill-behind on|off] [--hold ACTION] [--out DIR]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 8, as `worldgen eval`), for figures one bad walk moves less
-    # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M and --collide override
-    # ModelConfig.palette_rows, .palette_prior, .palette_reach, .transient_near (0: off) and .collide
+    # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M, --collide and --fill-behind
+    # override ModelConfig.palette_rows, .palette_prior, .palette_reach, .transient_near (0: off), .collide and
+    # .fill_behind
     # --hold ACTION: after the explorer's 4 start frames the player holds ACTION (e.g. forward: a user holding W in
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
@@ -24,7 +26,7 @@ from worldgen.model.world_model import with_options
 if __name__ == "__main__":
     args = sys.argv[1:]
     opts = {"--out": None, "--walks": "8", "--palette-rows": None, "--palette-prior": None, "--palette-reach": None,
-            "--transient-near": None, "--collide": None, "--hold": None}
+            "--transient-near": None, "--collide": None, "--fill-behind": None, "--hold": None}
     for name in opts:
         if name in args:
             i = args.index(name)
@@ -36,9 +38,9 @@ if __name__ == "__main__":
              "sample_temperature": args[3] if len(args) > 3 else None,
              **{flag[2:].replace("-", "_"): opts[flag] for flag in ("--palette-rows", "--palette-prior",
                                                                     "--palette-reach", "--transient-near",
-                                                                    "--collide")}}
+                                                                    "--collide", "--fill-behind")}}
     try:
-        model = with_options(model, **{rule: value == "on" if rule == "collide" else value
+        model = with_options(model, **{rule: value == "on" if rule in ("collide", "fill_behind") else value
                                        for rule, value in given.items() if value is not None})
     except (WorldgenError, ValueError) as e:  # a value out of range, or not a number
         raise SystemExit(f"long_walk: {e}")

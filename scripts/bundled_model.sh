@@ -14,7 +14,8 @@
 # steps at temperature 0.5 (--sample-temperature, session 12); the finished model samples with one network
 # evaluation at temperature 1 and takes each painted colour's likeliest in the palette (--sample-steps 1
 # --sample-temperature 1 --palette-prior 0.07, session 25), except a colour far from every palette colour
-# (--palette-reach 0.45, session 29).
+# (--palette-reach 0.45, session 29), and a hole between two surfaces starts from the farther (--fill-behind,
+# session 30).
 # About 3 h 15 min of wall time on 2 cores.
 # The same recipe at another scale (a lent GPU: scripts/device_model.sh) through environment variables:
 #   BATCH (8: the colour stages' batch), MAIN_STEPS (3500), TUNE_STEPS (1500: each later colour stage),
@@ -78,7 +79,7 @@ fi
 if run pose-dream; then
   pose_stage "$RUNS/outcomes/model" "$RUNS/pose-dream" "$MODEL" --move-outcomes --dream "$RUNS/dd-outcomes" \
     --dream-per-row 1 --palette-rows 4 --transient-near 5 --collide --sample-steps 1 --sample-temperature 1 \
-    --palette-prior 0.07 --palette-reach 0.45
+    --palette-prior 0.07 --palette-reach 0.45 --fill-behind
 fi
 if run eval && [ -n "$EVAL" ]; then
   worldgen eval --model "$MODEL" --data "$DATA/explore" --out "$EVAL" --episodes 32

@@ -217,6 +217,32 @@ def test_fill_holes_keeps_what_is_known_and_fills_holes_and_strips_from_beside_t
     assert not bool(nothing[0])
 
 
+def test_fill_behind_fills_a_hole_between_two_surfaces_from_the_farther_and_nothing_else_changes():
+    """memory.fill_holes(..., behind=True): a hole with known pixels left and right in its row takes the value
+    (colour and disparity) of the farther of its two nearest known pixels, whichever side that is; known pixels
+    stay, and strips at the frame's edges are filled as without it. ModelConfig.fill_behind needs fill."""
+    near, far = [0.8, 0.6, 0.4, 0.5], [-0.6, -0.2, 0.9, 0.001]  # RGB and disparity: a near wall, the sky
+    values = np.zeros((1, 3, 10, 4), np.float32)
+    known = np.zeros((1, 3, 10), bool)
+    for row, (left, right) in enumerate([(near, far), (far, near)]):  # the near side left, then right
+        values[0, row, 1], values[0, row, 7] = left, right
+        known[0, row, [1, 7]] = True
+    values[0, 2, 6], known[0, 2, 6] = near, True  # row 2: known only at one place (an edge strip each side)
+    plain, _ = mem.fill_holes(jnp.asarray(values), jnp.asarray(known))
+    behind, any_known = mem.fill_holes(jnp.asarray(values), jnp.asarray(known), behind=True)
+    plain, behind = np.asarray(plain), np.asarray(behind)
+    assert bool(any_known[0])
+    np.testing.assert_allclose(behind[0, 0, 2:7], np.broadcast_to(far, (5, 4)), atol=1e-6)
+    np.testing.assert_allclose(behind[0, 1, 2:7], np.broadcast_to(far, (5, 4)), atol=1e-6)
+    assert np.abs(plain[0, 0, 2:7] - far).max() > 0.5  # without it the hole blends the two surfaces
+    np.testing.assert_array_equal(behind[known], values[known])
+    edges = np.ones((1, 3, 10), bool)
+    edges[0, :2, 2:7] = False  # everything but the two holes between surfaces
+    np.testing.assert_allclose(behind[edges], plain[edges], atol=1e-6)
+    with pytest.raises(WorldgenError, match="fill_behind needs fill"):
+        preset("small", fill_behind=True)
+
+
 def test_a_fill_model_starts_from_the_filled_drawing_where_memory_knows_nothing(rollout_start, random_tiny_model):
     """With ModelConfig.fill the warp channels equal the plain model's where memory covers, hold the filled
     drawing elsewhere, and fall back to the last frame where memory knows nothing at all (a single picture)."""

@@ -76,6 +76,10 @@ def _add_inference_settings(p) -> None:
     p.add_argument("--collide", default="model", choices=("model", "on", "off"),
                    help="a move into something the real start frames show is blocked as the player's is "
                         "(ModelConfig.collide; model: as the model folder says)")
+    p.add_argument("--fill-behind", default="model", choices=("model", "on", "off"),
+                   help="a hole in the memory's drawing between two known pixels of a row starts from the farther "
+                        "of them (ModelConfig.fill_behind, needs a model with fill; model: as the model folder "
+                        "says)")
 
 
 def _train_rules(args) -> dict:
@@ -216,6 +220,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--collide", action="store_true",
                    help="the trained model blocks moves into what its real start frames show (ModelConfig.collide, "
                         "an inference rule; needs --move-outcomes or an --init that has them)")
+    p.add_argument("--fill-behind", action="store_true",
+                   help="a hole between two known pixels of a row of the memory's drawing starts from the farther "
+                        "of them, in training and after (ModelConfig.fill_behind, an inference rule; needs --fill "
+                        "or an --init that has it)")
     p.add_argument("--painted-only", action="store_true",
                    help="score the colours of recorded windows only where the model paints (memory does not know "
                         "the pixel at full resolution); needs a model that shows its memory (see docs/model.md)")

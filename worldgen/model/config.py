@@ -24,6 +24,10 @@ class ModelConfig:
         from dreamed content or nowhere (0), so the network can trust the one and repair the other.
     fill: where memory draws nothing, the network starts from the drawing's holes filled from the known pixels
         around them (`memory.fill_holes`) instead of from the last frame, which a turn or a step has moved.
+    fill_behind: with `fill`, a hole that has memory on both sides in its row starts from the farther of the two
+        (`memory.fill_holes(..., behind=True)`): what a near surface uncovers as the camera moves stood behind it,
+        so the network starts from the sky or the far ground there, not from a blend with the near surface
+        (docs/model.md, session 30). An inference rule: it needs no new weights (training uses it too).
     noise_level: the network is told how much colour noise its context carries (`CONTEXT_NOISE_MAX` at most in
         training, 0 at inference, where it sees the memory as drawn), so it learns to keep clean inputs sharp
         instead of smoothing every input as if it might be noisy (as GameNGen conditions on its noise level).
@@ -68,6 +72,7 @@ class ModelConfig:
     sample_temperature: float = 1.0
     provenance: bool = False
     fill: bool = False
+    fill_behind: bool = False
     noise_level: bool = False
     move_outcomes: bool = False
     show_memory: bool = False
@@ -99,6 +104,8 @@ class ModelConfig:
             raise WorldgenError(f"ModelConfig.palette_reach = {self.palette_reach}: expected 0..3.5 (signed RGB)")
         if not 0.0 <= self.transient_near <= 100.0:
             raise WorldgenError(f"ModelConfig.transient_near = {self.transient_near}: expected 0..100 metres")
+        if self.fill_behind and not self.fill:
+            raise WorldgenError("ModelConfig.fill_behind needs fill (it changes how the memory's holes are filled)")
         if self.collide and not (self.geometry and self.move_outcomes):
             raise WorldgenError("ModelConfig.collide needs geometry and move_outcomes (the outcomes it chooses "
                                 "from)")

@@ -348,12 +348,31 @@ def _push_pull(values_BHWC, weight_BHW, rows_only: bool):
     return filled, top_w
 
 
-def fill_holes(values_BHWC, known_BHW):
+def fill_holes(values_BHWC, known_BHW, behind: bool = False):
     """Every pixel the drawing left empty, filled from the known pixels beside it: first along its row (a strip
     a turn uncovers continues the sky and ground beside it; a pinhole takes its neighbours' colour), then rows
-    with nothing known from the rows around them. Returns the filled values and whether anything at all was
-    known, per image (B,)."""
+    with nothing known from the rows around them. With `behind` (values whose last channel is disparity), a hole
+    with known pixels on both sides in its row takes the farther of its two nearest (the smaller disparity): a
+    hole between two surfaces is what the nearer one uncovered as the camera moved, and what it uncovered stood
+    behind it (a strip at the frame's edge is filled as before). Returns the filled values and whether anything
+    at all was known, per image (B,)."""
     rows, row_known = _push_pull(values_BHWC, known_BHW.astype(values_BHWC.dtype), rows_only=True)
+    if behind:
+        rows = _behind(values_BHWC, known_BHW, rows)
     row_known = (row_known.max(2, keepdims=True) > 0).astype(rows.dtype)  # (B, H, 1): the row knows something
     filled, top = _push_pull(rows, jnp.broadcast_to(row_known, known_BHW.shape), rows_only=False)
     return filled, top.max((1, 2)) > 0
+
+
+def _behind(values_BHWC, known_BHW, rows_BHWC):
+    """`rows_BHWC` with each hole that has known pixels left and right of it in its row set to the farther (by
+    the last channel, disparity) of the nearest known pixel on each side."""
+    w = known_BHW.shape[2]
+    col = jnp.arange(w)
+    left = jax.lax.cummax(jnp.where(known_BHW, col, -1), axis=2)  # the nearest known column at or left of each
+    right = w - 1 - jax.lax.cummax(jnp.where(known_BHW, w - 1 - col, -1)[..., ::-1], axis=2)[..., ::-1]
+    left_v = jnp.take_along_axis(values_BHWC, jnp.maximum(left, 0)[..., None], axis=2)
+    right_v = jnp.take_along_axis(values_BHWC, jnp.minimum(right, w - 1)[..., None], axis=2)
+    farther = jnp.where(left_v[..., -1:] <= right_v[..., -1:], left_v, right_v)
+    between = ~known_BHW & (left >= 0) & (right < w)
+    return jnp.where(between[..., None], farther, rows_BHWC)
