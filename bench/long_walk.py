@@ -39,9 +39,14 @@ if __name__ == "__main__":
              **{flag[2:].replace("-", "_"): opts[flag] for flag in ("--palette-rows", "--palette-prior",
                                                                     "--palette-reach", "--transient-near",
                                                                     "--collide", "--fill-behind")}}
+    given = {rule: value for rule, value in given.items() if value is not None}
+    switches = {rule for rule in given if isinstance(getattr(model.config, rule), bool)}  # --collide, --fill-behind
+    for rule in switches:
+        if given[rule] not in ("on", "off"):
+            raise SystemExit(f"--{rule.replace('_', '-')} {given[rule]}: expected on or off")
     try:
-        model = with_options(model, **{rule: value == "on" if rule in ("collide", "fill_behind") else value
-                                       for rule, value in given.items() if value is not None})
+        model = with_options(model, **{rule: value == "on" if rule in switches else value
+                                       for rule, value in given.items()})
     except (WorldgenError, ValueError) as e:  # a value out of range, or not a number
         raise SystemExit(f"long_walk: {e}")
     try:

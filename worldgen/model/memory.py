@@ -370,7 +370,7 @@ def _behind(values_BHWC, known_BHW, rows_BHWC):
     w = known_BHW.shape[2]
     col = jnp.arange(w)
     left = jax.lax.cummax(jnp.where(known_BHW, col, -1), axis=2)  # the nearest known column at or left of each
-    right = w - 1 - jax.lax.cummax(jnp.where(known_BHW, w - 1 - col, -1)[..., ::-1], axis=2)[..., ::-1]
+    right = jax.lax.cummin(jnp.where(known_BHW, col, w), axis=2, reverse=True)  # at or right of each; w: none
     left_v = jnp.take_along_axis(values_BHWC, jnp.maximum(left, 0)[..., None], axis=2)
     right_v = jnp.take_along_axis(values_BHWC, jnp.minimum(right, w - 1)[..., None], axis=2)
     farther = jnp.where(left_v[..., -1:] <= right_v[..., -1:], left_v, right_v)
