@@ -19,6 +19,9 @@ def bad(tmp_path_factory):
         Image.new("RGB", (40, 30), (i, 0, 0)).save(frames / f"{i:05d}.png")
     (d / "huge.txt").write_text("0\n1\n2\n99999999999999999999\n")
     (d / "many.txt").write_text("0\n1\n2\n5000000\n")
+    (d / "list.json").write_text("[1, 2]")
+    (d / "rough.json").write_text('{"roughness": "abc"}')
+    (d / "binary.json").write_bytes(b"\xff\xfe\x00")
     shards = d / "shards"
     shards.mkdir()
     meta = np.frombuffer(json.dumps({"source": "x"}).encode(), np.uint8)
@@ -44,6 +47,13 @@ CASES = [
     (["inspect", "{d}/shards"], "format_version must be one integer"),
     (["inspect", "{d}/strings"], "format_version must be one integer"),
     (["view", "--biome", "lava"], "unknown biome 'lava'"),
+    (["view", "--spec", "{d}/missing.json"], "--spec {d}/missing.json: no such file"),
+    (["export", "--seed", "1", "--out", "{d}/x.glb", "--spec", "{d}/frames"], "--spec {d}/frames: it is a folder"),
+    (["view", "--spec", "{d}/list.json"], "world spec JSON must be an object of field: value"),
+    (["view", "--spec", "{d}/huge.txt"], "world spec is not valid JSON"),
+    (["record", "--seeds", "0:1", "--out", "{d}/rec", "--spec", "{d}/rough.json"],
+     "--spec {d}/rough.json: WorldSpec.roughness must be a finite number, got 'abc'"),
+    (["view", "--spec", "{d}/binary.json"], "not a text file"),
     (["record", "--seeds", "0:2", "--out", "{d}/rec", "--workers", "0"], "--workers 0: expected 1 to 256 processes"),
     (["view", "--world-size", "-5"], "WorldSpec.world_size = -5.0 is out of range"),
     (["view", "--seed", "-3"], "world seed must be an integer in 0..2**63-1, got -3"),

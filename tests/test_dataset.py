@@ -126,3 +126,22 @@ def test_meta_is_json(tiny_dataset):
     with np.load(shard_path(tiny_dataset, 1), allow_pickle=False) as data:
         meta = json.loads(data["meta"].tobytes())
     assert meta["steps"] == 12 and meta["resolution"] == 32
+
+
+def test_inspect_prints_the_recorded_spec_and_spec_file_builds_that_world_again(tiny_dataset, tmp_path, capsys):
+    import dataclasses
+
+    from worldgen.cli import build_parser, main, spec_from_args
+    from worldgen.spec import WorldSpec
+    assert main(["inspect", str(tiny_dataset)]) == 0
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("world spec: ")]
+    assert len(line) == 1
+    (tmp_path / "spec.json").write_text(line[0].removeprefix("world spec: "))
+    spec = WorldSpec.from_json((tmp_path / "spec.json").read_text())
+    with np.load(shard_path(tiny_dataset, 1), allow_pickle=False) as data:
+        assert spec == WorldSpec.from_dict(json.loads(data["meta"].tobytes())["spec"])
+    snow = dataclasses.replace(spec, biome="snow", object_density=0.5)
+    (tmp_path / "snow.json").write_text(snow.to_json())
+    args = build_parser().parse_args(["view", "--spec", str(tmp_path / "snow.json"), "--roughness", "0.2"])
+    assert spec_from_args(args) == dataclasses.replace(snow, roughness=0.2)  # the flag wins, the rest is the file's
+    assert spec_from_args(build_parser().parse_args(["view", "--roughness", "0.2"])) == WorldSpec(roughness=0.2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import json
 import os
 import sys
 import time
@@ -32,8 +33,11 @@ def parse_seeds(text: str) -> range:
 
 
 def add_spec_args(parser: argparse.ArgumentParser) -> None:
-    """One --flag per WorldSpec field, so the spec stays the single source of truth."""
+    """--spec FILE, and one --flag per WorldSpec field, so the spec stays the single source of truth."""
     group = parser.add_argument_group("world spec (see WorldSpec)")
+    group.add_argument("--spec", dest="spec_file", type=Path, default=None, metavar="FILE",
+                       help="a JSON object of WorldSpec fields (as `worldgen inspect` prints a recording's); "
+                            "the flags below override its fields")
     for f in dataclasses.fields(WorldSpec):
         flag = "--" + f.name.replace("_", "-")
         if isinstance(f.default, tuple):
@@ -44,7 +48,26 @@ def add_spec_args(parser: argparse.ArgumentParser) -> None:
                                help=f"default: {f.default}")
 
 
+SPEC_FILE_LIMIT = 64 * 1024  # bytes: a spec is a few hundred
+
+
+def read_spec_file(path: Path) -> WorldSpec:
+    """The WorldSpec in a JSON file, or a WorldgenError naming the file and what is wrong with it."""
+    if not path.is_file():
+        raise WorldgenError(f"--spec {path}: " + ("it is a folder" if path.is_dir() else "no such file"))
+    if path.stat().st_size > SPEC_FILE_LIMIT:
+        raise WorldgenError(f"--spec {path}: {path.stat().st_size} bytes is not a world spec "
+                            f"(a JSON object of WorldSpec fields, at most {SPEC_FILE_LIMIT} bytes)")
+    try:
+        return WorldSpec.from_json(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise WorldgenError(f"--spec {path}: not a text file (expected a JSON object of WorldSpec fields)") from None
+    except WorldgenError as e:
+        raise WorldgenError(f"--spec {path}: {e}") from None
+
+
 def spec_from_args(args: argparse.Namespace) -> WorldSpec:
+    """--spec's WorldSpec (else the default one) with the fields given as flags replaced."""
     values = {}
     for f in dataclasses.fields(WorldSpec):
         v = getattr(args, f"spec_{f.name}", None)
@@ -58,7 +81,8 @@ def spec_from_args(args: argparse.Namespace) -> WorldSpec:
                 raise WorldgenError(f"--{f.name.replace('_', '-')} expects numbers like 0.5,0.7,0.9, "
                                     f"got {v!r}") from None
         values[f.name] = v
-    return WorldSpec(**values)
+    file = getattr(args, "spec_file", None)
+    return dataclasses.replace(read_spec_file(file), **values) if file else WorldSpec(**values)
 
 
 def _cmd_view(args):
@@ -105,6 +129,8 @@ def _cmd_inspect(args):
     print(f"{args.data}: {len(d)} episodes x {d.steps} steps at {d.resolution}x{d.resolution}, "
           f"{d.num_actions} actions ({', '.join(d.action_names)}), geometry: {d.has_geometry}, "
           f"source: {d.meta['source']}, held-out episodes: {heldout}")
+    if d.meta.get("spec") is not None:  # recorded worlds: the spec to build them again (--spec FILE)
+        print("world spec:", json.dumps(d.meta["spec"], sort_keys=True))
 
 
 def _cmd_bench(args):
