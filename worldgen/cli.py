@@ -55,8 +55,9 @@ def read_spec_file(path: Path) -> WorldSpec:
     """The WorldSpec in a JSON file, or a WorldgenError naming the file and what is wrong with it."""
     if not path.is_file():
         raise WorldgenError(f"--spec {path}: " + ("it is a folder" if path.is_dir() else "no such file"))
-    if path.stat().st_size > SPEC_FILE_LIMIT:
-        raise WorldgenError(f"--spec {path}: {path.stat().st_size} bytes is not a world spec "
+    size = path.stat().st_size
+    if size > SPEC_FILE_LIMIT:
+        raise WorldgenError(f"--spec {path}: {size} bytes is not a world spec "
                             f"(a JSON object of WorldSpec fields, at most {SPEC_FILE_LIMIT} bytes)")
     try:
         return WorldSpec.from_json(path.read_bytes().decode("utf-8"))
