@@ -4,7 +4,7 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
 
     python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--palette-rows R]
         [--palette-prior S] [--palette-reach D] [--transient-near M] [--collide on|off]
-        [--fill-behind on|off] [--hold ACTION] [--out DIR]
+        [--fill-behind on|off] [--hold ACTION] [--vary] [--out DIR]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 8, as `worldgen eval`), for figures one bad walk moves less
     # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M, --collide and --fill-behind
@@ -12,6 +12,7 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
     # .fill_behind
     # --hold ACTION: after the explorer's 4 start frames the player holds ACTION (e.g. forward: a user holding W in
     # the viewer; the truth stops and slides at walls) instead of following the explorer
+    # --vary: each world of its own random description, as `worldgen record --vary` draws them (a designer's worlds)
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
 """
 import sys
@@ -25,6 +26,8 @@ from worldgen.model.world_model import with_options
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    vary = "--vary" in args
+    args = [a for a in args if a != "--vary"]
     opts = {"--out": None, "--walks": "8", "--palette-rows": None, "--palette-prior": None, "--palette-reach": None,
             "--transient-near": None, "--collide": None, "--fill-behind": None, "--hold": None}
     for name in opts:
@@ -53,7 +56,8 @@ if __name__ == "__main__":
         hold = None if opts["--hold"] is None else parse_action(opts["--hold"])
     except WorldgenError as e:
         raise SystemExit(f"--hold: {e}")
-    result, arrays = long_walk(Generator(model), n_walks=int(opts["--walks"]), steps=steps, hold=hold)
+    result, arrays = long_walk(Generator(model), n_walks=int(opts["--walks"]), steps=steps, hold=hold,
+                               vary=vary)
     print(table_text(result))
     if out:
         print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))

@@ -145,3 +145,25 @@ def test_inspect_prints_the_recorded_spec_and_spec_file_builds_that_world_again(
     args = build_parser().parse_args(["view", "--spec", str(tmp_path / "snow.json"), "--roughness", "0.2"])
     assert spec_from_args(args) == dataclasses.replace(snow, roughness=0.2)  # the flag wins, the rest is the file's
     assert spec_from_args(build_parser().parse_args(["view", "--roughness", "0.2"])) == WorldSpec(roughness=0.2)
+
+
+def test_record_vary_gives_each_world_its_own_description_and_resumes(tiny_dataset, tmp_path, capsys):
+    from worldgen.cli import main
+    from worldgen.describe import random_description, varied_spec
+    from worldgen.spec import WorldSpec
+    base = WorldSpec(view_distance=30.0)
+    record(range(0, 3), 1, 4, 32, tmp_path, spec=base, progress=False, vary=True)
+    metas = [json.loads(np.load(shard_path(tmp_path, s))["meta"].tobytes()) for s in range(3)]
+    assert [m["description"] for m in metas] == [random_description(s) for s in range(3)]
+    assert [WorldSpec.from_dict(m["spec"]) for m in metas] == [varied_spec(s, base) for s in range(3)]
+    assert len({json.dumps(m["spec"]) for m in metas}) == 3 and {m["spec"]["view_distance"] for m in metas} == {30.0}
+    with np.load(shard_path(tmp_path, 1)) as varied, np.load(shard_path(tiny_dataset, 1)) as plain:
+        assert not np.array_equal(varied["frames"][0, 0], plain["frames"][0, 0])  # not the default world 1
+    before = shard_path(tmp_path, 1).stat().st_mtime_ns
+    assert len(record(range(0, 3), 1, 4, 32, tmp_path, spec=base, progress=False, vary=True).skipped) == 3
+    assert shard_path(tmp_path, 1).stat().st_mtime_ns == before
+    with pytest.raises(DataError, match="recorded with other settings"):  # the same worlds, not varied
+        record(range(1, 2), 1, 4, 32, tmp_path, spec=base, progress=False)
+    assert main(["inspect", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "3 world specs (recorded with --vary)" in out and repr(random_description(2)) in out

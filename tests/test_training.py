@@ -214,6 +214,19 @@ def test_a_held_key_walk_starts_as_the_explorers_and_then_holds_the_key_as_the_p
     assert (moved <= MOVE_STEP + 1e-4).all() and np.isclose(moved, MOVE_STEP, atol=1e-4).any()
 
 
+def test_varied_walks_are_the_worlds_record_vary_records():
+    """`long_walk(..., vary=True)` walks each unseen world of its own random description, as `record --vary`
+    would record it: the same frames, and not the default spec's."""
+    from training.long_walk import SEEDS, render_walks
+    from worldgen.describe import varied_spec
+    from worldgen.env import WorldEnv
+    from worldgen.record import record_episode
+    frames = render_walks(32, 2, 10, 2, vary=True)[0]
+    with WorldEnv(32, task=None, spec=varied_spec(SEEDS[1])) as env:
+        assert np.array_equal(frames[1], record_episode(env, SEEDS[1], 0, 12)[0])
+    assert not np.array_equal(frames, render_walks(32, 2, 10, 2)[0])
+
+
 def test_pooled_psnr_over_selected_pixels():
     from training.metrics import PSNR_CAP, pooled_psnr
     true = np.zeros((2, 4, 4, 3), np.uint8)

@@ -263,18 +263,24 @@ def server(model_dir):
 def test_api_sessions_are_separate(server, tmp_path):
     from gradio_client import Client, handle_file
     a, b = Client(server, verbose=False), Client(server, verbose=False)
-    args = lambda seed: (seed, "snow", 4.0, 1.5, 2, None)
+    args = lambda seed: (seed, "snow", 4.0, 1.5, "", 2, None)
     va, _ = a.predict(*args(11), api_name="/new")
     vb, _ = b.predict(*args(12), api_name="/new")
     assert va["source"] == "world 11 (snow)" and vb["source"] == "world 12 (snow)"
     assert va["token"] != vb["token"] and va["dream"] != vb["dream"]
     (tmp_path / "x.png").write_bytes(b"\x89PNG broken")
-    view, status = a.predict(11, "snow", 4.0, 1.5, 2, handle_file(str(tmp_path / "x.png")), api_name="/image")
+    view, status = a.predict(11, "snow", 4.0, 1.5, "", 2, handle_file(str(tmp_path / "x.png")), api_name="/image")
     assert "not an image" in status
     glb, _, status = a.predict(api_name="/export_glb")
     assert len(trimesh.load(glb, force="mesh").faces) > 100
     _, status = b.predict(*args(12), api_name="/undo")
     assert "nothing to undo" in status
+    view, status = b.predict(5, "snow", 4.0, 1.5, "a flat desert village", 2, None, api_name="/describe")
+    assert view["source"] == "world 5 (desert)" and "village: buildings, object density 2" in status
+    _, status = b.predict(6, "snow", 4.0, 1.5, "flat mountains", 2, None, api_name="/describe_enter")
+    assert "⚠️ 'flat' and 'mountains' both set the terrain height" in status
+    view, _ = b.predict(*args(6), api_name="/load")  # the refused description changed nothing
+    assert view["source"] == "world 5 (desert)" and view["token"] == vb["token"]
 
 
 def test_export_file_names_never_come_from_the_client(server):
@@ -283,7 +289,7 @@ def test_export_file_names_never_come_from_the_client(server):
     c = Client(server, verbose=False)
     marker = "x" + secrets.token_hex(4)
     c.session_hash = "../" + marker  # a name built from it would land in the viewer folder's parent
-    c.predict(3, "snow", 4.0, 1.5, 2, None, api_name="/new")
+    c.predict(3, "snow", 4.0, 1.5, "", 2, None, api_name="/new")
     glb, _, status = c.predict(api_name="/export_glb")
     assert status.startswith("exported") and marker not in Path(glb).name
     assert not glob.glob(str(Path(tempfile.gettempdir()) / marker) + "*")

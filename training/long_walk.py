@@ -36,6 +36,7 @@ from worldgen.actions import INVERSE, Action
 from worldgen.errors import WorldgenError
 from worldgen.model.geometry import MIN_DEPTH
 from worldgen.model.runner import Generator
+from worldgen.describe import varied_spec
 from worldgen.env import WorldEnv
 from worldgen.objects import object_parts
 from worldgen.player import step
@@ -122,31 +123,40 @@ def shown_obstacles(world: World, depth_VHW: np.ndarray, poses_V44: np.ndarray, 
     return frozenset(shown)
 
 
-def render_walks(resolution: int, n_walks: int, steps: int, context: int, hold: Action | None = None):
+def _world_env(base: WorldEnv, seed: int, vary: bool) -> WorldEnv:
+    """`base`, or with `vary` an env of world `seed`'s own varied spec (`record --vary`) on base's renderer."""
+    return WorldEnv(base.resolution, task=None, spec=varied_spec(seed), renderer=base.renderer) if vary else base
+
+
+def render_walks(resolution: int, n_walks: int, steps: int, context: int, hold: Action | None = None,
+                 vary: bool = False):
     """Explorer walks (or, with `hold`, the explorer's start then that action held) of context + steps frames on
-    unseen worlds: frames, depth, poses, actions, intrinsics, and the dreamed steps' truth with only the obstacles
-    the real start frames show ("shown", B, steps, H, W, 3)."""
+    unseen worlds (with `vary`, each of its own random description, as `worldgen record --vary` draws them):
+    frames, depth, poses, actions, intrinsics, and the dreamed steps' truth with only the obstacles the real start
+    frames show ("shown", B, steps, H, W, 3)."""
     check_walks(n_walks, steps)
     eps, shown = [], []
-    with WorldEnv(resolution, task=None) as env:
+    with WorldEnv(resolution, task=None) as base:
         for seed in SEEDS[:n_walks]:
+            env = _world_env(base, seed, vary)
             eps.append(record_episode(env, seed, 0, context + steps, hold, hold_from=context))
             _, d, _, p = eps[-1][:4]
             world = env.world.only(shown_obstacles(env.world, d[:context].astype(np.float32), p[:context],
                                                    env.intrinsics))
             shown.append(np.stack([env.renderer.render(world, pose).rgb_HWC for pose in p[context:]]))
-        intrinsics = env.intrinsics
+        intrinsics = base.intrinsics
     frames, depth, actions, poses = (np.stack([e[i] for e in eps]) for i in range(4))
     return frames, depth.astype(np.float32), poses, actions, intrinsics, np.stack(shown)
 
 
-def render_revisits(resolution: int, n_walks: int, context: int):
+def render_revisits(resolution: int, n_walks: int, context: int, vary: bool = False):
     """Per walk, after its real start frames, the first REVISIT_ROUTES entry no obstacle blocks (else the one
     blocked least): actions (B, 32), the rendered truth at its end (B, H, W, 3), and whether it came back.
     Routes are tried with the player's physics alone; only the chosen one's end is rendered."""
     routes, ends, back = [], [], []
-    with WorldEnv(resolution, task=None) as env:
+    with WorldEnv(resolution, task=None) as base:
         for seed in SEEDS[:n_walks]:
+            env = _world_env(base, seed, vary)
             record_episode(env, seed, 0, context)  # the walk's real start frames: the player stands at the last
             tried = []
             for route in REVISIT_ROUTES:
@@ -165,12 +175,13 @@ def render_revisits(resolution: int, n_walks: int, context: int):
 
 
 def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
-              hold: Action | None = None) -> tuple[dict, dict]:
-    """(figures for metrics.json, arrays for the plots and the filmstrip). `hold`: see the module docstring."""
+              hold: Action | None = None, vary: bool = False) -> tuple[dict, dict]:
+    """(figures for metrics.json, arrays for the plots and the filmstrip). `hold`, `vary`: see the module
+    docstring."""
     k = gen.config.context
     if not gen.config.geometry:
         raise WorldgenError("long walks start from rendered frames with depth: this model has no geometry")
-    frames, depth, poses, actions, intr, shown = render_walks(gen.config.resolution, n_walks, steps, k, hold)
+    frames, depth, poses, actions, intr, shown = render_walks(gen.config.resolution, n_walks, steps, k, hold, vary)
     state = gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr)
     _, out = gen.rollout(state, actions[:, k:], jax.random.key(seed))
     pred, truth, last = np.asarray(out["rgb"]), frames[:, k:], frames[:, k - 1]
@@ -191,10 +202,11 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
     }
     table = {f"{lo}-{hi}": {name: float(np.mean(v[lo - 1:hi])) for name, v in per_step.items()}
              for lo, hi in spans(steps)}
-    routes, route_ends, returned = render_revisits(gen.config.resolution, n_walks, k)
+    routes, route_ends, returned = render_revisits(gen.config.resolution, n_walks, k, vary)
     _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed))
     result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]),
               "actions": "explorer" if hold is None else f"hold {Action(hold).name.lower()}", "spans": table,
+              "worlds": "varied (record --vary)" if vary else "default spec",
               "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], route_ends),
               "revisit_returned": int(returned.sum()),
               "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}

@@ -15,6 +15,7 @@ import numpy as np
 
 from viewer.session import SessionStore, load_upload
 from viewer.stream import PATH, play_socket
+from worldgen.describe import MAX_CHARS, describe
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
 from worldgen.model.store import load_model
@@ -71,14 +72,19 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0,
     def session(request: gr.Request):
         return store.get(request.session_hash, client_of(request))
 
-    def control(command, seed, biome, height, density, undo_n, upload, request: gr.Request):
+    def control(command, seed, biome, height, density, text, undo_n, upload, request: gr.Request):
         """The one handler that changes a session's world: it alone writes the player's value."""
         s = session(request)
+        said = ""
         try:
             with s.lock:
                 if command == "new":
                     spec = WorldSpec(biome=biome, terrain_height=float(height), object_density=float(density))
                     view = s.new_world(int(seed), spec)
+                elif command == "describe":
+                    described = describe(text)
+                    view = s.new_world(int(seed), described.spec)
+                    said = f" · {described.summary()}"
                 elif command == "image":
                     if upload is None:
                         raise WorldgenError("choose an image file first")
@@ -93,7 +99,7 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0,
                     view = s.remember_view()
                 else:  # "load": a fresh tab gets a world of its own at once
                     view = s.view() if s.dream is not None else s.new_world(store.next_seed(), WorldSpec(biome=biome))
-            return view, f"**{view['source']}**, step {view['step']}"
+            return view, f"**{view['source']}**, step {view['step']}{said}"
         except (WorldgenError, ValueError) as e:
             return gr.skip(), f"⚠️ {e}"
 
@@ -111,8 +117,8 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0,
 
     # Gradio injects the request only into plain positional parameters annotated gr.Request.
     def control_handler(command):
-        def handler(seed, biome, height, density, undo_n, upload, request: gr.Request):
-            return control(command, seed, biome, height, density, undo_n, upload, request)
+        def handler(seed, biome, height, density, text, undo_n, upload, request: gr.Request):
+            return control(command, seed, biome, height, density, text, undo_n, upload, request)
         return handler
 
     def export_handler(kind):
@@ -134,6 +140,10 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0,
                 height = gr.Slider(0, 30, value=WorldSpec().terrain_height, step=0.5, label="terrain height (m)")
                 density = gr.Slider(0, 6, value=WorldSpec().object_density, step=0.1, label="objects per 100 m²")
                 new_btn = gr.Button("New world", variant="primary", elem_id="new-world")
+                gr.Markdown("### …or describe it")
+                text = gr.Textbox(label="the world in words (and the seed above)", max_length=MAX_CHARS, lines=1,
+                                  placeholder="snowy mountains with a dense pine forest at sunset", elem_id="describe")
+                describe_btn = gr.Button("Describe", elem_id="describe-world")
             with gr.Column():
                 gr.Markdown("### Dream from an image")
                 upload = gr.File(file_types=["image"], type="filepath", label="any picture (≤ 8 MB)")
@@ -157,11 +167,13 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0,
                 mp4_btn = gr.Button("Session video (MP4)", elem_id="export-mp4")
                 mp4_file = gr.File(label="MP4")
 
-        inputs = [seed, biome, height, density, undo_n, upload]
-        for command, trigger in (("load", demo.load), ("new", new_btn.click), ("image", image_btn.click),
+        inputs = [seed, biome, height, density, text, undo_n, upload]
+        for command, trigger in (("load", demo.load), ("new", new_btn.click), ("describe", describe_btn.click),
+                                 ("describe_enter", text.submit), ("image", image_btn.click),
                                  ("undo", undo_btn.click), ("reset", reset_btn.click), ("reanchor", anchor_btn.click),
                                  ("remember", remember_btn.click)):
-            trigger(control_handler(command), inputs, [player, status], api_name=command, concurrency_id="model")
+            trigger(control_handler(command.removesuffix("_enter")), inputs, [player, status], api_name=command,
+                    concurrency_id="model")
         glb_btn.click(export_handler("glb"), None, [glb_file, preview, status], api_name="export_glb")
         ply_btn.click(export_handler("ply"), None, [ply_file, status], api_name="export_ply")
         mp4_btn.click(export_handler("mp4"), None, [mp4_file, status], api_name="export_mp4")

@@ -33,11 +33,15 @@ def parse_seeds(text: str) -> range:
 
 
 def add_spec_args(parser: argparse.ArgumentParser) -> None:
-    """--spec FILE, and one --flag per WorldSpec field, so the spec stays the single source of truth."""
+    """--spec FILE, --describe TEXT, and one --flag per WorldSpec field, so the spec stays the single source of
+    truth."""
     group = parser.add_argument_group("world spec (see WorldSpec)")
     group.add_argument("--spec", dest="spec_file", type=Path, default=None, metavar="FILE",
                        help="a JSON object of WorldSpec fields (as `worldgen inspect` prints a recording's); "
-                            "the flags below override its fields")
+                            "--describe and the flags below override its fields")
+    group.add_argument("--describe", dest="spec_text", default=None, metavar="TEXT",
+                       help="the world in words, e.g. 'snowy mountains with a dense forest at sunset' "
+                            "(`worldgen describe --help` lists every word); the flags below override it")
     for f in dataclasses.fields(WorldSpec):
         flag = "--" + f.name.replace("_", "-")
         if isinstance(f.default, tuple):
@@ -68,7 +72,8 @@ def read_spec_file(path: Path) -> WorldSpec:
 
 
 def spec_from_args(args: argparse.Namespace) -> WorldSpec:
-    """--spec's WorldSpec (else the default one) with the fields given as flags replaced."""
+    """--spec's WorldSpec (else the default one), then what --describe says (what it understood goes to stderr),
+    then the fields given as flags."""
     values = {}
     for f in dataclasses.fields(WorldSpec):
         v = getattr(args, f"spec_{f.name}", None)
@@ -82,8 +87,14 @@ def spec_from_args(args: argparse.Namespace) -> WorldSpec:
                 raise WorldgenError(f"--{f.name.replace('_', '-')} expects numbers like 0.5,0.7,0.9, "
                                     f"got {v!r}") from None
         values[f.name] = v
-    file = getattr(args, "spec_file", None)
-    return dataclasses.replace(read_spec_file(file), **values) if file else WorldSpec(**values)
+    file, text = getattr(args, "spec_file", None), getattr(args, "spec_text", None)
+    base = read_spec_file(file) if file else WorldSpec()
+    if text is not None:
+        from worldgen.describe import describe
+        described = describe(text, base)
+        print(f"described: {described.summary()}", file=sys.stderr)
+        base = described.spec
+    return dataclasses.replace(base, **values)
 
 
 def _cmd_view(args):
@@ -110,7 +121,7 @@ def _cmd_record(args):
     from worldgen.record import record
     t0 = time.time()
     summary = record(args.seeds, args.episodes_per_world, args.steps, args.resolution, args.out,
-                     spec_from_args(args), workers=args.workers)
+                     spec_from_args(args), workers=args.workers, vary=args.vary)
     print(summary.report())
     print(f"done in {time.time() - t0:.1f}s -> {args.out}")
 
@@ -124,14 +135,20 @@ def _cmd_import(args):
 
 
 def _cmd_inspect(args):
-    from worldgen.dataset import EpisodeDataset
+    from worldgen.dataset import EpisodeDataset, shard_paths
     d = EpisodeDataset(args.data)
     heldout = sum(1 for s in d.seeds if s % 10 == 0)
     print(f"{args.data}: {len(d)} episodes x {d.steps} steps at {d.resolution}x{d.resolution}, "
           f"{d.num_actions} actions ({', '.join(d.action_names)}), geometry: {d.has_geometry}, "
           f"source: {d.meta['source']}, held-out episodes: {heldout}")
-    if d.meta.get("spec") is not None:  # recorded worlds: the spec to build them again (--spec FILE)
-        print("world spec:", json.dumps(d.meta["spec"], sort_keys=True))
+    specs = {json.dumps(m["spec"], sort_keys=True) for m in d.metas if m.get("spec") is not None}
+    if len(specs) == 1:  # recorded worlds: the spec to build them again (--spec FILE)
+        print("world spec:", specs.pop())
+    elif specs:  # `record --vary`: a spec per world
+        print(f"{len(specs)} world specs (recorded with --vary), one line per world:")
+        for m, path in zip(d.metas, shard_paths(args.data)):
+            said = repr(m["description"]) if "description" in m else "(not described)"
+            print(f"  {path.name}: {said} {json.dumps(m['spec'], sort_keys=True)}")
 
 
 def _cmd_bench(args):
@@ -146,6 +163,19 @@ def _cmd_bench(args):
         if name not in takes:
             raise WorldgenError(f"worldgen bench {args.what} takes no --{name}")
     print(bench(**options))
+
+
+def _cmd_describe(args):
+    from worldgen.describe import describe
+    from worldgen.files import write_atomic
+    described = describe(" ".join(args.text))
+    text = described.spec.to_json()
+    print(described.summary(), file=sys.stderr)
+    if args.out:
+        write_atomic(args.out, lambda tmp: tmp.write_text(text + "\n"))
+        print(f"wrote {args.out} (use it with --spec {args.out})", file=sys.stderr)
+    else:
+        print(text)
 
 
 def _cmd_demo(args):
@@ -188,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
                    help="processes recording worlds side by side, each with its own renderer "
                         "(default: one per CPU core, at most 8)")
+    p.add_argument("--vary", action="store_true",
+                   help="each world its own random description, drawn from its seed, on top of the spec below "
+                        "(`worldgen inspect` prints them); for training a model on more than one kind of world")
     add_spec_args(p)
     p.set_defaults(func=_cmd_record)
 
@@ -209,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="generate, train, viewer: a model folder or 'bundled'")
     p.add_argument("--screenshot", default=None, help="viewer: save a screenshot of the page here")
     p.set_defaults(func=_cmd_bench)
+
+    from worldgen.describe import vocabulary
+    p = sub.add_parser("describe", help="the world spec a few words describe, as JSON (for --spec FILE)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="the words it knows:\n" + vocabulary())
+    p.add_argument("text", nargs="+", help="e.g. snowy mountains with a dense forest at sunset")
+    p.add_argument("--out", type=Path, default=None, help="write the spec here (default: print it)")
+    p.set_defaults(func=_cmd_describe)
 
     p = sub.add_parser("demo", help="walk an explorer through a world and save an animated GIF")
     p.add_argument("--seed", type=int, default=0)

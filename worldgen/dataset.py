@@ -5,7 +5,7 @@ Dimension keys: E episodes, T steps, H height, W width, C=3 colour channels.
 A dataset is a folder of shards `shard-<id>.npz` (uncompressed zip of .npy arrays). Each shard holds:
   format_version  int64 ()          FORMAT_VERSION
   meta            uint8 (bytes,)     UTF-8 JSON: {"source", "num_actions", "action_names", "spec" (or null),
-                                     "resolution", "steps"}
+                                     "resolution", "steps", and "description" for a world of `record --vary`}
   frames          uint8   (E,T,H,W,C)
   actions         int32   (E,T)      actions[:, t] produced frames[:, t]; actions[:, 0] is 0 (noop)
   seeds           int64   (E,)       world seed of each episode (the split key)
@@ -178,6 +178,7 @@ class EpisodeDataset:
             if s.has_geometry != first.has_geometry:
                 raise DataError(f"{s.path}: mixes shards with and without depth/poses")
         self.meta = first.meta
+        self.metas = [s.meta for s in shards]  # each shard's: the worlds of `record --vary` differ in spec
         self.has_geometry = first.has_geometry
         self.num_actions = int(first.meta["num_actions"])
         self.action_names = tuple(first.meta["action_names"])

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from worldgen.actions import ACTION_NAMES, NUM_ACTIONS, Action
 from worldgen.dataset import DataError, ensure_writable_dir, read_shard, write_shard
 from worldgen.errors import WorldgenError
+from worldgen.describe import random_description, varied_spec
 from worldgen.env import WorldEnv
 from worldgen.policy import Explorer, action_statistics
 from worldgen.render import check_resolution
@@ -72,16 +73,24 @@ def shard_path(out: Path, seed: int) -> Path:
     return Path(out) / f"shard-seed{seed:08d}.npz"
 
 
-def _meta(spec: WorldSpec, resolution: int, steps: int) -> dict:
-    return {"source": "worldgen", "num_actions": NUM_ACTIONS, "action_names": list(ACTION_NAMES),
-            "spec": json.loads(spec.to_json()),
-            "resolution": resolution, "steps": steps}
+def _meta(spec: WorldSpec, resolution: int, steps: int, description: str | None = None) -> dict:
+    meta = {"source": "worldgen", "num_actions": NUM_ACTIONS, "action_names": list(ACTION_NAMES),
+            "spec": json.loads(spec.to_json()), "resolution": resolution, "steps": steps}
+    return meta if description is None else {**meta, "description": description}
+
+
+def world_meta(seed: int, spec: WorldSpec, resolution: int, steps: int, vary: bool) -> dict:
+    """A world's shard meta: with `vary`, its spec is `spec` with what `random_description(seed)` says on top."""
+    if not vary:
+        return _meta(spec, resolution, steps)
+    return _meta(varied_spec(seed, spec), resolution, steps, random_description(seed))
 
 
 def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Path,
-           spec: WorldSpec | None = None, progress: bool = True, workers: int = 1) -> RecordSummary:
+           spec: WorldSpec | None = None, progress: bool = True, workers: int = 1, vary: bool = False) -> RecordSummary:
     """Record every world of `seeds` not already in `out`. With `workers` > 1 that many processes record
-    whole worlds side by side, each with its own renderer; a world's shard is the same whichever records it."""
+    whole worlds side by side, each with its own renderer; a world's shard is the same whichever records it.
+    With `vary`, each world is `spec` with a random description drawn from its seed on top (`world_meta`)."""
     spec = spec or WorldSpec()
     resolution = check_resolution(resolution)
     seeds = [int(s) for s in seeds]
@@ -94,14 +103,13 @@ def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Pat
     out = ensure_writable_dir(Path(out))
     for stale in out.glob(".shard-*.tmp-*"):
         stale.unlink()  # remains of a killed writer; finished shards are never under this name
-    meta = _meta(spec, resolution, steps)
     todo, skipped = [], []
     for seed in seeds:
         path = shard_path(out, seed)
         if not path.exists():
             todo.append(seed)
             continue
-        shard = read_shard(path)
+        shard, meta = read_shard(path), world_meta(seed, spec, resolution, steps, vary)
         same = {k: shard.meta.get(k) for k in meta} == meta and len(shard.arrays["seeds"]) == episodes_per_world
         if not same:
             raise DataError(f"{path} was recorded with other settings (steps, resolution, spec or episodes); "
@@ -109,7 +117,7 @@ def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Pat
         skipped.append(path)
     bar = tqdm(total=len(todo) * episodes_per_world, desc="recording", unit="episode", disable=not progress)
     results = []
-    for result in _recorded_worlds(todo, (episodes_per_world, steps, out, meta), resolution, spec, workers):
+    for result in _recorded_worlds(todo, (episodes_per_world, steps, out, spec, vary), resolution, spec, workers):
         results.append(result)
         bar.update(episodes_per_world)
     bar.close()
@@ -132,8 +140,12 @@ def _recorded_worlds(seeds: list[int], job: tuple, resolution: int, spec: WorldS
             yield done.result()
 
 
-def _record_world(env: WorldEnv, seed: int, episodes_per_world: int, steps: int, out: Path, meta: dict):
+def _record_world(env: WorldEnv, seed: int, episodes_per_world: int, steps: int, out: Path, spec: WorldSpec,
+                  vary: bool):
     """Record and write one world's shard: (path, its actions after the first, blocked moves, moves)."""
+    meta = world_meta(seed, spec, env.resolution, steps, vary)
+    if vary:  # this world's own spec, drawn by the env's renderer
+        env = WorldEnv(env.resolution, task=None, spec=WorldSpec.from_dict(meta["spec"]), renderer=env.renderer)
     eps = [record_episode(env, seed, e, steps) for e in range(episodes_per_world)]
     arrays = {"frames": np.stack([e[0] for e in eps]), "depth": np.stack([e[1] for e in eps]),
               "actions": np.stack([e[2] for e in eps]), "poses": np.stack([e[3] for e in eps]),
