@@ -349,6 +349,12 @@ def test_two_browser_contexts_get_different_worlds(server, browser):
     a.wait_for_function("Number(document.querySelector('.wg-player').dataset.step) >= 3", timeout=60_000)
     a.keyboard.up("w")
     assert b.eval_on_selector(".wg-player", "e => e.dataset.step") == "0"
+    box = b.wait_for_selector("#describe textarea, #describe input")
+    box.type("snowy hills with a forest")  # keystrokes: its w, s, a, d and e must not walk
+    assert b.eval_on_selector(".wg-player", "e => e.dataset.step") == "0" and "(snow)" not in source(b)
+    box.press("Enter")
+    b.wait_for_function("document.querySelector('.wg-source').innerText.includes('(snow)')", timeout=60_000)
+    assert "snowy: biome snow" in b.inner_text("#status") and source(a) != source(b)
 
 
 def test_the_viewer_bench_counts_the_cpu_of_the_chromium_processes_this_process_started(browser):
