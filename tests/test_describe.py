@@ -35,6 +35,8 @@ def test_object_kinds_are_left_out_and_terrain_words_scaled():
     d = describe("a tiny world of rockes and montains")
     assert d.spec.world_size == 32.0 and d.spec.object_kinds == ("rock",)
     assert d.unknown == ("montains (did you mean mountains?)",)
+    d = describe("Snowy MOUNTAINS, 30 m high! 🏔")
+    assert d.spec.terrain_height == 24.0 and d.unknown[0] == "30 (a number: not read)"
 
 
 @pytest.mark.parametrize("text, message", [

@@ -230,6 +230,8 @@ def describe(text: str, base: WorldSpec | None = None) -> Description:
             reader.leave_out(WORDS[_form(raw[:-4])], raw)
         elif raw in STOP or raw in _LIST_WORDS or not raw.isalpha():
             negating = negating and (raw in _LIST_WORDS or raw == ",")
+            if any(c.isdigit() for c in raw):  # "30 m high": numbers are for the flags and sliders, said so
+                unknown.append(f"{raw} (a number: not read)")
         else:  # not known; a negation reaches past it ("no tall trees")
             unknown.append(_nearest(word))
         i += 1
