@@ -167,7 +167,9 @@ def _cmd_bench(args):
 
 def _cmd_describe(args):
     from worldgen.describe import describe
-    from worldgen.files import write_atomic
+    from worldgen.files import output_file, write_atomic
+    if args.out:
+        output_file(args.out)  # a path it cannot write is the one line said, before the summary
     described = describe(" ".join(args.text))
     text = described.spec.to_json()
     print(described.summary(), file=sys.stderr)
