@@ -6,7 +6,9 @@
 # memory drawing with its holes filled, see docs/model.md, session 8), a camera-motion refinement, and a
 # one that adds the move-outcome classifier (--move-outcomes, session 13: a step it is sure of is exact), and a
 # last one where the camera head also learns from the disparity the dream itself painted, on stored steps of the
-# model's own long rollouts (`worldgen dream-data`, then `--dream`; session 14).
+# model's own long rollouts (`worldgen dream-data`, then `--dream`; session 14), and a last camera stage on worlds
+# of the default spec and worlds of random descriptions (`worldgen record --vary`) alike, at a tenth of the
+# learning rate (session 32: the camera on described worlds).
 # The model shows its memory wherever memory knows a pixel (--show-memory, session 11), and paints with the
 # colours of its real start frames within 4 rows (--palette-rows, session 15), and stores no dreamed content
 # within 5 m of the eye above the ground (--transient-near, session 16): inference settings without weights,
@@ -16,10 +18,10 @@
 # --sample-temperature 1 --palette-prior 0.07, session 25), except a colour far from every palette colour
 # (--palette-reach 0.45, session 29), and a hole between two surfaces starts from the farther (--fill-behind,
 # session 30).
-# About 3 h 15 min of wall time on 2 cores.
+# About 3 h 30 min of wall time on 2 cores.
 # The same recipe at another scale (a lent GPU: scripts/device_model.sh) through environment variables:
 #   BATCH (8: the colour stages' batch), MAIN_STEPS (3500), TUNE_STEPS (1500: each later colour stage),
-#   POSE_STEPS (8000), SEEDS (0:160), WORKERS (recording processes; default one per core, at most 8),
+#   POSE_STEPS (8000), SEEDS (0:160), VARY_SEEDS (1000:1160: the described worlds' seeds), WORKERS (recording processes; default one per core, at most 8),
 #   DATA (data), RUNS (runs), MODEL (assets/world_model: where the finished model goes), EVAL (docs/eval;
 #   empty: no evaluation, metrics or model card), and FROM / UNTIL: the first and last stage to run, by the
 #   names below (a stage's inputs are what the stage before it left in RUNS and DATA).
@@ -28,8 +30,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BATCH=${BATCH:-8} MAIN_STEPS=${MAIN_STEPS:-3500} TUNE_STEPS=${TUNE_STEPS:-1500} POSE_STEPS=${POSE_STEPS:-8000}
-SEEDS=${SEEDS:-0:160} DATA=${DATA:-data} RUNS=${RUNS:-runs} MODEL=${MODEL:-assets/world_model} EVAL=${EVAL-docs/eval}
-STAGES=(record small small-pose sky sky-pose fill fill-pose outcomes record-long dream-data pose-dream eval)
+SEEDS=${SEEDS:-0:160} VARY_SEEDS=${VARY_SEEDS:-1000:1160} DATA=${DATA:-data} RUNS=${RUNS:-runs} MODEL=${MODEL:-assets/world_model} EVAL=${EVAL-docs/eval}
+STAGES=(record small small-pose sky sky-pose fill fill-pose outcomes record-long dream-data pose-dream record-varied
+        dream-varied varied-pose eval)
 FROM=${FROM:-record} UNTIL=${UNTIL:-eval}
 [[ " ${STAGES[*]} " == *" $FROM "* && " ${STAGES[*]} " == *" $UNTIL "* ]] || {
   echo "FROM/UNTIL: expected stages among: ${STAGES[*]}" >&2; exit 2; }
@@ -41,6 +44,8 @@ run() {  # run STAGE: whether stage STAGE lies between FROM and UNTIL
   [ "$now" = in ]
 }
 workers=(${WORKERS:+--workers "$WORKERS"})
+rules=(--dream-per-row 1 --palette-rows 4 --transient-near 5 --collide --sample-steps 1 --sample-temperature 1
+       --palette-prior 0.07 --palette-reach 0.45 --fill-behind)  # the finished model's inference rules
 pose_stage() {  # camera-motion head only: pose_stage INIT WORKDIR OUT [OPTIONS]
   worldgen train --data "$DATA/explore" --workdir "$2" --stage pose --init "$1" --steps "$POSE_STEPS" \
     --batch-size 128 --lr 1e-3 --warmup 20 --weight-decay 0 --eval-episodes 0 --checkpoint-every 1000 --resume \
@@ -77,9 +82,26 @@ if run dream-data && [ ! -f "$RUNS/dd-outcomes/meta.json" ]; then
   worldgen dream-data --model "$RUNS/outcomes/model" --data "$DATA/long" --out "$RUNS/dd-outcomes"
 fi
 if run pose-dream; then
-  pose_stage "$RUNS/outcomes/model" "$RUNS/pose-dream" "$MODEL" --move-outcomes --dream "$RUNS/dd-outcomes" \
-    --dream-per-row 1 --palette-rows 4 --transient-near 5 --collide --sample-steps 1 --sample-temperature 1 \
-    --palette-prior 0.07 --palette-reach 0.45 --fill-behind
+  pose_stage "$RUNS/outcomes/model" "$RUNS/pose-dream" "$RUNS/pose-dream/model" --move-outcomes \
+    --dream "$RUNS/dd-outcomes" "${rules[@]}"
+fi
+half() { local a=${1%:*} b=${1#*:}; echo "$a:$(( a + (b - a) / 2 ))"; }  # the first half of seeds A:B
+if run record-varied; then  # each set: the default spec's worlds and as many of random descriptions
+  for set in "mixed 4 48 $SEEDS $VARY_SEEDS" "longmix 2 96 $(half "$SEEDS") $(half "$VARY_SEEDS")"; do
+    read -r name episodes steps plain varied <<< "$set"
+    worldgen record --seeds "$plain" --episodes-per-world "$episodes" --steps "$steps" --resolution 64 \
+      --out "$DATA/$name" "${workers[@]}"
+    worldgen record --seeds "$varied" --episodes-per-world "$episodes" --steps "$steps" --resolution 64 \
+      --out "$DATA/$name" --vary "${workers[@]}"
+  done
+fi
+if run dream-varied && [ ! -f "$RUNS/dd-varied/meta.json" ]; then
+  worldgen dream-data --model "$RUNS/pose-dream/model" --data "$DATA/longmix" --out "$RUNS/dd-varied"
+fi
+if run varied-pose; then
+  worldgen train --data "$DATA/mixed" --workdir "$RUNS/varied-pose" --stage pose --init "$RUNS/pose-dream/model" \
+    --steps $(( POSE_STEPS * 3 / 8 )) --batch-size 128 --lr 1e-4 --warmup 20 --weight-decay 0 --eval-episodes 0 \
+    --checkpoint-every 1000 --resume --out "$MODEL" --move-outcomes --dream "$RUNS/dd-varied" "${rules[@]}"
 fi
 if run eval && [ -n "$EVAL" ]; then
   worldgen eval --model "$MODEL" --data "$DATA/explore" --out "$EVAL" --episodes 32
