@@ -135,20 +135,20 @@ def _cmd_import(args):
 
 
 def _cmd_inspect(args):
-    from worldgen.dataset import EpisodeDataset, shard_paths
+    from worldgen.dataset import EpisodeDataset
     d = EpisodeDataset(args.data)
     heldout = sum(1 for s in d.seeds if s % 10 == 0)
     print(f"{args.data}: {len(d)} episodes x {d.steps} steps at {d.resolution}x{d.resolution}, "
           f"{d.num_actions} actions ({', '.join(d.action_names)}), geometry: {d.has_geometry}, "
           f"source: {d.meta['source']}, held-out episodes: {heldout}")
-    specs = {json.dumps(m["spec"], sort_keys=True) for m in d.metas if m.get("spec") is not None}
+    specs = {json.dumps(m["spec"], sort_keys=True) for m in d.metas.values() if m.get("spec") is not None}
     if len(specs) == 1:  # recorded worlds: the spec to build them again (--spec FILE)
         print("world spec:", specs.pop())
     elif specs:  # `record --vary`: a spec per world
         print(f"{len(specs)} world specs (recorded with --vary), one line per world:")
-        for m, path in zip(d.metas, shard_paths(args.data)):
+        for name, m in d.metas.items():
             said = repr(m["description"]) if "description" in m else "(not described)"
-            print(f"  {path.name}: {said} {json.dumps(m['spec'], sort_keys=True)}")
+            print(f"  {name}: {said} {json.dumps(m['spec'], sort_keys=True)}")
 
 
 def _cmd_bench(args):

@@ -178,7 +178,7 @@ class EpisodeDataset:
             if s.has_geometry != first.has_geometry:
                 raise DataError(f"{s.path}: mixes shards with and without depth/poses")
         self.meta = first.meta
-        self.metas = [s.meta for s in shards]  # each shard's: the worlds of `record --vary` differ in spec
+        self.metas = {s.path.name: s.meta for s in shards}  # each shard's: `record --vary` worlds differ in spec
         self.has_geometry = first.has_geometry
         self.num_actions = int(first.meta["num_actions"])
         self.action_names = tuple(first.meta["action_names"])
