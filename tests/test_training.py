@@ -158,6 +158,8 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
                              "sharpness_ratio", "colour_distance", "copy_last_colour_distance", "camera_off_m"}
         assert 0 <= span["colour_distance"] <= 1 and span["camera_off_m"] >= 0
         assert all(np.isfinite(span[k]) for k in ("start_rows_psnr", "shown_psnr", "knowable_psnr"))
+    stops = walk["stopped"]
+    assert 0 <= stops["both"] <= min(stops["truth"], stops["dream"]) <= stops["moves"] <= 2 * 12
     assert (out / "long_walk.png").stat().st_size > 0 and (out / "filmstrip.png").stat().st_size > 0
     assert m["horizons"] == [1, 4, 8, 16, 32] and m["n_episodes"] == 2 and m["context_frames"] == 2
     for key in ("psnr", "ssim", "baseline_psnr", "sharpness_ratio", "depth_absrel"):
@@ -237,6 +239,17 @@ def test_pooled_psnr_over_selected_pixels():
     where[1, 0, 0] = False
     assert pooled_psnr(pred, true, where) == PSNR_CAP == pooled_psnr(pred, true, np.zeros_like(where))
     assert pooled_psnr(pred, true, ~where) == pytest.approx(0.0)
+
+
+def test_stopped_moves_are_moves_that_left_the_eye_in_place():
+    from training.long_walk import stopped_moves
+    from worldgen.actions import Action
+    x = [0.0, 0.5, 0.5, 0.5, 0.505, 0.505]  # the eye's x before and after each of five steps
+    poses = np.broadcast_to(np.eye(4, dtype=np.float32), (1, 6, 4, 4)).copy()
+    poses[0, :, 0, 3] = x
+    actions = np.array([[Action.FORWARD, Action.FORWARD, Action.TURN_LEFT, Action.STRAFE_LEFT, Action.NOOP]])
+    got = stopped_moves(poses[:, 1:], poses[:, 0], actions)
+    assert got.tolist() == [[False, True, False, True, False]]  # a turn or a noop is not a stopped move
 
 
 def test_shown_obstacles_are_what_the_real_frames_show():

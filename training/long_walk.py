@@ -16,7 +16,9 @@ the pixels where that reference is exact (the sky, the terrain and the shown obj
 right), the sharpness ratio
 (1 = as sharp as the truth, > 1 = speckle), the colour-histogram distance to the truth (0 = the same colours,
 1 = none in common) for the dream and for copy-last, and how far the dream's camera is from the true one
-(metres, horizontal: the camera head's moves, summed). The revisit
+(metres, horizontal: the camera head's moves, summed), and how many moves an obstacle stopped (the eye moved under
+`STOPPED_M`) in the truth, in the dream and in both: a dream that walks through what stops the player, or stops
+where the player walks on, is off from then on (docs/model.md, session 33). The revisit
 test walks 16 moves out and their inverses back and compares the dream on return with the rendered truth
 there. Each world takes the first of eight variants of the route (its four mirror images, left/right and
 forward/back swapped, each with its moves as given or turned a quarter: forward -> strafe left -> back ->
@@ -47,6 +49,8 @@ from worldgen.world import World
 SEEDS = tuple(range(1000, 1000 + 10 * 64, 10))  # never recorded for training; held out by seed % 10 as well
 STRIP_STEPS = (1, 10, 25, 50, 100, 200, 500)
 SAMPLE_SPACING = 0.25  # metres between the surface points `shown_obstacles` tests
+STOPPED_M = 0.01  # metres: a move that shifts the eye less than this on the ground was stopped by an obstacle
+MOVES = (Action.FORWARD, Action.BACK, Action.STRAFE_LEFT, Action.STRAFE_RIGHT)
 REVISIT_OUT = (Action.FORWARD, Action.FORWARD, Action.TURN_LEFT, Action.FORWARD, Action.FORWARD,
                Action.STRAFE_RIGHT, Action.FORWARD, Action.TURN_RIGHT, Action.TURN_RIGHT, Action.FORWARD,
                Action.FORWARD, Action.STRAFE_LEFT, Action.TURN_LEFT, Action.FORWARD, Action.FORWARD, Action.FORWARD)
@@ -64,6 +68,13 @@ def _there_and_back(out) -> tuple[Action, ...]:
 REVISIT = _there_and_back(REVISIT_OUT)
 REVISIT_ROUTES = tuple(_there_and_back([swap.get(turn.get(a, a), turn.get(a, a)) for a in REVISIT_OUT])
                        for turn in ({}, _QUARTER) for swap in ({}, _MIRROR, _FLIP, {**_MIRROR, **_FLIP}))
+
+
+def stopped_moves(poses_BT44: np.ndarray, start_B44: np.ndarray, actions_BT: np.ndarray) -> np.ndarray:
+    """(B, T) bool: the moves after which the eye stood less than STOPPED_M from where it stood before (the
+    pose before the first is `start_B44`)."""
+    xz = np.concatenate([start_B44[:, None], poses_BT44], 1)[..., [0, 2], 3]
+    return np.isin(actions_BT, MOVES) & (np.linalg.norm(np.diff(xz, axis=1), axis=-1) < STOPPED_M)
 
 
 def spans(steps: int) -> list[tuple[int, int]]:
@@ -188,6 +199,8 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
     rows = np.broadcast_to(frames[:, :k].mean((1, 3), keepdims=True, dtype=np.float32)[:, 0], last.shape)
     rows = np.round(rows).astype(np.uint8)
     off_m = np.linalg.norm((np.asarray(out["pose"]) - poses[:, k:])[..., [0, 2], 3], axis=-1)  # (B, T)
+    true_stop = stopped_moves(poses[:, k:], poses[:, k - 1], actions[:, k:])
+    dream_stop = stopped_moves(np.asarray(out["pose"]), poses[:, k - 1], actions[:, k:])
     per_step = {
         "psnr": [M.pooled_psnr(pred[:, t], truth[:, t]) for t in range(steps)],
         "copy_last_psnr": [M.pooled_psnr(last, truth[:, t]) for t in range(steps)],
@@ -209,6 +222,8 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
               "worlds": "varied (record --vary)" if vary else "default spec",
               "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], route_ends),
               "revisit_returned": int(returned.sum()),
+              "stopped": {"moves": int(np.isin(actions[:, k:], MOVES).sum()), "truth": int(true_stop.sum()),
+                          "dream": int(dream_stop.sum()), "both": int((true_stop & dream_stop).sum())},
               "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}
     return result, {"pred": pred, "truth": truth}
 
@@ -229,6 +244,11 @@ def table_text(result: dict) -> str:
     lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
                  f"{M.psnr_text(result['revisit_psnr'])} against the rendered truth on return "
                  f"({result['revisit_returned']} of {result['walks']} routes came back to the start unblocked)")
+    if "stopped" in result:  # reports written before session 33 lack it
+        n = result["stopped"]
+        lines.append(f"moves an obstacle stopped: {n['truth']} in the truth, {n['dream']} in the dream, {n['both']} in "
+                     f"both, of {n['moves']} (the dream walked through {n['truth'] - n['both']} and stopped where the "
+                     f"player walked on {n['dream'] - n['both']} times)")
     return "\n".join(lines)
 
 
