@@ -194,13 +194,15 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
         raise WorldgenError("long walks start from rendered frames with depth: this model has no geometry")
     frames, depth, poses, actions, intr, shown = render_walks(gen.config.resolution, n_walks, steps, k, hold, vary)
     state = gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr)
-    _, out = gen.rollout(state, actions[:, k:], jax.random.key(seed))
+    dreamed_actions = actions[:, k:]
+    _, out = gen.rollout(state, dreamed_actions, jax.random.key(seed))
     pred, truth, last = np.asarray(out["rgb"]), frames[:, k:], frames[:, k - 1]
     rows = np.broadcast_to(frames[:, :k].mean((1, 3), keepdims=True, dtype=np.float32)[:, 0], last.shape)
     rows = np.round(rows).astype(np.uint8)
-    off_m = np.linalg.norm((np.asarray(out["pose"]) - poses[:, k:])[..., [0, 2], 3], axis=-1)  # (B, T)
-    true_stop = stopped_moves(poses[:, k:], poses[:, k - 1], actions[:, k:])
-    dream_stop = stopped_moves(np.asarray(out["pose"]), poses[:, k - 1], actions[:, k:])
+    dream_poses = np.asarray(out["pose"])
+    off_m = np.linalg.norm((dream_poses - poses[:, k:])[..., [0, 2], 3], axis=-1)  # (B, T)
+    true_stop = stopped_moves(poses[:, k:], poses[:, k - 1], dreamed_actions)
+    dream_stop = stopped_moves(dream_poses, poses[:, k - 1], dreamed_actions)
     per_step = {
         "psnr": [M.pooled_psnr(pred[:, t], truth[:, t]) for t in range(steps)],
         "copy_last_psnr": [M.pooled_psnr(last, truth[:, t]) for t in range(steps)],
@@ -222,7 +224,7 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
               "worlds": "varied (record --vary)" if vary else "default spec",
               "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], route_ends),
               "revisit_returned": int(returned.sum()),
-              "stopped": {"moves": int(np.isin(actions[:, k:], MOVES).sum()), "truth": int(true_stop.sum()),
+              "stopped": {"moves": int(np.isin(dreamed_actions, MOVES).sum()), "truth": int(true_stop.sum()),
                           "dream": int(dream_stop.sum()), "both": int((true_stop & dream_stop).sum())},
               "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}
     return result, {"pred": pred, "truth": truth}
