@@ -63,6 +63,16 @@ def test_a_surface_written_once_renders_back_identically_from_the_same_pose(walk
         + int((~np.asarray(fine)[0] & ~ground).sum())
 
 
+def seen_from(far, near):
+    """The pixels of frame `near` whose surface lies inside frame `far`'s view (not a pixel from its edge)."""
+    intr = jnp.asarray(far.intrinsics)
+    near_pts, near_ok = unproject(jnp.asarray(near.depth_HW), jnp.asarray(near.pose), intr)
+    cam = (np.asarray(near_pts) - far.pose[:3, 3]) @ far.pose[:3, :3]
+    u = intr[0, 2] + intr[0, 0] * cam[:, 0] / -cam[:, 2]
+    v = intr[1, 2] - intr[1, 1] * cam[:, 1] / -cam[:, 2]
+    return (np.asarray(near_ok) & (u >= 1) & (u < RES - 1) & (v >= 1) & (v < RES - 1)).reshape(RES, RES)
+
+
 def test_magnified_near_ground_is_drawn_without_pinholes(walk):
     """Seen from 3 steps (1.5 m) closer, the ground of the first frame is magnified: the footprints (up to
     2x2 cells per level) and the pinhole fill leave few holes where a one-pixel splat leaves a sieve. (Not
@@ -75,13 +85,7 @@ def test_magnified_near_ground_is_drawn_without_pinholes(walk):
     _, _, cov, _, _ = mem.render(m, jnp.asarray(near.pose)[None], intr, RES)
     pts, ok = unproject(depth[0], pose[0], intr)
     _, _, cov_point = splat(pts, rgb[0].reshape(-1, 3), ok, jnp.asarray(near.pose), intr, RES, RES)
-    # The near view's pixels whose surface the far view saw: project the near truth into the far camera.
-    near_pts, near_ok = unproject(jnp.asarray(near.depth_HW), jnp.asarray(near.pose), intr)
-    _, _, seen = splat(near_pts, jnp.ones((RES * RES, 1)), near_ok, pose[0], intr, RES, RES)
-    cam = (np.asarray(near_pts) - far.pose[:3, 3]) @ far.pose[:3, :3]
-    u = intr[0, 2] + intr[0, 0] * cam[:, 0] / -cam[:, 2]
-    v = intr[1, 2] - intr[1, 1] * cam[:, 1] / -cam[:, 2]
-    inside = (np.asarray(near_ok) & (u >= 1) & (u < RES - 1) & (v >= 1) & (v < RES - 1)).reshape(RES, RES)
+    inside = seen_from(far, near)
     assert inside.sum() > 0.3 * RES * RES
     holes_footprint = 1 - float(np.asarray(cov)[0][inside].mean())
     holes_point = 1 - float(np.asarray(cov_point)[inside].mean())
@@ -456,3 +460,48 @@ def test_solid_is_what_stands_between_the_ground_and_just_below_the_eye_not_a_cr
     assert not blocks(memory(EYE_HEIGHT - mem.CROWN_CLEARANCE + 0.05))  # a crown's underside
     assert not blocks(memory(EYE_HEIGHT - 0.5, spread=4.0))  # beside the disc
     assert not blocks(memory(EYE_HEIGHT - 0.5, pinned=False))  # dreamed content never blocks
+
+
+def test_real_surfaces_draw_a_magnified_real_frame_whole_and_nearer_the_truth(walk):
+    """Seen from 3 steps (1.5 m) closer, a pinned real frame's points leave holes; drawn as a surface
+    (`ModelConfig.real_surfaces`) it covers what it saw (holes 0.5% of it, 12.5% with points), in the closer view's
+    colours and depths; and back at the pinned pose the frame is still drawn exactly."""
+    far, near = walk[0], walk[3]
+    rgb, depth, pose = as_batch(far)
+    intr = jnp.asarray(far.intrinsics)
+    m = mem.pin(mem.empty(1, RES * RES, RES * RES), 0, rgb, depth, pose, intr)
+    near_pose = jnp.asarray(near.pose)[None]
+    inside = seen_from(far, near) & (near.depth_HW > 0)
+    truth = near.rgb_HWC.astype(np.float32) / 127.5 - 1
+    _, _, _, _, points_real = (np.asarray(x)[0] for x in mem.render(m, near_pose, intr, RES))
+    rgb_s, depth_s, _, fine_s, real_s = (np.asarray(x)[0] for x in mem.render(m, near_pose, intr, RES, surfaces=True))
+    assert 1 - points_real[inside].mean() > 0.05 and 1 - real_s[inside].mean() < 0.02
+    assert (fine_s >= real_s).all()  # what the surface draws is known at full resolution
+    new = inside & real_s & ~points_real
+    assert new.sum() > 0.03 * RES * RES and np.abs(rgb_s - truth)[new].mean() < 0.05  # 0.020 (signed RGB)
+    assert np.median(np.abs(depth_s - near.depth_HW)[inside & real_s] / near.depth_HW[inside & real_s]) < 0.02
+    back = mem.render(m, pose, intr, RES, surfaces=True)
+    assert np.abs(np.asarray(wm.to_uint8(back[0]))[0].astype(int) - far.rgb_HWC).max() == 0
+
+
+def test_a_real_surface_is_never_drawn_across_a_silhouette():
+    """A red box 2 m ahead of a blue wall 10 m away, seen from 0.5 m to the right: the strip of wall the box hid
+    is not drawn (its rays pass between the box's surface and the wall's in the real frame and meet neither; with
+    MEETS at 10, not 0.05, the wall would be drawn on through it), and every pixel drawn is red or blue, never a
+    blend of the two."""
+    res, f = 32, 24.0
+    intr = jnp.array([[f, 0, res / 2], [0, f, res / 2], [0, 0, 1]])
+    box = np.zeros((res, res), bool)
+    box[10:22, 10:22] = True
+    depth = np.where(box, 2.0, 10.0).astype(np.float32)
+    rgb = np.where(box[..., None], [1.0, -1.0, -1.0], [-1.0, -1.0, 1.0]).astype(np.float32)
+    m = mem.pin(mem.empty(1, res * res, res * res), 0, jnp.asarray(rgb)[None], jnp.asarray(depth)[None],
+                jnp.eye(4)[None], intr)
+    beside = jnp.eye(4).at[0, 3].set(0.5)[None]
+    out, _, _, _, real = (np.asarray(x)[0] for x in mem.render(m, beside, intr, res, surfaces=True))
+    nearest = np.minimum(np.abs(out - [1, -1, -1]).max(-1), np.abs(out - [-1, -1, 1]).max(-1))
+    assert (nearest[real] < 0.01).all()
+    assert not real[12:20, 16:21].any()  # the box moved 6 pixels left, the wall 1
+    assert real[12:20, 0:16].all() and real[12:20, 21:31].all()
+    with pytest.raises(WorldgenError, match="real_surfaces needs geometry"):
+        preset("tiny", geometry=False, real_surfaces=True)

@@ -80,6 +80,9 @@ def _add_inference_settings(p) -> None:
                    help="a hole in the memory's drawing between two known pixels of a row starts from the farther "
                         "of them (ModelConfig.fill_behind, needs a model with fill; model: as the model folder "
                         "says)")
+    p.add_argument("--real-surfaces", default="model", choices=("model", "on", "off"),
+                   help="where the real start frames' points are magnified or leave holes, draw those frames as "
+                        "whole surfaces (ModelConfig.real_surfaces; model: as the model folder says)")
 
 
 def _train_rules(args) -> dict:
@@ -224,6 +227,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="a hole between two known pixels of a row of the memory's drawing starts from the farther "
                         "of them, in training and after (ModelConfig.fill_behind, an inference rule; needs --fill "
                         "or an --init that has it)")
+    p.add_argument("--real-surfaces", action="store_true",
+                   help="the trained model draws its real start frames as whole surfaces where their points are "
+                        "magnified (ModelConfig.real_surfaces, an inference rule)")
     p.add_argument("--painted-only", action="store_true",
                    help="score the colours of recorded windows only where the model paints (memory does not know "
                         "the pixel at full resolution); needs a model that shows its memory (see docs/model.md)")

@@ -59,6 +59,11 @@ class ModelConfig:
         as the player's is (`world_model.collide`): the camera takes the first of the whole step, its slide
         along world x, along world z, or none that the player's disc does not enter. Only the real frames'
         points count; the dream's own would stop it at what it invented. Needs `move_outcomes`. An inference rule.
+    real_surfaces: where the real start frames' points are magnified (the camera walked up to what they saw from
+        afar, or looks down at ground they saw at a grazing angle) or leave holes between them, those frames are
+        drawn as whole surfaces instead: each pixel's ray is followed to where it meets a frame's depth, which
+        gives its colour there (`worldgen.model.surface`), so a magnified real surface is not a sieve for the
+        network to repaint (docs/model.md, session 34). Needs geometry. An inference rule.
     """
 
     resolution: int = 64
@@ -81,6 +86,7 @@ class ModelConfig:
     palette_reach: float = 0.0
     transient_near: float = 0.0
     collide: bool = False
+    real_surfaces: bool = False
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
@@ -109,6 +115,8 @@ class ModelConfig:
         if self.collide and not (self.geometry and self.move_outcomes):
             raise WorldgenError("ModelConfig.collide needs geometry and move_outcomes (the outcomes it chooses "
                                 "from)")
+        if self.real_surfaces and not self.geometry:
+            raise WorldgenError("ModelConfig.real_surfaces needs geometry (it draws the real frames' depth)")
         if not 1 <= self.sample_steps <= 16:
             raise WorldgenError(f"ModelConfig.sample_steps = {self.sample_steps}: expected 1..16")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from worldgen.model import surface
 from worldgen.model.geometry import MIN_DEPTH, camera_coords, unproject
 
 LEVELS = 3
@@ -283,24 +284,47 @@ def render_points(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_3
     return rgb, jnp.where(known, depth, 0.0), known.astype(jnp.float32), fine
 
 
-def render(mem: Memory, pose_B44, intrinsics_33, res: int):
+def render(mem: Memory, pose_B44, intrinsics_33, res: int, surfaces: bool = False):
     """The memory seen from each pose: rgb (B,H,W,3), depth (B,H,W), coverage (B,H,W), fine (B,H,W) bool and
     real (B,H,W) bool: the pixels drawn from the real frames.
 
     The real frames first: wherever they cover a pixel (sky included) they win, so a revisited view is the
-    real one; dreamed content fills the rest. Back within SAME_PLACE and SAME_HEADING of where a real frame was
-    taken, that frame alone draws every pixel it knows (`_same_view`)."""
+    real one; dreamed content fills the rest. With `surfaces` (`ModelConfig.real_surfaces`), where the real
+    frames' points are magnified or leave holes, the real frames are drawn as whole surfaces (`_surfaces`).
+    Back within SAME_PLACE and SAME_HEADING of where a real frame was taken, that frame alone draws every pixel
+    it knows (`_same_view`)."""
     draw = lambda sl: jax.vmap(lambda p, c, r, v, pose: render_points(p, c, r, v, pose, intrinsics_33, res))(
         mem.points[:, sl], mem.colors[:, sl], mem.radius[:, sl], mem.valid[:, sl], pose_B44)
     rgb_r, dep_r, cov_r, fine_r = draw(slice(0, mem.pinned))
     rgb_g, dep_g, cov_g, fine_g = draw(slice(mem.pinned, None))
     real = (cov_r > 0) & (fine_r | ~fine_g)  # a real pixel yields only to dreamed detail where it is magnified
     rgb, depth, fine = jnp.where(real[..., None], rgb_r, rgb_g), jnp.where(real, dep_r, dep_g), fine_r | fine_g
+    cover = jnp.maximum(cov_r, cov_g)
+    if mem.pinned and surfaces:
+        rgb, depth, cover, fine, real = _surfaces(mem, pose_B44, intrinsics_33, rgb, depth, cover, fine, real)
     if mem.pinned:  # back where a real frame was taken, that frame is the view, as it was seen
         rgb_v, dep_v, fine_v = _same_view(mem, pose_B44, intrinsics_33, res)
         rgb, depth = jnp.where(fine_v[..., None], rgb_v, rgb), jnp.where(fine_v, dep_v, depth)
         fine, real = fine | fine_v, real | fine_v
-    return rgb, depth, jnp.maximum(cov_r, cov_g), fine, real
+    return rgb, depth, cover, fine, real
+
+
+def _surfaces(mem: Memory, pose_B44, intrinsics_33, rgb, depth, cover, fine, real):
+    """The drawing with the real frames drawn as surfaces (`surface.draw`) where their points are magnified
+    more than surface.MAGNIFIED or real points drew nothing, each ray started at the real depth drawn there,
+    or in a hole at the disparity filled in from the real pixels around it; a dreamed surface drawn nearer
+    stays in front. What they draw counts as real and known at full resolution."""
+    b, v = mem.views.shape[:2]
+    side = round((mem.pinned // v) ** 0.5)
+    frames = lambda x: x[:, :mem.pinned].reshape((b, v, side, side) + x.shape[2:])
+    filled, _ = fill_holes(jnp.where(real, 1.0 / jnp.maximum(depth, MIN_DEPTH), 0.0)[..., None], real)
+    guess = jnp.where(real, depth, jnp.where(filled[..., 0] > 1e-3, 1.0 / jnp.maximum(filled[..., 0], 1e-3), 0.0))
+    s_rgb, s_depth, drawn, area = jax.vmap(surface.draw, in_axes=(0, 0, 0, 0, 0, None, 0))(
+        frames(mem.points), frames(mem.colors), frames(mem.valid), mem.views, pose_B44, intrinsics_33, guess)
+    dreamed_in_front = (cover > 0) & ~real & (depth < s_depth * (1 - DEPTH_TOLERANCE))
+    take = drawn & ((area < surface.MAGNIFIED) | ~real) & ~dreamed_in_front
+    return (jnp.where(take[..., None], s_rgb, rgb), jnp.where(take, s_depth, depth),
+            jnp.maximum(cover, take.astype(cover.dtype)), fine | take, real | take)
 
 
 def _same_view(mem: Memory, pose_B44, intrinsics_33, res: int):

@@ -165,7 +165,7 @@ def move_outcomes(stride_B2, pose_B44):
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
 # inference settings without weights: set as given
 RULES = ("show_memory", "sample_steps", "sample_temperature", "palette_rows", "palette_prior", "palette_reach",
-         "transient_near", "collide", "fill_behind")
+         "transient_near", "collide", "fill_behind", "real_surfaces")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -174,8 +174,8 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     stem, the noise-level layer, the move-outcome classifier, which is then never sure), so the result makes
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
     training to be used well. RULES (`show_memory`, `sample_steps`, `sample_temperature`, `palette_rows`,
-    `palette_prior`, `palette_reach`, `transient_near`, `collide`, `fill_behind`) use no weights and are set as
-    given."""
+    `palette_prior`, `palette_reach`, `transient_near`, `collide`, `fill_behind`, `real_surfaces`) use no weights
+    and are set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
@@ -333,7 +333,8 @@ def recall(config: ModelConfig, state: WorldState, pose_B44):
     there at full resolution (fine_BHW, the pixels the next frame need not write)."""
     b, h, w, _ = state.last_rgb.shape
     if config.geometry:
-        rgb, depth, mask, fine, real = mem.render(state.memory, pose_B44, state.intrinsics, config.resolution)
+        rgb, depth, mask, fine, real = mem.render(state.memory, pose_B44, state.intrinsics, config.resolution,
+                                                  config.real_surfaces)
         disp = depth_to_disparity(depth)
     else:
         rgb, disp, mask = jnp.zeros((b, h, w, 3)), jnp.zeros((b, h, w)), jnp.zeros((b, h, w))
