@@ -11,14 +11,15 @@ guessed depth, a fixed-point iteration moves along the ray to where it meets tha
 disparity is interpolated between the frame's pixels (exact on a plane). The ray takes the frame's colour there,
 interpolated bilinearly (from those inside the frame, at least half the weight), when the four pixels around
 that spot lie on one surface (their depths within SURFACE_SPREAD of each other: never across an object's
-silhouette) and the ray does meet it (within MEETS of its depth); of the frames that pass, the one that saw the spot from nearest draws it, in the most detail.
+silhouette) and the ray does meet it (within MEETS of its depth); of the frames that pass, the one that saw the
+spot from nearest draws it, in the most detail.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from worldgen.model.geometry import MIN_DEPTH
+from worldgen.model.geometry import MIN_DEPTH, camera_coords
 
 ITERATIONS = 3  # fixed-point steps along the ray
 SURFACE_SPREAD = 1.5  # the farthest of the four pixels around a spot at most this many times the nearest's depth
@@ -27,9 +28,10 @@ MAGNIFIED = 0.7  # a frame's pixels per target pixel (in area) under which its s
 SKY_BEYOND = 500.0  # metres: farther is sky (kept as points at SKY_DEPTH), which the splatting draws well
 
 
-def _dot(x_HW3, a_3):
-    """x . a per pixel, written out per coordinate (an einsum runs as a slow matrix product on a CPU)."""
-    return x_HW3[..., 0] * a_3[0] + x_HW3[..., 1] * a_3[1] + x_HW3[..., 2] * a_3[2]
+def _camera(points_HW3, pose_44):
+    """Camera-frame x, y and depth (each (H,W)) of a map of world points (`geometry.camera_coords`)."""
+    x, y, z = camera_coords(points_HW3.reshape(-1, 3), pose_44)
+    return x.reshape(points_HW3.shape[:2]), y.reshape(points_HW3.shape[:2]), -z.reshape(points_HW3.shape[:2])
 
 
 def _corners(image_HWC, u_HW, v_HW):
@@ -57,14 +59,12 @@ def _one_view(points_HW3, colors_HWC, valid_HW, view_44, pose_44, rays_HW3, intr
     """One pinned frame met by the target's rays: rgb (H,W,C), ray depth (H,W), ok (H,W), the frame's own depth
     of the spot (H,W) and the spot (u, v) in its pixels."""
     fx, fy, cx, cy = intrinsics_33[0, 0], intrinsics_33[1, 1], intrinsics_33[0, 2], intrinsics_33[1, 2]
-    origin, forward, seen_from = pose_44[:3, 3], -pose_44[:3, 2], view_44[:3, 3]
-    frame = jnp.concatenate([colors_HWC, jnp.where(valid_HW, _dot(points_HW3 - seen_from, -view_44[:3, 2]),
-                                                        0.0)[..., None]], -1)  # colour, depth
+    origin, seen_from = pose_44[:3, 3], view_44[:3, 3]
+    frame = jnp.concatenate([colors_HWC, jnp.where(valid_HW, _camera(points_HW3, view_44)[2], 0.0)[..., None]],
+                            -1)  # colour, depth
 
     def spot(t_HW):
-        rel = origin + t_HW[..., None] * rays_HW3 - seen_from
-        x, y, z = (_dot(rel, view_44[:3, j]) for j in range(3))
-        d = -z
+        x, y, d = _camera(origin + t_HW[..., None] * rays_HW3, view_44)
         safe = jnp.where(d > MIN_DEPTH, d, 1.0)
         return cx + fx * x / safe - 0.5, cy - fy * y / safe - 0.5, d
 
@@ -74,7 +74,7 @@ def _one_view(points_HW3, colors_HWC, valid_HW, view_44, pose_44, rays_HW3, intr
         s = _disparity_depth(_corners(frame[..., 3:], u, v))
         on_surface = seen_from + (origin + t[..., None] * rays_HW3 - seen_from) * (s / jnp.maximum(d, MIN_DEPTH))[
             ..., None]
-        t = jnp.where((d > MIN_DEPTH) & (s > MIN_DEPTH), _dot(on_surface - origin, forward), t)
+        t = jnp.where((d > MIN_DEPTH) & (s > MIN_DEPTH), _camera(on_surface, pose_44)[2], t)
     u, v, d = spot(t)
     corners = _corners(frame, u, v)
     depths = jnp.stack([jnp.where(weight > 0, values[..., 3], jnp.nan) for values, weight in corners])
