@@ -15,6 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+if os.environ["PYOPENGL_PLATFORM"] == "egl":  # `import pyrender` imports pyglet's windows, which look for X11
+    os.environ.setdefault("PYGLET_HEADLESS", "1")  # libraries a headless server may lack; EGL needs none of them
 
 import numpy as np  # noqa: E402
 import pyrender  # noqa: E402
