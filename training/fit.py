@@ -170,7 +170,8 @@ def fit(model: nnx.Module, loss_fn: Callable, batches: Callable[[int], dict], cf
             state, metrics = step_fn(state, batch, jax.random.fold_in(base_key, step))
             if pending is not None:
                 last = flush(pending)
-                bar.set_postfix({k: f"{last[k]:.4g}" for k in ("loss", "psnr") if k in last})
+                bar.set_postfix({k: f"{last[k]:.4g}" for k in ("loss", "psnr") if k in last},
+                                refresh=False)  # drawn at tqdm's own pace, not once a step
             pending = (step, metrics, time.time())
             done = step + 1
             if done % cfg.checkpoint_every == 0 or done == end:
