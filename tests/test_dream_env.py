@@ -55,7 +55,10 @@ def test_jit_and_vmap_agree_with_plain_calls(env):
     for i in range(3):
         _, s_i = env.reset(batch_keys[i], params)
         o_i, _, r_i, d_i, _ = env.step(step_keys[i], s_i, int(actions[i]), params)
-        np.testing.assert_array_equal(np.asarray(out_b[0]["rgb"][i]), np.asarray(o_i["rgb"]))
+        # one compiled program for the batch, another per call: their floats may round a pixel to the next
+        # 8-bit level, never more (another batch element's frame differs almost everywhere)
+        off = np.abs(np.asarray(out_b[0]["rgb"][i], np.int16) - np.asarray(o_i["rgb"], np.int16))
+        assert off.max() <= 1 and (off > 0).mean() < 0.01, (off.max(), (off > 0).mean())
         np.testing.assert_allclose(np.asarray(out_b[0]["pose"][i]), np.asarray(o_i["pose"]), atol=1e-5)
         np.testing.assert_allclose(float(out_b[2][i]), float(r_i), atol=1e-5)
         assert bool(out_b[3][i]) == bool(d_i)
