@@ -19,7 +19,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from worldgen.model.geometry import MIN_DEPTH, camera_coords
+from worldgen.model.geometry import MIN_DEPTH, camera_coords, unproject
 
 ITERATIONS = 3  # fixed-point steps along the ray
 SURFACE_SPREAD = 1.5  # the farthest of the four pixels around a spot at most this many times the nearest's depth
@@ -92,10 +92,8 @@ def draw(points_VHW3, colors_VHWC, valid_VHW, views_V44, pose_44, intrinsics_33,
     0: none): rgb (H,W,C), depth (H,W), drawn (H,W) bool, and magnification (H,W): the drawing frame's pixels
     per target pixel (under 1 where the frame's pixels are magnified)."""
     h, w = guess_HW.shape
-    fx, fy, cx, cy = intrinsics_33[0, 0], intrinsics_33[1, 1], intrinsics_33[0, 2], intrinsics_33[1, 2]
-    v, u = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
-    x, y = (u + 0.5 - cx) / fx, -(v + 0.5 - cy) / fy
-    rays = jnp.stack([x * pose_44[i, 0] + y * pose_44[i, 1] - pose_44[i, 2] for i in range(3)], -1)
+    at_depth_one, _ = unproject(jnp.ones((h, w)), pose_44, intrinsics_33)
+    rays = (at_depth_one - pose_44[:3, 3]).reshape(h, w, 3)  # a ray's point at view depth t: origin + t * ray
     rgb, t, ok, d, su, sv = jax.vmap(_one_view, in_axes=(0, 0, 0, 0, None, None, None, None))(
         points_VHW3, colors_VHWC, valid_VHW, views_V44, pose_44, rays, intrinsics_33, guess_HW)
     best = jnp.argmin(jnp.where(ok, d, jnp.inf), 0)[None]  # the frame that saw the spot from nearest
