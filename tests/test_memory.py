@@ -200,53 +200,6 @@ def test_a_state_from_another_config_is_refused(rollout_dataset, tiny_model):
         other.step({"last_rgb": 0}, np.array([1]), jax.random.key(0))
 
 
-def test_fill_holes_keeps_what_is_known_and_fills_holes_and_strips_from_beside_them(walk):
-    """Known pixels stay exactly; a pinhole takes its neighbours' colour; a strip a turn uncovers continues
-    the rows beside it (sky beside sky, ground beside ground); an image with nothing known says so."""
-    rgb = jnp.asarray(walk[0].rgb_HWC)[None].astype(jnp.float32) / 127.5 - 1
-    known = np.ones((1, RES, RES), bool)
-    known[0, :, :10] = False  # a strip at the left edge
-    known[0, 30, 30] = False  # a pinhole
-    filled, any_known = mem.fill_holes(rgb, jnp.asarray(known))
-    filled, truth = np.asarray(filled), np.asarray(rgb)
-    assert bool(any_known[0]) and np.array_equal(filled[known], truth[known])
-    hole_err = np.abs(filled[0, 30, 30] - truth[0, 30, 30]).max()
-    assert hole_err < np.abs(truth[0, 29:32, 29:32] - truth[0, 30, 30]).max() + 0.05
-    # Each filled row of the strip is nearer its own row at the strip's edge than the image's mean colour is.
-    edge = truth[0, :, 10]
-    err_fill = np.abs(filled[0, :, 5] - edge).mean()
-    err_mean = np.abs(truth[0].mean((0, 1)) - edge).mean()
-    assert err_fill < 0.5 * err_mean
-    _, nothing = mem.fill_holes(rgb, jnp.zeros((1, RES, RES), bool))
-    assert not bool(nothing[0])
-
-
-def test_fill_behind_fills_a_hole_between_two_surfaces_from_the_farther_and_nothing_else_changes():
-    """memory.fill_holes(..., behind=True): a hole with known pixels left and right in its row takes the value
-    (colour and disparity) of the farther of its two nearest known pixels, whichever side that is; known pixels
-    stay, and strips at the frame's edges are filled as without it. ModelConfig.fill_behind needs fill."""
-    near, far = [0.8, 0.6, 0.4, 0.5], [-0.6, -0.2, 0.9, 0.001]  # RGB and disparity: a near wall, the sky
-    values = np.zeros((1, 3, 10, 4), np.float32)
-    known = np.zeros((1, 3, 10), bool)
-    for row, (left, right) in enumerate([(near, far), (far, near)]):  # the near side left, then right
-        values[0, row, 1], values[0, row, 7] = left, right
-        known[0, row, [1, 7]] = True
-    values[0, 2, 6], known[0, 2, 6] = near, True  # row 2: known only at one place (an edge strip each side)
-    plain, _ = mem.fill_holes(jnp.asarray(values), jnp.asarray(known))
-    behind, any_known = mem.fill_holes(jnp.asarray(values), jnp.asarray(known), behind=True)
-    plain, behind = np.asarray(plain), np.asarray(behind)
-    assert bool(any_known[0])
-    np.testing.assert_allclose(behind[0, 0, 2:7], np.broadcast_to(far, (5, 4)), atol=1e-6)
-    np.testing.assert_allclose(behind[0, 1, 2:7], np.broadcast_to(far, (5, 4)), atol=1e-6)
-    assert np.abs(plain[0, 0, 2:7] - far).max() > 0.5  # without it the hole blends the two surfaces
-    np.testing.assert_array_equal(behind[known], values[known])
-    edges = np.ones((1, 3, 10), bool)
-    edges[0, :2, 2:7] = False  # everything but the two holes between surfaces
-    np.testing.assert_allclose(behind[edges], plain[edges], atol=1e-6)
-    with pytest.raises(WorldgenError, match="fill_behind needs fill"):
-        preset("small", fill_behind=True)
-
-
 def test_a_fill_model_starts_from_the_filled_drawing_where_memory_knows_nothing(rollout_start, random_tiny_model):
     """With ModelConfig.fill the warp channels equal the plain model's where memory covers, hold the filled
     drawing elsewhere, and fall back to the last frame where memory knows nothing at all (a single picture)."""

@@ -133,23 +133,25 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
                  "--steps", "3", "--batch-size", "2", "--eval-episodes", "2", "--rollout", "1", "--window", "12",
                  "--rollout-targets", "4", "--show-memory", "--sample-temperature", "0.5",
                  "--transient-near", "3", "--sample-steps", "1", "--palette-prior", "0.05",
-                 "--palette-reach", "0.4", "--fill", "--fill-behind"]) == 0
+                 "--palette-reach", "0.4", "--fill", "--fill-behind", "--fill-edge"]) == 0
     saved = json.loads((work / "model" / "config.json").read_text())["model_config"]
     assert saved["show_memory"] and saved["sample_temperature"] == 0.5 and saved["transient_near"] == 3.0
     assert saved["sample_steps"] == 1 and saved["palette_prior"] == 0.05 and saved["palette_reach"] == 0.4
-    assert saved["fill"] and saved["fill_behind"]
+    assert saved["fill"] and saved["fill_behind"] and saved["fill_edge"]
     logged = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["rollout_mse"]) for r in logged if "loss" in r)
     assert main(["eval", "--model", str(work / "model"), "--data", str(rollout_dataset), "--out", str(out),
                  "--episodes", "2", "--long-walks", "2", "--long-steps", "12", "--show-memory", "off",
                  "--sample-temperature", "0", "--transient-near", "0", "--sample-steps", "2",
-                 "--palette-prior", "0", "--palette-reach", "0", "--fill-behind", "off"]) == 0
+                 "--palette-prior", "0", "--palette-reach", "0", "--fill-behind", "off",
+                 "--fill-edge", "off"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     # evaluated as asked, and the report says so
     assert m["model_config"]["show_memory"] is False and m["model_config"]["sample_temperature"] == 0.0
     assert m["model_config"]["transient_near"] == 0.0
     assert m["model_config"]["sample_steps"] == 2 and m["model_config"]["palette_prior"] == 0.0
     assert m["model_config"]["palette_reach"] == 0.0 and m["model_config"]["fill_behind"] is False
+    assert m["model_config"]["fill_edge"] is False
     walk = m["long_walk"]
     assert list(walk["spans"]) == ["1-10", "11-12"] and walk["walks"] == 2 and np.isfinite(walk["revisit_psnr"])
     assert walk["actions"] == "explorer"

@@ -80,6 +80,10 @@ def _add_inference_settings(p) -> None:
                    help="a hole in the memory's drawing between two known pixels of a row starts from the farther "
                         "of them (ModelConfig.fill_behind, needs a model with fill; model: as the model folder "
                         "says)")
+    p.add_argument("--fill-edge", default="model", choices=("model", "on", "off"),
+                   help="a strip at the frame's edge that memory does not know starts from its row's background, "
+                        "not from the object at the strip's edge (ModelConfig.fill_edge, needs a model with fill; "
+                        "model: as the model folder says)")
     p.add_argument("--real-surfaces", default="model", choices=("model", "on", "off"),
                    help="where the real start frames' points are magnified or leave holes, draw those frames as "
                         "whole surfaces (ModelConfig.real_surfaces; model: as the model folder says)")
@@ -227,6 +231,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="a hole between two known pixels of a row of the memory's drawing starts from the farther "
                         "of them, in training and after (ModelConfig.fill_behind, an inference rule; needs --fill "
                         "or an --init that has it)")
+    p.add_argument("--fill-edge", action="store_true",
+                   help="a strip at the frame's edge that memory does not know starts from its row's background, in "
+                        "training and after (ModelConfig.fill_edge, an inference rule; needs --fill or an --init "
+                        "that has it)")
     p.add_argument("--real-surfaces", action="store_true",
                    help="the trained model draws its real start frames as whole surfaces where their points are "
                         "magnified (ModelConfig.real_surfaces, an inference rule)")

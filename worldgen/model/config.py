@@ -23,11 +23,18 @@ class ModelConfig:
     provenance: one more network input that says which memory pixels come from the real frames (1) and which
         from dreamed content or nowhere (0), so the network can trust the one and repair the other.
     fill: where memory draws nothing, the network starts from the drawing's holes filled from the known pixels
-        around them (`memory.fill_holes`) instead of from the last frame, which a turn or a step has moved.
+        around them (`fill.fill_holes`) instead of from the last frame, which a turn or a step has moved.
     fill_behind: with `fill`, a hole that has memory on both sides in its row starts from the farther of the two
-        (`memory.fill_holes(..., behind=True)`): what a near surface uncovers as the camera moves stood behind it,
+        (`fill.fill_holes(..., behind=True)`): what a near surface uncovers as the camera moves stood behind it,
         so the network starts from the sky or the far ground there, not from a blend with the near surface
         (docs/model.md, session 30). An inference rule: it needs no new weights (training uses it too).
+    fill_edge: with `fill`, a strip at the frame's edge that a turn or a step uncovers (memory knows pixels on one
+        side of it only, in its row) starts from its row's background, the nearest known pixel no nearer than
+        `fill.EDGE_BACKGROUND` times the row's median known disparity, where the pixel at the strip's edge is
+        dreamed: the sky and the terrain go on past the edge of what memory shows, and the network's own guess
+        there (a blur of trees on the horizon) is not carried across the strip. What a real frame shows at the
+        edge goes on into it as without the rule (`fill.fill_holes(..., edge=True)`, docs/model.md, session 36).
+        An inference rule.
     noise_level: the network is told how much colour noise its context carries (`CONTEXT_NOISE_MAX` at most in
         training, 0 at inference, where it sees the memory as drawn), so it learns to keep clean inputs sharp
         instead of smoothing every input as if it might be noisy (as GameNGen conditions on its noise level).
@@ -78,6 +85,7 @@ class ModelConfig:
     provenance: bool = False
     fill: bool = False
     fill_behind: bool = False
+    fill_edge: bool = False
     noise_level: bool = False
     move_outcomes: bool = False
     show_memory: bool = False
@@ -110,8 +118,9 @@ class ModelConfig:
             raise WorldgenError(f"ModelConfig.palette_reach = {self.palette_reach}: expected 0..3.5 (signed RGB)")
         if not 0.0 <= self.transient_near <= 100.0:
             raise WorldgenError(f"ModelConfig.transient_near = {self.transient_near}: expected 0..100 metres")
-        if self.fill_behind and not self.fill:
-            raise WorldgenError("ModelConfig.fill_behind needs fill (it changes how the memory's holes are filled)")
+        for rule in ("fill_behind", "fill_edge"):
+            if getattr(self, rule) and not self.fill:
+                raise WorldgenError(f"ModelConfig.{rule} needs fill (it changes how the memory's holes are filled)")
         if self.collide and not (self.geometry and self.move_outcomes):
             raise WorldgenError("ModelConfig.collide needs geometry and move_outcomes (the outcomes it chooses "
                                 "from)")

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from worldgen.model import surface
+from worldgen.model.fill import fill_holes
 from worldgen.model.geometry import MIN_DEPTH, camera_coords, unproject
 
 LEVELS = 3
@@ -349,54 +350,3 @@ def _same_view(mem: Memory, pose_B44, intrinsics_33, res: int):
     nothing = lambda: (jnp.zeros((b, res, res, 3), mem.colors.dtype), jnp.zeros((b, res, res), mem.points.dtype),
                        jnp.zeros((b, res, res), bool))
     return jax.lax.cond(same.any(), draw, nothing)
-
-
-def _push_pull(values_BHWC, weight_BHW, rows_only: bool):
-    """Fill where weight is 0 from a pyramid of weighted means (of pairs along rows, or of 2x2 blocks), read
-    back coarse to fine with linear upsampling; empty cells of the coarsest level take its mean. Returns the
-    filled values and the coarsest level's weight (B, h, w)."""
-    fh = 1 if rows_only else 2
-    vs, ws = [values_BHWC * weight_BHW[..., None]], [weight_BHW]
-    while vs[-1].shape[2] % 2 == 0 and vs[-1].shape[2] > 1 and (rows_only or vs[-1].shape[1] % 2 == 0):
-        b, h, w, c = vs[-1].shape
-        sv = vs[-1].reshape(b, h // fh, fh, w // 2, 2, c).sum((2, 4))
-        sw = ws[-1].reshape(b, h // fh, fh, w // 2, 2).sum((2, 4))
-        ws.append(jnp.minimum(sw, 1.0))
-        vs.append(sv / jnp.maximum(sw, 1e-6)[..., None] * ws[-1][..., None])
-    top, top_w = vs[-1], ws[-1]
-    axes = (2,) if rows_only else (1, 2)
-    mean = top.sum(axes, keepdims=True) / jnp.maximum(top_w.sum(axes, keepdims=True), 1e-6)[..., None]
-    filled = top + (1 - top_w[..., None]) * mean
-    for v, wt in zip(reversed(vs[:-1]), reversed(ws[:-1])):
-        filled = v + (1 - wt[..., None]) * jax.image.resize(filled, v.shape, "linear")
-    return filled, top_w
-
-
-def fill_holes(values_BHWC, known_BHW, behind: bool = False):
-    """Every pixel the drawing left empty, filled from the known pixels beside it: first along its row (a strip
-    a turn uncovers continues the sky and ground beside it; a pinhole takes its neighbours' colour), then rows
-    with nothing known from the rows around them. With `behind` (values whose last channel is disparity), a hole
-    with known pixels on both sides in its row takes the farther of its two nearest (the smaller disparity): a
-    hole between two surfaces is what the nearer one uncovered as the camera moved, and what it uncovered stood
-    behind it (a strip at the frame's edge is filled as before). Returns the filled values and whether anything
-    at all was known, per image (B,)."""
-    rows, row_known = _push_pull(values_BHWC, known_BHW.astype(values_BHWC.dtype), rows_only=True)
-    if behind:
-        rows = _behind(values_BHWC, known_BHW, rows)
-    row_known = (row_known.max(2, keepdims=True) > 0).astype(rows.dtype)  # (B, H, 1): the row knows something
-    filled, top = _push_pull(rows, jnp.broadcast_to(row_known, known_BHW.shape), rows_only=False)
-    return filled, top.max((1, 2)) > 0
-
-
-def _behind(values_BHWC, known_BHW, rows_BHWC):
-    """`rows_BHWC` with each hole that has known pixels left and right of it in its row set to the farther (by
-    the last channel, disparity) of the nearest known pixel on each side."""
-    w = known_BHW.shape[2]
-    col = jnp.arange(w)
-    left = jax.lax.cummax(jnp.where(known_BHW, col, -1), axis=2)  # the nearest known column at or left of each
-    right = jax.lax.cummin(jnp.where(known_BHW, col, w), axis=2, reverse=True)  # at or right of each; w: none
-    left_v = jnp.take_along_axis(values_BHWC, jnp.maximum(left, 0)[..., None], axis=2)
-    right_v = jnp.take_along_axis(values_BHWC, jnp.minimum(right, w - 1)[..., None], axis=2)
-    farther = jnp.where(left_v[..., -1:] <= right_v[..., -1:], left_v, right_v)
-    between = ~known_BHW & (left >= 0) & (right < w)
-    return jnp.where(between[..., None], farther, rows_BHWC)

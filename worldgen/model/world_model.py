@@ -23,6 +23,7 @@ from flax import nnx, struct
 
 from worldgen.errors import WorldgenError
 from worldgen.model import memory as mem
+from worldgen.model.fill import fill_holes
 from worldgen.model.config import ModelConfig
 from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, heading_frame
 from worldgen.model.unet import UNet, deepen as unet_deepen, timestep_embedding
@@ -165,7 +166,7 @@ def move_outcomes(stride_B2, pose_B44):
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
 # inference settings without weights: set as given
 RULES = ("show_memory", "sample_steps", "sample_temperature", "palette_rows", "palette_prior", "palette_reach",
-         "transient_near", "collide", "fill_behind", "real_surfaces")
+         "transient_near", "collide", "fill_behind", "fill_edge", "real_surfaces")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -174,8 +175,8 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     stem, the noise-level layer, the move-outcome classifier, which is then never sure), so the result makes
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
     training to be used well. RULES (`show_memory`, `sample_steps`, `sample_temperature`, `palette_rows`,
-    `palette_prior`, `palette_reach`, `transient_near`, `collide`, `fill_behind`, `real_surfaces`) use no weights
-    and are set as given."""
+    `palette_prior`, `palette_reach`, `transient_near`, `collide`, `fill_behind`, `fill_edge`, `real_surfaces`) use
+    no weights and are set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
@@ -222,10 +223,11 @@ def conditioning(config: ModelConfig, warp_rgb, warp_disp, warp_mask, last_rgb, 
     """The conditioning channels (everything but x_t), all (B,H,W,.): 12, and with `config.provenance` 13 (`real`:
     the warp pixels that come from real frames). Where the warp is empty its channels are zero, or with
     `config.fill` the warp's holes filled from around them (the last frame where the warp is empty throughout;
-    `config.fill_behind`: a hole between two known pixels of a row from the farther)."""
+    `config.fill_behind`: a hole between two known pixels of a row from the farther; `config.fill_edge`: a strip at
+    the frame's edge from its row's background)."""
     warp = jnp.concatenate([warp_rgb * warp_mask[..., None], warp_disp[..., None]], -1)
     if config.fill:
-        filled, any_known = mem.fill_holes(warp, warp_mask > 0.5, config.fill_behind)
+        filled, any_known = fill_holes(warp, warp_mask > 0.5, config.fill_behind, config.fill_edge, real > 0.5)
         last = jnp.concatenate([last_rgb, last_disp[..., None]], -1)
         warp = jnp.where(any_known[:, None, None, None], filled, last)
     parts = [warp, warp_mask[..., None], last_rgb, prev_rgb, last_disp[..., None]]
