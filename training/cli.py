@@ -81,9 +81,9 @@ def _add_inference_settings(p) -> None:
                         "of them (ModelConfig.fill_behind, needs a model with fill; model: as the model folder "
                         "says)")
     p.add_argument("--fill-edge", default="model", choices=("model", "on", "off"),
-                   help="a strip at the frame's edge that memory does not know starts from its row's background, "
-                        "not from the object at the strip's edge (ModelConfig.fill_edge, needs a model with fill; "
-                        "model: as the model folder says)")
+                   help="a strip at the frame's edge that memory does not know starts from its row's background "
+                        "where the dream painted the pixel at its edge (ModelConfig.fill_edge, needs a model with "
+                        "fill; model: as the model folder says)")
     p.add_argument("--real-surfaces", default="model", choices=("model", "on", "off"),
                    help="where the real start frames' points are magnified or leave holes, draw those frames as "
                         "whole surfaces (ModelConfig.real_surfaces; model: as the model folder says)")

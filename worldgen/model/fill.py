@@ -75,8 +75,9 @@ def _nearest_sides(values_BHWC, known_BHW, rows_BHWC, behind: bool, edge: bool, 
         return (jax.lax.cummax(jnp.where(where_BHW, col, -1), axis=2),
                 jax.lax.cummin(jnp.where(where_BHW, col, w), axis=2, reverse=True))
 
-    def at(cols_BHW):
-        return jnp.take_along_axis(values_BHWC, jnp.clip(cols_BHW, 0, w - 1)[..., None], axis=2)
+    def at(cols_BHW, array=values_BHWC):  # each pixel's entry of `array` at column `cols_BHW` of its row
+        cols = jnp.clip(cols_BHW, 0, w - 1)
+        return jnp.take_along_axis(array, cols.reshape(cols.shape + (1,) * (array.ndim - 3)), axis=2)
 
     left, right = sides(known_BHW)
     hole = ~known_BHW
@@ -87,9 +88,8 @@ def _nearest_sides(values_BHWC, known_BHW, rows_BHWC, behind: bool, edge: bool, 
     if edge:
         bg_left, bg_right = sides(_background(values_BHWC[..., -1], known_BHW))
         dreamed = jnp.ones_like(known_BHW) if real_BHW is None else ~real_BHW
-        dreamed_at = lambda cols: jnp.take_along_axis(dreamed, jnp.clip(cols, 0, w - 1), axis=2)
-        strip = hole & (left < 0) & (bg_right < w) & dreamed_at(right)  # at the left edge
+        strip = hole & (left < 0) & (bg_right < w) & at(right, dreamed)  # at the left edge
         rows_BHWC = jnp.where(strip[..., None], at(bg_right), rows_BHWC)
-        strip = hole & (right >= w) & (bg_left >= 0) & dreamed_at(left)  # at the right edge
+        strip = hole & (right >= w) & (bg_left >= 0) & at(left, dreamed)  # at the right edge
         rows_BHWC = jnp.where(strip[..., None], at(bg_left), rows_BHWC)
     return rows_BHWC

@@ -23,8 +23,8 @@ from flax import nnx, struct
 
 from worldgen.errors import WorldgenError
 from worldgen.model import memory as mem
-from worldgen.model.fill import fill_holes
 from worldgen.model.config import ModelConfig
+from worldgen.model.fill import fill_holes
 from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, heading_frame
 from worldgen.model.unet import UNet, deepen as unet_deepen, timestep_embedding
 from worldgen.player import EYE_HEIGHT, PLAYER_RADIUS
