@@ -242,6 +242,24 @@ def test_with_show_memory_the_frame_is_the_memory_drawing_wherever_memory_knows_
     np.testing.assert_array_equal(out["rgb"][0][~fine], ref["rgb"][0][~fine])
 
 
+def test_each_pixels_source_says_what_memory_knew_of_it(rollout_start, random_tiny_model):
+    """`step`'s "source" (world_model.SOURCES): real or dreamed where memory knew the pixel at full resolution,
+    from a real frame or from content the dream wrote before; magnified where it drew only magnified points;
+    unknown where it drew nothing. At the first step nothing dreamed is known yet; after it, some is."""
+    model = wm.with_options(random_tiny_model, show_memory=True)
+    gen = Generator(model)
+    state = gen.init(*rollout_start[2])
+    forward = np.array([int(Action.FORWARD)])
+    after, out = gen.step(state, forward, jax.random.key(0))
+    cond, fine = wm.recall(model.config, state, out["pose"])
+    source = np.asarray(out["source"][0])
+    assert source.dtype == np.uint8 and set(np.unique(source)) <= {0, 2, 3} and (source == 0).any()
+    np.testing.assert_array_equal(source <= 1, np.asarray(fine[0]))
+    np.testing.assert_array_equal(source == 3, np.asarray(cond[0, ..., 4]) <= 0.5)
+    _, out = gen.step(after, forward, jax.random.key(1))
+    assert (np.asarray(out["source"][0]) == wm.SOURCES.index("dreamed")).any()
+
+
 def test_the_start_palette_is_the_most_frequent_colours_near_each_row():
     """memory.start_palette: per row, the PALETTE_SIZE most frequent exact colours of the start frames within
     `rows` rows (every PALETTE_STRIDE-th column), with the log of each one's share of those pixels; where a window

@@ -160,6 +160,12 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
                              "sharpness_ratio", "colour_distance", "copy_last_colour_distance", "camera_off_m"}
         assert 0 <= span["colour_distance"] <= 1 and span["camera_off_m"] >= 0
         assert all(np.isfinite(span[k]) for k in ("start_rows_psnr", "shown_psnr", "knowable_psnr"))
+    assert list(walk["sources"]) == list(walk["spans"])  # where the error lies, by what memory knew
+    for by_source in walk["sources"].values():
+        assert list(by_source) == ["real", "dreamed", "magnified", "unknown"]
+        assert abs(sum(v["pixels"] for v in by_source.values()) - 1) < 1e-6
+        assert abs(sum(v["error"] for v in by_source.values()) - 1) < 1e-4
+    assert by_source["real"]["pixels"] > 0 and np.isfinite(by_source["real"]["psnr"])
     stops = walk["stopped"]
     assert 0 <= stops["both"] <= min(stops["truth"], stops["dream"]) <= stops["moves"] <= 2 * 12
     assert (out / "long_walk.png").stat().st_size > 0 and (out / "filmstrip.png").stat().st_size > 0
@@ -168,6 +174,10 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
         assert set(m[key]) == {"1", "4", "8", "16", "32"} and all(np.isfinite(v) for v in m[key].values())
     assert set(m["delta_psnr"]) == {"8", "16"} and np.isfinite(m["loop_psnr"]) and len(m["loop_actions"]) >= 16
     assert (out / "psnr.png").stat().st_size > 0 and (out / "rollout.gif").stat().st_size > 0
+    assert main(["model-card", "--model", str(work / "model"), "--metrics", str(out / "metrics.json")]) == 0
+    card = (work / "model" / "MODEL_CARD.md").read_text()
+    assert "## Long walk (2 unseen worlds" in card and "| 11-12 | " in card
+    assert "| dreamed steps | real | dreamed | magnified | unknown |" in card
     # Bad inputs: another resolution, a preset that contradicts --init, an empty folder.
     capsys.readouterr()
     assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "r2"), "--preset", "small",
@@ -241,6 +251,25 @@ def test_pooled_psnr_over_selected_pixels():
     where[1, 0, 0] = False
     assert pooled_psnr(pred, true, where) == PSNR_CAP == pooled_psnr(pred, true, np.zeros_like(where))
     assert pooled_psnr(pred, true, ~where) == pytest.approx(0.0)
+
+
+def test_error_sources_split_the_error_by_what_memory_knew():
+    """`error_sources`: per span, each source's share of the pixels and of the squared error, and its PSNR."""
+    from training.long_walk import error_sources
+    from training.metrics import PSNR_CAP
+    truth = np.zeros((1, 12, 4, 4, 3), np.uint8)
+    pred = truth.copy()
+    source = np.zeros((1, 12, 4, 4), np.uint8)  # real everywhere but one dreamed and one unknown pixel a step
+    source[:, :, 0, 0], source[:, :, 0, 1] = 1, 3
+    pred[:, :, 0, 0], pred[:, :, 0, 1] = 255, 85  # squared errors 255^2 and 85^2 (a ninth of it)
+    table, per_step = error_sources(pred, truth, source)
+    assert list(table) == ["1-10", "11-12"] and list(per_step) == ["real", "dreamed", "magnified", "unknown"]
+    first = table["1-10"]
+    assert first["real"] == {"pixels": 14 / 16, "error": 0.0, "psnr": pytest.approx(PSNR_CAP)}  # no error
+    assert first["dreamed"]["pixels"] == 1 / 16 and first["dreamed"]["error"] == pytest.approx(0.9)
+    assert first["dreamed"]["psnr"] == pytest.approx(0.0) and first["unknown"]["error"] == pytest.approx(0.1)
+    assert first["magnified"] == {"pixels": 0.0, "error": 0.0, "psnr": None}
+    assert per_step["dreamed"] == pytest.approx([0.9] * 12) and per_step["real"] == [0.0] * 12
 
 
 def test_stopped_moves_are_moves_that_left_the_eye_in_place():

@@ -24,6 +24,9 @@ there. Each world takes the first of eight variants of the route (its four mirro
 forward/back swapped, each with its moves as given or turned a quarter: forward -> strafe left -> back ->
 strafe right) that no obstacle blocks, so the player truly comes back to the start frame; `revisit_returned`
 counts the worlds where one did (elsewhere the truth at the route's end is a nearby view, not the start).
+Where the dream's error lies (`error_sources`): per span, by what memory knew of each pixel when the frame was
+made (`world_model.SOURCES`: a real start frame at full resolution, the dream's own content written before, only
+magnified points, nothing), the share of the pixels, the share of the squared error and the PSNR there.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from worldgen.actions import INVERSE, Action
 from worldgen.errors import WorldgenError
 from worldgen.model.geometry import MIN_DEPTH
 from worldgen.model.runner import Generator
+from worldgen.model.world_model import SOURCES
 from worldgen.describe import varied_spec
 from worldgen.env import WorldEnv
 from worldgen.objects import object_parts
@@ -217,10 +221,12 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
     }
     table = {f"{lo}-{hi}": {name: float(np.mean(v[lo - 1:hi])) for name, v in per_step.items()}
              for lo, hi in spans(steps)}
+    sources, per_step["error_share"] = error_sources(pred, truth, np.asarray(out["source"]))
     routes, route_ends, returned = render_revisits(gen.config.resolution, n_walks, k, vary)
     _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed))
     result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]),
               "actions": "explorer" if hold is None else f"hold {Action(hold).name.lower()}", "spans": table,
+              "sources": sources,
               "worlds": "varied (record --vary)" if vary else "default spec",
               "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], route_ends),
               "revisit_returned": int(returned.sum()),
@@ -228,6 +234,25 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
                           "dream": int(dream_stop.sum()), "both": int((true_stop & dream_stop).sum())},
               "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}
     return result, {"pred": pred, "truth": truth}
+
+
+def error_sources(pred_BTHWC: np.ndarray, truth_BTHWC: np.ndarray, source_BTHW: np.ndarray) -> tuple[dict, dict]:
+    """Where the dream's error lies, by what memory knew of each pixel (`world_model.SOURCES`): per span, each
+    source's share of the pixels, share of the squared error and PSNR there (None where it drew no pixel); and
+    per step each source's share of the squared error (for the plot)."""
+    steps = pred_BTHWC.shape[1]
+    sq_BTHW = np.mean((pred_BTHWC.astype(np.float32) - truth_BTHWC.astype(np.float32)) ** 2, axis=-1)
+    total_T = np.maximum(sq_BTHW.sum((0, 2, 3)), 1e-12)
+    per_step = {name: [float(v) for v in np.where(source_BTHW == i, sq_BTHW, 0).sum((0, 2, 3)) / total_T]
+                for i, name in enumerate(SOURCES)}
+    table = {}
+    for lo, hi in spans(steps):
+        sq, src = sq_BTHW[:, lo - 1:hi], source_BTHW[:, lo - 1:hi]
+        table[f"{lo}-{hi}"] = {name: {
+            "pixels": float((src == i).mean()), "error": float(sq[src == i].sum() / max(sq.sum(), 1e-12)),
+            "psnr": M.psnr_of_mse(sq[src == i].mean()) if (src == i).any() else None}
+            for i, name in enumerate(SOURCES)}
+    return table, per_step
 
 
 def table_text(result: dict) -> str:
@@ -246,6 +271,16 @@ def table_text(result: dict) -> str:
     lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
                  f"{M.psnr_text(result['revisit_psnr'])} against the rendered truth on return "
                  f"({result['revisit_returned']} of {result['walks']} routes came back to the start unblocked)")
+    if "sources" in result:  # reports written before session 37 lack it
+        lines.append("where the error lies, by what memory knew of the pixel (share of the pixels / share of the "
+                     "squared error / PSNR there): real = a real start frame at full resolution, dreamed = the "
+                     "dream's own content written before, magnified = only magnified points (repainted), "
+                     "unknown = nothing (painted anew)")
+        lines.append(f"{'dreamed steps':>14}" + "".join(f"{name:>24}" for name in SOURCES))
+        for span, v in result["sources"].items():
+            cells = [f"{s['pixels']:.0%} / {s['error']:.0%} / " + ("-" if s["psnr"] is None else f"{s['psnr']:.1f}")
+                     for s in (v[name] for name in SOURCES)]
+            lines.append(f"{span:>14}" + "".join(f"{c:>24}" for c in cells))
     if "stopped" in result:  # reports written before session 33 lack it
         n = result["stopped"]
         lines.append(f"moves an obstacle stopped: {n['truth']} in the truth, {n['dream']} in the dream, {n['both']} in "
@@ -255,7 +290,8 @@ def table_text(result: dict) -> str:
 
 
 def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
-    """long_walk.json, long_walk.png (PSNR, sharpness and colour distance per step) and filmstrip.png."""
+    """long_walk.json, long_walk.png (PSNR, sharpness, colour distance, camera and where the error lies, per
+    step) and filmstrip.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -268,7 +304,7 @@ def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
     write_atomic(paths[0], lambda tmp: tmp.write_text(json.dumps(result, indent=1)))
     ps = result["per_step"]
     t = np.arange(1, result["steps"] + 1)
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.4), dpi=100)
+    fig, axes = plt.subplots(1, 5, figsize=(21, 3.4), dpi=100)
     for ax, (name, base, label) in zip(axes, (("psnr", "copy_last_psnr", "PSNR (dB)"),
                                               ("sharpness_ratio", None, "sharpness ratio (1 = truth)"),
                                               ("colour_distance", "copy_last_colour_distance",
@@ -288,6 +324,13 @@ def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    ax = axes[4]
+    ax.stackplot(t, *(ps["error_share"][name] for name in SOURCES), labels=SOURCES, alpha=0.8)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("dreamed steps")
+    ax.set_ylabel("dream's squared error, share by what memory knew", fontsize=8)
+    ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"long walk, {result['walks']} unseen worlds, actions: {result['actions']}; "
                  f"revisit {M.psnr_text(result['revisit_psnr'])}")
     fig.tight_layout()

@@ -14,7 +14,11 @@ def pooled_psnr(pred_BHWC: np.ndarray, true_BHWC: np.ndarray, where_BHW: np.ndar
     sq_BHW = np.mean((pred_BHWC.astype(np.float64) - true_BHWC.astype(np.float64)) ** 2, axis=-1)
     if where_BHW is not None:
         sq_BHW = sq_BHW[where_BHW] if where_BHW.any() else np.zeros(1)
-    mse = np.mean(sq_BHW)
+    return psnr_of_mse(np.mean(sq_BHW))
+
+
+def psnr_of_mse(mse: float) -> float:
+    """10 log10(255^2 / MSE) for an MSE of uint8 levels, capped at PSNR_CAP where it is zero."""
     return float(10 * np.log10(255.0 ** 2 / max(mse, _MIN_MSE)))
 
 

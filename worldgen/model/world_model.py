@@ -330,18 +330,33 @@ def palette_of(state: WorldState):
     return state.palette if state.palette.shape[2] else None
 
 
+def draw(config: ModelConfig, state: WorldState, pose_B44):
+    """The memory seen from `pose_B44` (`memory.render`): rgb, disparity, coverage (B,H,W), fine and real (B,H,W)
+    bool; all empty without geometry."""
+    b, h, w, _ = state.last_rgb.shape
+    if not config.geometry:
+        zeros = jnp.zeros((b, h, w))
+        return jnp.zeros((b, h, w, 3)), zeros, zeros, zeros > 0, zeros > 0
+    rgb, depth, mask, fine, real = mem.render(state.memory, pose_B44, state.intrinsics, config.resolution,
+                                              config.real_surfaces)
+    return rgb, depth_to_disparity(depth), mask, fine, real
+
+
 def recall(config: ModelConfig, state: WorldState, pose_B44):
     """Conditioning for the frame at `pose_B44` from memory and the last frames, and what memory knows
     there at full resolution (fine_BHW, the pixels the next frame need not write)."""
-    b, h, w, _ = state.last_rgb.shape
-    if config.geometry:
-        rgb, depth, mask, fine, real = mem.render(state.memory, pose_B44, state.intrinsics, config.resolution,
-                                                  config.real_surfaces)
-        disp = depth_to_disparity(depth)
-    else:
-        rgb, disp, mask = jnp.zeros((b, h, w, 3)), jnp.zeros((b, h, w)), jnp.zeros((b, h, w))
-        fine = real = jnp.zeros((b, h, w), bool)
+    rgb, disp, mask, fine, real = draw(config, state, pose_B44)
     return conditioning(config, rgb, disp, mask, state.last_rgb, state.prev_rgb, state.last_disp, real), fine
+
+
+# what memory knew of each pixel of a frame (`step`'s "source"): at full resolution from a real start frame or
+# from dreamed content written before, only from magnified points (the network repaints it), or nothing
+SOURCES = ("real", "dreamed", "magnified", "unknown")
+
+
+def pixel_source(mask_BHW, fine_BHW, real_BHW):
+    """Each pixel's index into SOURCES (uint8, B,H,W)."""
+    return jnp.where(fine_BHW, jnp.where(real_BHW, 0, 1), jnp.where(mask_BHW > 0.5, 2, 3)).astype(jnp.uint8)
 
 
 def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44, fine_BHW) -> WorldState:
@@ -355,18 +370,20 @@ def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44
 
 
 def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
-    """One generated step for every batch element. Returns (new state, outputs). `temperature` (may be
-    traced) overrides the config's sampling temperature."""
+    """One generated step for every batch element. Returns (new state, outputs: rgb, depth, pose, coverage and
+    source, what memory knew of each pixel as an index into SOURCES). `temperature` (may be traced) overrides
+    the config's sampling temperature."""
     config = model.config
     temperature = config.sample_temperature if temperature is None else temperature
     pose = state.pose
     if config.geometry:
         pose = mem.settle(state.memory, jax.vmap(apply_delta)(pose, camera_motion(model, state, action_B)))
-    cond, fine = recall(config, state, pose)
+    m_rgb, m_disp, mask, fine, real = draw(config, state, pose)
+    cond = conditioning(config, m_rgb, m_disp, mask, state.last_rgb, state.prev_rgb, state.last_disp, real)
     rgb, disp = complete(model, cond, fine, action_B, key, temperature, palette_of(state))
     new = advance(config, state, rgb, disp, pose, fine)
     return new, {"rgb": to_uint8(rgb), "depth": disparity_to_depth(disp), "pose": pose,
-                 "coverage": cond[..., 4].mean((1, 2))}
+                 "coverage": mask.mean((1, 2)), "source": pixel_source(mask, fine, real)}
 
 
 def rollout(model: WorldModel, state: WorldState, actions_BT, key):
