@@ -248,11 +248,18 @@ def error_sources(pred_BTHWC: np.ndarray, truth_BTHWC: np.ndarray, source_BTHW: 
     table = {}
     for lo, hi in spans(steps):
         sq, src = sq_BTHW[:, lo - 1:hi], source_BTHW[:, lo - 1:hi]
-        table[f"{lo}-{hi}"] = {name: {
-            "pixels": float((src == i).mean()), "error": float(sq[src == i].sum() / max(sq.sum(), 1e-12)),
-            "psnr": M.psnr_of_mse(sq[src == i].mean()) if (src == i).any() else None}
-            for i, name in enumerate(SOURCES)}
+        table[f"{lo}-{hi}"] = by_source = {}
+        for i, name in enumerate(SOURCES):
+            there = sq[src == i]
+            by_source[name] = {"pixels": there.size / sq.size, "error": float(there.sum() / max(sq.sum(), 1e-12)),
+                               "psnr": M.psnr_of_mse(there.mean()) if there.size else None}
     return table, per_step
+
+
+def source_text(entry: dict) -> str:
+    """One source's figures of `error_sources`, for people: share of the pixels / share of the error / PSNR."""
+    psnr = "-" if entry["psnr"] is None else f"{entry['psnr']:.1f}"
+    return f"{entry['pixels']:.0%} / {entry['error']:.0%} / {psnr}"
 
 
 def table_text(result: dict) -> str:
@@ -271,16 +278,13 @@ def table_text(result: dict) -> str:
     lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
                  f"{M.psnr_text(result['revisit_psnr'])} against the rendered truth on return "
                  f"({result['revisit_returned']} of {result['walks']} routes came back to the start unblocked)")
-    if "sources" in result:  # reports written before session 37 lack it
-        lines.append("where the error lies, by what memory knew of the pixel (share of the pixels / share of the "
-                     "squared error / PSNR there): real = a real start frame at full resolution, dreamed = the "
-                     "dream's own content written before, magnified = only magnified points (repainted), "
-                     "unknown = nothing (painted anew)")
-        lines.append(f"{'dreamed steps':>14}" + "".join(f"{name:>24}" for name in SOURCES))
-        for span, v in result["sources"].items():
-            cells = [f"{s['pixels']:.0%} / {s['error']:.0%} / " + ("-" if s["psnr"] is None else f"{s['psnr']:.1f}")
-                     for s in (v[name] for name in SOURCES)]
-            lines.append(f"{span:>14}" + "".join(f"{c:>24}" for c in cells))
+    lines.append("where the error lies, by what memory knew of the pixel (share of the pixels / share of the "
+                 "squared error / PSNR there): real = a real start frame at full resolution, dreamed = the "
+                 "dream's own content written before, magnified = only magnified points (repainted), "
+                 "unknown = nothing (painted anew)")
+    lines.append(f"{'dreamed steps':>14}" + "".join(f"{name:>24}" for name in SOURCES))
+    for span, v in result["sources"].items():
+        lines.append(f"{span:>14}" + "".join(f"{source_text(v[name]):>24}" for name in SOURCES))
     if "stopped" in result:  # reports written before session 33 lack it
         n = result["stopped"]
         lines.append(f"moves an obstacle stopped: {n['truth']} in the truth, {n['dream']} in the dream, {n['both']} in "

@@ -48,13 +48,13 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
                      "knowable pixels: where that reference is exact, which a model could get right "
                      "(docs/model.md, session 21).\n")
         if "sources" in walk:  # metrics written before session 37 lack it
+            from training.long_walk import source_text
+
             names = list(next(iter(walk["sources"].values())))
-            cell = lambda v: f"{v['pixels']:.0%} / {v['error']:.0%} / " + ("-" if v["psnr"] is None
-                                                                           else f"{v['psnr']:.1f}")
             walk_text += ("\nWhere the dream's error lies, by what memory knew of the pixel (share of the pixels / "
                           "share of the squared error / PSNR there; docs/model.md, session 37):\n\n"
                           "| dreamed steps | " + " | ".join(names) + " |\n| --- |" + " --- |" * len(names) + "\n"
-                          + "\n".join(f"| {span} | " + " | ".join(cell(v[n]) for n in names) + " |"
+                          + "\n".join(f"| {span} | " + " | ".join(source_text(v[n]) for n in names) + " |"
                                        for span, v in walk["sources"].items()) + "\n")
     text = f"""# worldgen bundled world model
 
