@@ -433,6 +433,38 @@ def test_solid_is_what_stands_between_the_ground_and_just_below_the_eye_not_a_cr
     assert not blocks(memory(EYE_HEIGHT - 0.5, pinned=False))  # dreamed content never blocks
 
 
+def test_solid_takes_a_low_rock_for_one_and_a_slope_for_ground():
+    """The ground under a position is a plane fitted to the lower envelope of the real points around it
+    (`memory.ground_fit`): a rock 0.25 m high whose rim reaches into the player's disc blocks on flat ground
+    and on a slope of 1 in 2, the same rock 1.2 m off does not, nor does the bare slope, whose points in the
+    disc span 0.3 m (the lowest point in the disc as the ground, as before session 38, missed the rock). With
+    too few points around to fit a plane to, the ground is EYE_HEIGHT below the eye."""
+    g = jnp.arange(-1.5, 1.55, 0.1)
+    x, z = (a.ravel() for a in jnp.meshgrid(g, g))
+
+    def blocks(slope, rock_at=None):
+        y = slope * x
+        if rock_at is not None:
+            r = jnp.hypot(x, z - rock_at) / 0.6
+            y = y + 0.25 * jnp.sqrt(jnp.clip(1.0 - r ** 2, 0.0))
+        m = mem.empty(1, x.size, 0).replace(points=jnp.stack([x, y, z], -1)[None], valid=jnp.ones((1, x.size), bool))
+        return bool(mem.solid(m, jnp.array([[[0.0, EYE_HEIGHT, 0.0]]]), EYE_HEIGHT, PLAYER_RADIUS)[0, 0])
+
+    assert not blocks(0.0)
+    assert not blocks(0.5)
+    assert blocks(0.0, rock_at=-0.5)
+    assert blocks(0.5, rock_at=-0.5)
+    assert not blocks(0.0, rock_at=-1.2)
+    assert not blocks(0.5, rock_at=-1.2)
+    # a wall seen from afar leaves a few points in the disc and too few to fit a ground to: the eye's ground holds
+    few = lambda heights: mem.empty(1, len(heights), 0).replace(
+        points=jnp.stack([jnp.linspace(-0.1, 0.1, len(heights)), jnp.asarray(heights), jnp.full(len(heights), -0.2)],
+                         -1)[None], valid=jnp.ones((1, len(heights)), bool))
+    eye = jnp.array([[[0.0, EYE_HEIGHT, 0.0]]])
+    assert bool(mem.solid(few([0.1, 0.7, 1.0, 1.3]), eye, EYE_HEIGHT, PLAYER_RADIUS)[0, 0])
+    assert not bool(mem.solid(few([0.0, 0.05, 0.1, 0.2]), eye, EYE_HEIGHT, PLAYER_RADIUS)[0, 0])
+
+
 def test_real_surfaces_draw_a_magnified_real_frame_whole_and_nearer_the_truth(walk):
     """Seen from 3 steps (1.5 m) closer, a pinned real frame's points leave holes; drawn as a surface
     (`ModelConfig.real_surfaces`) it covers what it saw (holes 0.5% of it, 12.5% with points), in the closer view's

@@ -43,8 +43,13 @@ _NOWHERE = 1e9  # the position of an empty view or trail slot
 PALETTE_STRIDE = 4  # every 4th column of the pinned real frames is a palette candidate
 PALETTE_SIZE = 64  # colours kept per row: the most frequent candidates (a row window holds about 60 on average)
 NEAR_GROUND = 1.0  # metres below the eye: dreamed points lower than this are ground, which `write` always keeps
-SOLID_ABOVE = 0.4  # metres: a real point this far above the ground (and under CROWN_CLEARANCE) stands there
-SOLID_POINTS = 4  # real points standing within the player's disc that make a position solid
+SOLID_ABOVE = 0.15  # metres: a real point this far above the ground (and under CROWN_CLEARANCE) stands there
+SOLID_POINTS = 3  # real points standing within the player's disc that make a position solid
+GROUND_REACH = 1.5  # metres: the ground under a position is a plane fitted to the real points this near it
+GROUND_POINTS = 10  # fewer real points than this within GROUND_REACH: the ground is where the eye's height puts it
+GROUND_LIFT = 0.1  # metres: that ground stands this far above EYE_HEIGHT below the eye (a dream's height drifts)
+GROUND_BAND = 0.1  # metres: a refit keeps the points at most this far above the last fit (its lower envelope)
+GROUND_FITS = 4
 CROWN_CLEARANCE = 0.2  # metres below the eye: real points higher than this are a crown or eaves the player walks under
 
 
@@ -182,6 +187,25 @@ def settle(mem: Memory, pose_B44):
     return pose_B44.at[:, 1, 3].set(jnp.where(back, height, pose_B44[:, 1, 3]))
 
 
+def ground_fit(dx, dz, y, near, fits: int = GROUND_FITS):
+    """Heights (..., P) of points above the ground plane, given their horizontal offsets `dx`, `dz` from where
+    the ground is wanted and their heights `y` (..., P), and which of them may be ground (`near`). The plane is
+    fitted by least squares to the near points, then again `fits` - 1 times to those at most GROUND_BAND above
+    the last fit: what stands on the ground lifts the first fit, and the refits sink it to the ground's lower
+    envelope, tilted with the terrain. Heights are taken from the near points' mean, so the solve is well
+    scaled anywhere."""
+    w = near.astype(y.dtype)
+    y = y - (w * y).sum(-1, keepdims=True) / jnp.maximum(w.sum(-1, keepdims=True), 1.0)
+    basis = (jnp.ones_like(dx), dx, dz)
+    for _ in range(fits):
+        normal = jnp.stack([jnp.stack([(w * a * b).sum(-1) for b in basis], -1) for a in basis], -2)
+        moment = jnp.stack([(w * a * y).sum(-1) for a in basis], -1)[..., None]
+        coef = jnp.linalg.solve(normal + 1e-4 * jnp.eye(3), moment)
+        above = y - (coef[..., 0, :] + coef[..., 1, :] * dx + coef[..., 2, :] * dz)
+        w = (near & (above < GROUND_BAND)).astype(y.dtype)
+    return above
+
+
 def solid(mem: Memory, eyes_BO3, eye_height: float, radius: float):
     """Whether a player of disc `radius` with its eye at each position (B, O, 3) would stand in something the
     real start frames show (B, O) bool: at least SOLID_POINTS pinned points within `radius` of it horizontally
@@ -189,17 +213,26 @@ def solid(mem: Memory, eyes_BO3, eye_height: float, radius: float):
     walks under a tree's crown or a roof's eaves: a first version that counted points up to 0.4 m above the eye
     stopped a revisit under one, and one that counted them up to the eye stopped held walks for good under crowns
     seen 18 m away, docs/model.md session 24).
-    The ground is the lowest pinned point in the disc, and at most SOLID_ABOVE - 0.1 above where the eye's
-    height puts it (a dream's height drifts)."""
+    The ground is one plane fitted to the lower envelope of the pinned points within GROUND_REACH of the
+    positions' centroid (`ground_fit`; the positions of one step lie within a move of each other), so a rock
+    0.2 m high stops the player as the world does, and a slope does not (session 38: the lowest point in the
+    disc as the ground took a slope for a rock at any lower threshold than 0.4 m). Where the start frames saw
+    fewer than GROUND_POINTS points there (a wall seen from afar), the ground is level, `eye_height` below the
+    eye (and GROUND_LIFT above that)."""
     if not mem.pinned:
         return jnp.zeros(eyes_BO3.shape[:2], bool)
-    points = mem.points[:, None, :mem.pinned]  # (B, 1, P, 3); sky points lie 1 km away
-    gap = jnp.linalg.norm(points[..., ::2] - eyes_BO3[:, :, None, ::2], axis=-1)  # (B, O, P)
-    y, eye_y = points[..., 1], eyes_BO3[..., 1:2]
-    in_disc = mem.valid[:, None, :mem.pinned] & (gap < radius)
-    ground = jnp.minimum(jnp.where(in_disc, y, jnp.inf).min(-1, keepdims=True), eye_y - eye_height + SOLID_ABOVE - 0.1)
-    standing = in_disc & (y > ground + SOLID_ABOVE) & (y < eye_y - CROWN_CLEARANCE)
-    return standing.sum(-1) >= SOLID_POINTS
+    points, eyes_y = mem.points[:, :mem.pinned], eyes_BO3[..., 1]  # (B, P, 3); sky points lie 1 km away
+    centre = eyes_BO3.mean(1)  # (B, 3)
+    dx, dz = points[..., 0] - centre[:, None, 0], points[..., 2] - centre[:, None, 2]
+    under = mem.valid[:, :mem.pinned] & (points[..., 1] < eyes_y.max(1, keepdims=True) - CROWN_CLEARANCE)
+    near = under & (jnp.hypot(dx, dz) < GROUND_REACH)
+    level = points[..., 1] - (eyes_y.mean(1, keepdims=True) - eye_height + GROUND_LIFT)
+    enough = near.sum(-1, keepdims=True) >= GROUND_POINTS
+    standing = under & (jnp.where(enough, ground_fit(dx, dz, points[..., 1], near), level) > SOLID_ABOVE)  # (B, P)
+    gap = jnp.hypot(points[:, None, :, 0] - eyes_BO3[..., 0:1], points[:, None, :, 2] - eyes_BO3[..., 2:3])
+    under_eye = points[:, None, :, 1] < eyes_y[..., None] - CROWN_CLEARANCE
+    count = (standing[:, None] & under_eye & (gap < radius)).sum(-1)
+    return count >= SOLID_POINTS
 
 
 def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int):
