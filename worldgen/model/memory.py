@@ -46,8 +46,7 @@ NEAR_GROUND = 1.0  # metres below the eye: dreamed points lower than this are gr
 SOLID_ABOVE = 0.15  # metres: a real point this far above the ground (and under CROWN_CLEARANCE) stands there
 SOLID_POINTS = 3  # real points standing within the player's disc that make a position solid
 GROUND_REACH = 1.5  # metres: the ground under a position is a plane fitted to the real points this near it
-GROUND_POINTS = 10  # fewer real points than this within GROUND_REACH: the ground is where the eye's height puts it
-GROUND_LIFT = 0.1  # metres: that ground stands this far above EYE_HEIGHT below the eye (a dream's height drifts)
+GROUND_POINTS = 6  # fewer real points than this within GROUND_REACH: nothing known there, nothing solid
 GROUND_BAND = 0.1  # metres: a refit keeps the points at most this far above the last fit (its lower envelope)
 GROUND_FITS = 4
 CROWN_CLEARANCE = 0.2  # metres below the eye: real points higher than this are a crown or eaves the player walks under
@@ -206,7 +205,7 @@ def ground_fit(dx, dz, y, near, fits: int = GROUND_FITS):
     return above
 
 
-def solid(mem: Memory, eyes_BO3, eye_height: float, radius: float):
+def solid(mem: Memory, eyes_BO3, radius: float):
     """Whether a player of disc `radius` with its eye at each position (B, O, 3) would stand in something the
     real start frames show (B, O) bool: at least SOLID_POINTS pinned points within `radius` of it horizontally
     standing more than SOLID_ABOVE above the ground there and more than CROWN_CLEARANCE below the eye (a player
@@ -217,8 +216,7 @@ def solid(mem: Memory, eyes_BO3, eye_height: float, radius: float):
     positions' centroid (`ground_fit`; the positions of one step lie within a move of each other), so a rock
     0.2 m high stops the player as the world does, and a slope does not (session 38: the lowest point in the
     disc as the ground took a slope for a rock at any lower threshold than 0.4 m). Where the start frames saw
-    fewer than GROUND_POINTS points there (a wall seen from afar), the ground is level, `eye_height` below the
-    eye (and GROUND_LIFT above that)."""
+    fewer than GROUND_POINTS points within reach, nothing is solid."""
     if not mem.pinned:
         return jnp.zeros(eyes_BO3.shape[:2], bool)
     points, eyes_y = mem.points[:, :mem.pinned], eyes_BO3[..., 1]  # (B, P, 3); sky points lie 1 km away
@@ -226,13 +224,11 @@ def solid(mem: Memory, eyes_BO3, eye_height: float, radius: float):
     dx, dz = points[..., 0] - centre[:, None, 0], points[..., 2] - centre[:, None, 2]
     under = mem.valid[:, :mem.pinned] & (points[..., 1] < eyes_y.max(1, keepdims=True) - CROWN_CLEARANCE)
     near = under & (jnp.hypot(dx, dz) < GROUND_REACH)
-    level = points[..., 1] - (eyes_y.mean(1, keepdims=True) - eye_height + GROUND_LIFT)
-    enough = near.sum(-1, keepdims=True) >= GROUND_POINTS
-    standing = under & (jnp.where(enough, ground_fit(dx, dz, points[..., 1], near), level) > SOLID_ABOVE)  # (B, P)
+    standing = under & (ground_fit(dx, dz, points[..., 1], near) > SOLID_ABOVE)  # (B, P)
     gap = jnp.hypot(points[:, None, :, 0] - eyes_BO3[..., 0:1], points[:, None, :, 2] - eyes_BO3[..., 2:3])
     under_eye = points[:, None, :, 1] < eyes_y[..., None] - CROWN_CLEARANCE
     count = (standing[:, None] & under_eye & (gap < radius)).sum(-1)
-    return count >= SOLID_POINTS
+    return (count >= SOLID_POINTS) & (near.sum(-1, keepdims=True) >= GROUND_POINTS)
 
 
 def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int):

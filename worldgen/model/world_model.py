@@ -27,7 +27,7 @@ from worldgen.model.config import ModelConfig
 from worldgen.model.fill import fill_holes
 from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, heading_frame
 from worldgen.model.unet import UNet, deepen as unet_deepen, timestep_embedding
-from worldgen.player import EYE_HEIGHT, PLAYER_RADIUS
+from worldgen.player import PLAYER_RADIUS
 
 COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
 # (+ 1 with ModelConfig.provenance: the warp pixel comes from a real frame)
@@ -144,8 +144,7 @@ def collide(memory: mem.Memory, pose_B44, motion_B4, outcomes_BO2, moves_B):
     fwd, right = jax.vmap(heading_frame)(pose_B44)
     eye = lambda move_BO2: (pose_B44[:, None, :3, 3] + move_BO2[..., :1] * fwd[:, None]
                             + move_BO2[..., 1:2] * right[:, None] + motion_B4[:, None, 2:3] * jnp.eye(3)[1])
-    in_the_way = mem.solid(memory, eye(jnp.concatenate([motion_B4[:, None, :2], outcomes_BO2], 1)), EYE_HEIGHT,
-                           PLAYER_RADIUS)
+    in_the_way = mem.solid(memory, eye(jnp.concatenate([motion_B4[:, None, :2], outcomes_BO2], 1)), PLAYER_RADIUS)
     free = ~in_the_way[:, 1:].at[:, -1].set(False)  # the last outcome, no move, is always free
     first = jnp.take_along_axis(outcomes_BO2, jnp.argmax(free, 1)[:, None, None], 1)[:, 0]
     blocked = moves_B & in_the_way[:, 0]
