@@ -21,7 +21,7 @@ from worldgen.errors import WorldgenError
 from worldgen.model.config import preset
 from worldgen.model.runner import Generator
 from worldgen.model.store import export_model
-from worldgen.model.world_model import WorldModel
+from worldgen.model.world_model import SOURCES, WorldModel
 from worldgen.spec import WorldSpec
 
 
@@ -215,6 +215,9 @@ def test_the_play_channel_streams_while_held_and_stays_at_most_one_frame_ahead(g
         assert np.array_equal(second[1], session.log[1][0]) and np.array_equal(second[2], session.log[1][1])
         time.sleep(0.5)  # unacknowledged: the server waits instead of queueing more
         assert session.step_count == 2
+        # what memory knew of each dream pixel: indices into the names the frame carries, the model's own
+        assert first[0]["memory"] == list(SOURCES) and np.array_equal(second[3], session.known)
+        assert (first[3] == SOURCES.index("real")).any() and first[3].max() < len(SOURCES)
         ws.send_json({"ack": 2})
         assert _frame(ws)[0]["seq"] == 3
         ws.send_json({"action": None, "ack": 3})
@@ -234,15 +237,19 @@ def test_the_play_channel_streams_while_held_and_stays_at_most_one_frame_ahead(g
     assert other.step_count == 0
 
 
-def _frame(ws) -> tuple[dict, np.ndarray, np.ndarray | None]:
-    """A binary frame of the play channel: its fields, the dream and the truth (None without one)."""
+def _frame(ws) -> tuple:
+    """A binary frame of the play channel: its fields, the dream, the truth (None without one) and what memory
+    knew of each dream pixel (None before a step)."""
     data = ws.receive_bytes()
     n = int.from_bytes(data[:4], "little")
     fields = json.loads(data[4:4 + n])
     res = fields["resolution"]
-    pixels = np.frombuffer(data[4 + n:], np.uint8).reshape(-1, res, res, 3)
-    assert len(pixels) == 1 + fields["truth"]
-    return fields, pixels[0], pixels[1] if fields["truth"] else None
+    raw = np.frombuffer(data[4 + n:], np.uint8)
+    size = res * res * 3 * (1 + fields["truth"])
+    assert len(raw) == size + (res * res if fields["memory"] else 0)
+    pixels = raw[:size].reshape(-1, res, res, 3)
+    known = raw[size:].reshape(res, res) if fields["memory"] else None
+    return fields, pixels[0], pixels[1] if fields["truth"] else None, known
 
 
 def _free_port() -> int:
@@ -320,13 +327,20 @@ def test_browser_play_and_download(server, browser, tmp_path):
     page = _open(browser, server)
     frames = lambda: page.eval_on_selector_all(".wg-views canvas", "es => es.map(e => e.toDataURL())")
     first = frames()
-    page.click(".wg-hud")
+    page.click(".wg-dream")
     page.keyboard.down("w")
     page.wait_for_function("Number(document.querySelector('.wg-player').dataset.step) >= 5", timeout=60_000)
     # The page writes its FPS counter four times a second, from the frames shown in the last second.
     page.wait_for_function("Number(document.querySelector('.wg-player').dataset.fps) > 0", timeout=10_000)
     page.keyboard.up("w")
     assert frames() != first
+    # Ticked, each streamed step also shows what memory knew of each dream pixel; the box keeps the focus, and
+    # the keys still walk (a text field would keep them).
+    page.check(".wg-memory-on")
+    page.keyboard.down("d")
+    page.wait_for_function("Number(document.querySelector('.wg-player').dataset.memory) > 0", timeout=60_000)
+    page.keyboard.up("d")
+    assert page.is_visible(".wg-memory") and "a real frame" in page.inner_text(".wg-memory-key")
     page.keyboard.down("ArrowDown")  # would scroll this long page if the app let it
     page.wait_for_function("Number(document.querySelector('.wg-player').dataset.step) >= 8", timeout=60_000)
     page.keyboard.up("ArrowDown")

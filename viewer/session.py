@@ -28,7 +28,7 @@ from worldgen.env import WorldEnv
 from worldgen.errors import WorldgenError
 from worldgen.export import export_world
 from worldgen.model.runner import Generator
-from worldgen.model.world_model import WorldState, to_uint8
+from worldgen.model.world_model import SOURCES, WorldState, to_uint8
 from worldgen.player import PlayerState
 from worldgen.render import Renderer
 from worldgen.spec import WorldSpec
@@ -48,8 +48,9 @@ def png_data_url(rgb_HWC: np.ndarray) -> str:
 
 def pack_frame(fields: dict, *images_HWC: np.ndarray | None) -> bytes:
     """A binary frame: a 4-byte little-endian length, that many bytes of JSON fields, then each image's raw
-    RGB bytes (H*W*3, row-major), those that are None left out. The page draws them into canvases without
-    decoding anything (player.js); PNG data URLs cost both ends a codec and base64 on every frame."""
+    bytes (row-major uint8: H*W*3 for RGB, H*W for a map of indices), those that are None left out. The page
+    draws them into canvases without decoding anything (player.js); PNG data URLs cost both ends a codec and
+    base64 on every frame."""
     head = json.dumps(fields).encode()
     return b"".join([len(head).to_bytes(4, "little"), head]
                     + [np.ascontiguousarray(im, np.uint8).tobytes() for im in images_HWC if im is not None])
@@ -133,6 +134,7 @@ class PlaySession:
         self.log: deque = deque(maxlen=LOG_LIMIT)  # (dream rgb, truth rgb | None, depth, pose)
         self.sq_err, self.n_err = 0.0, 0
         self.dream = self.truth = None
+        self.known = None  # what memory knew of each pixel of the dream (indices into SOURCES), after a step
         self.last_psnr = None
         self.goal = None  # (rgb, latent) of a remembered true view to walk back to
 
@@ -183,6 +185,7 @@ class PlaySession:
         intr = self.renderer.intrinsics
         self.gen_state = self.gen.init(rgb, depth, pose, intr) if self.gen.config.geometry else self.gen.init(rgb)
         self.dream = self.truth = rgb[0, -1]
+        self.known = None
 
 
     # --- play -----------------------------------------------------------------------------------
@@ -207,7 +210,7 @@ class PlaySession:
             truth = self.truth = obs["rgb"]
         # One transfer, then batch element 0 in NumPy: indexing a device array dispatches a computation per output.
         out = jax.device_get(out)
-        self.dream = out["rgb"][0]
+        self.dream, self.known = out["rgb"][0], out["source"][0]
         if truth is not None:
             err = float(np.mean((self.dream.astype(np.float64) - truth) ** 2))
             self.sq_err, self.n_err = self.sq_err + err, self.n_err + 1
@@ -259,7 +262,7 @@ class PlaySession:
             with GL_LOCK:
                 self.env.place(snap.player)
         self.context = deque(snap.context, maxlen=self.k)
-        self.dream = np.asarray(to_uint8(self.gen_state.last_rgb[0]))
+        self.dream, self.known = np.asarray(to_uint8(self.gen_state.last_rgb[0])), None
         self.truth = self.context[-1][0] if self.world is not None else None
         return self._changed()
 
@@ -280,9 +283,12 @@ class PlaySession:
 
     def frame(self, **extra) -> bytes:
         """The view as the play channel streams it (`viewer.stream`): `pack_frame` of the fields (with
-        `extra`), the dream's RGB bytes and the truth's when there is one. No goal: streaming never changes it."""
-        fields = {**self._fields(), **extra, "truth": self.truth is not None}
-        return pack_frame(fields, self.dream, self.truth)
+        `extra`), the dream's RGB bytes, the truth's when there is one, and after a step what memory knew of
+        each of the dream's pixels (one byte each, an index into the `memory` field's names,
+        `world_model.SOURCES`). No goal: streaming never changes it."""
+        fields = {**self._fields(), **extra, "truth": self.truth is not None,
+                  "memory": list(SOURCES) if self.known is not None else None}
+        return pack_frame(fields, self.dream, self.truth, self.known)
 
     def describe(self) -> str:
         if self.world is not None:

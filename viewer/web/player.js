@@ -1,7 +1,8 @@
 // Client-side play loop. Keys and pad buttons set the held action; the page tells the server over one
 // websocket (viewer/stream.py) what is held, and the server streams frames while it is, at most one ahead
 // of what this page has acknowledged, so a slow machine drops frames instead of queueing them. A streamed
-// frame is binary (PlaySession.frame): its raw RGB goes straight into the canvases, nothing to decode.
+// frame is binary (PlaySession.frame): its raw RGB goes straight into the canvases, nothing to decode (and,
+// with "what memory knew" ticked, its map of what the world memory knew of each pixel into a third).
 // Python handlers change the world through `props.value` (PNG data URLs), which is watched; a streamed
 // frame older than the newest world version is dropped. Nothing runs per animation frame: the page works
 // only when a key changes or a frame arrives, and the two cores stay with the model.
@@ -16,9 +17,11 @@ let version = -1;         // newest world version shown
 let pauseUntil = 0;       // back off after an error instead of hammering the server
 let ws = null, wsToken = null, sent;  // the play channel, the token it speaks for, the action it was told
 
-function typing(e) {
+function typing(e) {  // keys into a field or a slider are the user's; a box just ticked leaves them for walking
   const t = e.target;
-  return t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable);
+  if (!t) return false;
+  if (t.tagName === 'INPUT') return !['checkbox', 'radio', 'button'].includes(t.type);
+  return t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable;
 }
 function press(a) { if (!held.includes(a)) { held.push(a); sync(); } }
 function release(a) { const i = held.indexOf(a); if (i >= 0) { held.splice(i, 1); sync(); } }
@@ -39,6 +42,8 @@ element.querySelectorAll('.wg-pad button').forEach((b) => {
   ['pointerup', 'pointerleave', 'pointercancel'].forEach((ev) => b.addEventListener(ev, off));
 });
 $('.wg-smooth').addEventListener('change', (e) => root.classList.toggle('smooth', e.target.checked));
+const memoryOn = () => $('.wg-memory-on').checked;
+$('.wg-memory-on').addEventListener('change', () => { if (!memoryOn()) display('.wg-memory-fig', false); });
 
 function put(sel, text) {  // write only what changed: each DOM write costs a layout
   const el = $(sel);
@@ -72,7 +77,26 @@ function drawURL(canvas, url) {  // a PNG data URL, decoded first: drawn only if
   };
   im.src = url;
 }
-const dream = $('.wg-dream'), truth = $('.wg-truth');
+const dream = $('.wg-dream'), truth = $('.wg-truth'), memory = $('.wg-memory');
+
+// What the world memory knew of each dream pixel when the frame was made, by the names the server sends
+// (world_model.SOURCES, in the order of the map's indices): a colour and a caption for each.
+const KNOWN = {
+  real: [[70, 190, 110], 'green: a real frame'], dreamed: [[80, 130, 240], 'blue: dreamed before'],
+  magnified: [[240, 200, 70], 'yellow: magnified, repainted'], unknown: [[230, 70, 90], 'red: painted new'],
+};
+function drawKnown(map, names, res) {  // one byte per pixel, an index into `names`
+  const colours = names.map((n) => (KNOWN[n] || [[128, 128, 128]])[0]);
+  if (memory.width !== res) memory.width = memory.height = res;
+  const ctx = memory.getContext('2d'), img = ctx.createImageData(res, res), d = img.data;
+  for (let i = 0, j = 0; i < map.length; i++, j += 4) {
+    const c = colours[map[i]] || [0, 0, 0];
+    d[j] = c[0]; d[j + 1] = c[1]; d[j + 2] = c[2]; d[j + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+  put('.wg-memory-key', names.map((n) => (KNOWN[n] || [0, n])[1]).join(' · '));
+  root.dataset.memory = Number(root.dataset.memory || 0) + 1;
+}
 
 let hudView = null;  // the newest view whose numbers the HUD does not show yet
 function writeHud() {  // text that changes every frame costs a layout and a paint each time
@@ -92,12 +116,15 @@ function show(v, pixels) {  // a view: from Python (pictures as data URLs) or st
   version = v.version;
   put('.wg-error', '');
   if (pixels) {
-    const n = v.resolution * v.resolution * 3;
+    const n = v.resolution * v.resolution * 3, at = v.truth ? 2 * n : n;
     drawRGB(dream, pixels.subarray(0, n), v.resolution);
     if (v.truth) drawRGB(truth, pixels.subarray(n, 2 * n), v.resolution);
+    if (v.memory && memoryOn()) drawKnown(pixels.subarray(at, at + n / 3), v.memory, v.resolution);
+    display('.wg-memory-fig', v.memory && memoryOn());
   } else {
     if (v.dream) drawURL(dream, v.dream);
     if (v.truth) drawURL(truth, v.truth);
+    display('.wg-memory-fig', false);  // a new world, an undo: no step has been made from it yet
   }
   display('.wg-truth-fig', v.truth);
   hudView = v;
