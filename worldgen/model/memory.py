@@ -48,7 +48,7 @@ SOLID_POINTS = 3  # real points standing within the player's disc that make a po
 GROUND_REACH = 1.5  # metres: the ground under a position is a plane fitted to the real points this near it
 GROUND_POINTS = 6  # fewer real points than this within GROUND_REACH: nothing known there, nothing solid
 GROUND_BAND = 0.1  # metres: a refit keeps the points at most this far above the last fit (its lower envelope)
-GROUND_FITS = 4
+GROUND_FITS = 4  # least-squares fits of that plane: the first to all of them, then to the lower envelope
 CROWN_CLEARANCE = 0.2  # metres below the eye: real points higher than this are a crown or eaves the player walks under
 
 
