@@ -4,12 +4,14 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
 
     python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--palette-rows R]
         [--palette-prior S] [--palette-reach D] [--transient-near M] [--collide on|off]
-        [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--hold ACTION] [--vary] [--out DIR]
+        [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--ground-within M] [--hold ACTION]
+        [--vary] [--out DIR]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 8, as `worldgen eval`), for figures one bad walk moves less
     # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M, --collide, --fill-behind,
-    # --fill-edge and --real-surfaces override ModelConfig.palette_rows, .palette_prior, .palette_reach,
-    # .transient_near (0: off), .collide, .fill_behind, .fill_edge and .real_surfaces
+    # --fill-edge, --real-surfaces and --ground-within override ModelConfig.palette_rows, .palette_prior,
+    # .palette_reach, .transient_near (0: off), .collide, .fill_behind, .fill_edge, .real_surfaces and
+    # .ground_within (0: off)
     # --hold ACTION: after the explorer's 4 start frames the player holds ACTION (e.g. forward: a user holding W in
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --vary: each world of its own random description, as `worldgen record --vary` draws them (a designer's worlds)
@@ -30,7 +32,7 @@ if __name__ == "__main__":
     args = [a for a in args if a != "--vary"]
     opts = {"--out": None, "--walks": "8", "--palette-rows": None, "--palette-prior": None, "--palette-reach": None,
             "--transient-near": None, "--collide": None, "--fill-behind": None, "--fill-edge": None,
-            "--real-surfaces": None,
+            "--real-surfaces": None, "--ground-within": None,
             "--hold": None}
     for name in opts:
         if name in args:
@@ -44,7 +46,8 @@ if __name__ == "__main__":
              **{flag[2:].replace("-", "_"): opts[flag] for flag in ("--palette-rows", "--palette-prior",
                                                                     "--palette-reach", "--transient-near",
                                                                     "--collide", "--fill-behind",
-                                                                    "--fill-edge", "--real-surfaces")}}
+                                                                    "--fill-edge", "--real-surfaces",
+                                                                    "--ground-within")}}
     given = {rule: value for rule, value in given.items() if value is not None}
     switches = {rule for rule in given if isinstance(getattr(model.config, rule), bool)}  # the on/off ones
     for rule in switches:

@@ -15,9 +15,10 @@ from worldgen.errors import WorldgenError
 from worldgen.model import memory as mem
 from worldgen.model import world_model as wm
 from worldgen.model.config import ModelConfig, preset
-from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, pose_delta, unproject
+from worldgen.model.geometry import (SKY_DEPTH, apply_delta, depth_to_disparity, disparity_to_depth, ground_disparity,
+                                     pose_delta, unproject)
 from worldgen.model.runner import Generator
-from worldgen.player import camera_pose, spawn, step
+from worldgen.player import EYE_HEIGHT, camera_pose, spawn, step
 from worldgen.render import Renderer
 from splat_reference import splat  # tests/ is on the path under pytest
 
@@ -55,6 +56,44 @@ def test_sky_points_carry_the_sky_into_other_views_and_read_back_as_sky():
     assert from_sky.sum() > 0.5 * sky0.sum()
     assert (f1.depth_HW[from_sky] == 0).mean() > 0.95
     assert (np.abs(np.asarray(rgb)[from_sky] - f1.rgb_HWC[from_sky]).max(-1) < 3).mean() > 0.9
+
+
+def test_with_ground_within_a_dreamed_sky_under_the_horizon_is_ground_and_never_stored_as_sky(rollout_start,
+                                                                                          random_tiny_model):
+    """ModelConfig.ground_within: a network that says sky everywhere (its disparity output pushed far under zero)
+    stores every pixel it paints as sky, the ground under the eye too, where it then stays at any distance walked.
+    With the rule, a pixel whose ray meets a level ground EYE_HEIGHT under the eye within 30 m is that ground: the
+    frame's depth there is the plane's, no ring point well under the eye lies at sky distance, and the colours are the
+    same. `geometry.ground_disparity` is that plane: each downward ray unprojected at its depth lands on it."""
+    data, _, args = rollout_start
+    pose, intr = jnp.asarray(args[2][0, -1]), jnp.asarray(data.intrinsics)
+    plane = np.asarray(ground_disparity(pose, intr, 32, EYE_HEIGHT))
+    down = plane > 0
+    assert 0.3 < down.mean() < 1.0  # the camera looks a little down: the horizon is in the frame
+    pts, _ = unproject(jnp.asarray(np.where(down, 1.0 / np.maximum(plane, 1e-9), 0.0)), pose, intr)
+    near = (down & (plane < 2.0)).reshape(-1)  # nearer than 0.5 m, disparity is capped (depth_to_disparity)
+    np.testing.assert_allclose(np.asarray(pts)[near, 1], float(pose[1, 3]) - EYE_HEIGHT, atol=1e-3)
+    params = nnx.state(random_tiny_model, nnx.Param)
+    params["unet"]["head"]["bias"] = nnx.Param(params["unet"]["head"]["bias"][...].at[3].set(-100.0))
+    sky_says = nnx.merge(nnx.graphdef(random_tiny_model), params, nnx.state(random_tiny_model, nnx.Not(nnx.Param)))
+    forward = np.array([int(Action.FORWARD)])
+    outs = {}
+    for within in (0.0, 30.0):
+        gen = Generator(wm.with_options(sky_says, ground_within=within))
+        new, out = gen.step(gen.init(*args), forward, jax.random.key(0))
+        ring, valid = slice(new.memory.pinned, None), np.asarray(new.memory.valid[0, new.memory.pinned:])
+        rel = np.asarray(new.memory.points[0, ring] - out["pose"][0, None, :3, 3])[valid]
+        dist = np.linalg.norm(rel, axis=-1)  # sky points 10 degrees or more under the horizon: ground within 9 m
+        outs[within] = out, (rel[:, 1] < -np.sin(np.radians(10)) * dist) & (dist > 0.5 * SKY_DEPTH)
+    (off, sky_under_off), (on, sky_under_on) = outs[0.0], outs[30.0]
+    assert not np.asarray(off["depth"]).any() and sky_under_off.sum() > 100
+    plane = np.asarray(ground_disparity(on["pose"][0], intr, 32, EYE_HEIGHT))
+    ground = plane >= 1 / 30.0
+    np.testing.assert_allclose(np.asarray(on["depth"][0])[ground], 1.0 / plane[ground], rtol=1e-4)
+    assert not np.asarray(on["depth"][0])[~ground].any() and not sky_under_on.any()
+    np.testing.assert_array_equal(on["rgb"], off["rgb"])
+    with pytest.raises(WorldgenError, match="ground_within"):
+        dataclasses.replace(preset("tiny"), ground_within=0.5)
 
 
 def test_pose_delta_matches_player_motion_and_inverts():

@@ -87,6 +87,9 @@ def _add_inference_settings(p) -> None:
     p.add_argument("--real-surfaces", default="model", choices=("model", "on", "off"),
                    help="where the real start frames' points are magnified or leave holes, draw those frames as "
                         "whole surfaces (ModelConfig.real_surfaces; model: as the model folder says)")
+    p.add_argument("--ground-within", type=float, default=None,
+                   help="a dreamed pixel said to be sky whose ray meets a level ground within this many metres is "
+                        "that ground, 0 = off (ModelConfig.ground_within; default: as the model folder says)")
 
 
 def _train_rules(args) -> dict:
@@ -223,6 +226,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "palette; default: --init's, else 0)")
     p.add_argument("--transient-near", type=float, default=None,
                    help="the trained model's ModelConfig.transient_near in metres (0 = off; default: --init's, "
+                        "else 0)")
+    p.add_argument("--ground-within", type=float, default=None,
+                   help="the trained model's ModelConfig.ground_within in metres (0 = off; default: --init's, "
                         "else 0)")
     p.add_argument("--collide", action="store_true",
                    help="the trained model blocks moves into what its real start frames show (ModelConfig.collide, "

@@ -71,6 +71,12 @@ class ModelConfig:
         drawn as whole surfaces instead: each pixel's ray is followed to where it meets a frame's depth, which
         gives its colour there (`worldgen.model.surface`), so a magnified real surface is not a sieve for the
         network to repaint (docs/model.md, session 34). Needs geometry. An inference rule.
+    ground_within: metres. A pixel the network says is sky (its disparity reads back as sky) whose ray meets a
+        level ground `worldgen.player.EYE_HEIGHT` under the eye within this view depth is that ground instead
+        (`world_model.ground_not_sky`): terrain stands under every ray that goes down that steeply (the truth's
+        sky reaches 6 degrees under the horizon at most, over a crest), and a downward ray stored as sky stays
+        in that direction at any distance walked, drawn over the ground as a patch that moves with the camera
+        (docs/model.md, session 39). 0: off. An inference rule.
     """
 
     resolution: int = 64
@@ -95,6 +101,7 @@ class ModelConfig:
     transient_near: float = 0.0
     collide: bool = False
     real_surfaces: bool = False
+    ground_within: float = 0.0
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
@@ -118,6 +125,9 @@ class ModelConfig:
             raise WorldgenError(f"ModelConfig.palette_reach = {self.palette_reach}: expected 0..3.5 (signed RGB)")
         if not 0.0 <= self.transient_near <= 100.0:
             raise WorldgenError(f"ModelConfig.transient_near = {self.transient_near}: expected 0..100 metres")
+        if self.ground_within and not 1.0 <= self.ground_within <= 1000.0:
+            raise WorldgenError(f"ModelConfig.ground_within = {self.ground_within}: expected 0 (off) or 1..1000 "
+                                "metres")
         for rule in ("fill_behind", "fill_edge"):
             if getattr(self, rule) and not self.fill:
                 raise WorldgenError(f"ModelConfig.{rule} needs fill (it changes how the memory's holes are filled)")

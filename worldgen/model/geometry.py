@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 MIN_DEPTH = 0.05
 SKY_DEPTH = 1000.0  # sky pixels kept as points this far along their rays: in effect at infinity
+SKY_DISPARITY = 0.013  # a disparity at most this (nearer than 77 m) reads back as sky
 
 
 def unproject(depth_HW: jax.Array, pose_44: jax.Array, intrinsics_33: jax.Array,
@@ -75,5 +76,13 @@ def depth_to_disparity(depth):
     return jnp.where(depth > MIN_DEPTH, 1.0 / jnp.maximum(depth, 0.5), 0.0)
 
 
-def disparity_to_depth(disp, sky_below: float = 0.013):
+def disparity_to_depth(disp, sky_below: float = SKY_DISPARITY):
     return jnp.where(disp > sky_below, 1.0 / jnp.maximum(disp, sky_below), 0.0)
+
+
+def ground_disparity(pose_44: jax.Array, intrinsics_33: jax.Array, res: int, below: float) -> jax.Array:
+    """Disparity (H,W) of a level ground `below` metres under the camera of `pose_44`: 0 where a pixel's ray does
+    not go down."""
+    points, _ = unproject(jnp.ones((res, res)), pose_44, intrinsics_33)
+    drop = pose_44[1, 3] - points[:, 1]  # metres the ray falls per metre of view depth
+    return jnp.where(drop > 0, depth_to_disparity(below / jnp.maximum(drop, 1e-6)), 0.0).reshape(res, res)

@@ -25,9 +25,10 @@ from worldgen.errors import WorldgenError
 from worldgen.model import memory as mem
 from worldgen.model.config import ModelConfig
 from worldgen.model.fill import fill_holes
-from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, heading_frame
+from worldgen.model.geometry import (SKY_DISPARITY, apply_delta, depth_to_disparity, disparity_to_depth,
+                                     ground_disparity, heading_frame)
 from worldgen.model.unet import UNet, deepen as unet_deepen, timestep_embedding
-from worldgen.player import PLAYER_RADIUS
+from worldgen.player import EYE_HEIGHT, PLAYER_RADIUS
 
 COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
 # (+ 1 with ModelConfig.provenance: the warp pixel comes from a real frame)
@@ -165,7 +166,7 @@ def move_outcomes(stride_B2, pose_B44):
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
 # inference settings without weights: set as given
 RULES = ("show_memory", "sample_steps", "sample_temperature", "palette_rows", "palette_prior", "palette_reach",
-         "transient_near", "collide", "fill_behind", "fill_edge", "real_surfaces")
+         "transient_near", "collide", "fill_behind", "fill_edge", "real_surfaces", "ground_within")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -174,8 +175,8 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     stem, the noise-level layer, the move-outcome classifier, which is then never sure), so the result makes
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
     training to be used well. RULES (`show_memory`, `sample_steps`, `sample_temperature`, `palette_rows`,
-    `palette_prior`, `palette_reach`, `transient_near`, `collide`, `fill_behind`, `fill_edge`, `real_surfaces`) use
-    no weights and are set as given."""
+    `palette_prior`, `palette_reach`, `transient_near`, `collide`, `fill_behind`, `fill_edge`, `real_surfaces`,
+    `ground_within`) use no weights and are set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
@@ -358,6 +359,13 @@ def pixel_source(mask_BHW, fine_BHW, real_BHW):
     return jnp.where(fine_BHW, jnp.where(real_BHW, 0, 1), jnp.where(mask_BHW > 0.5, 2, 3)).astype(jnp.uint8)
 
 
+def ground_not_sky(disp_BHW, pose_B44, intrinsics_33, within: float):
+    """The dream's disparity with each pixel that reads as sky put on a level ground EYE_HEIGHT under the eye
+    where its ray meets that ground within `within` metres of view depth (`ModelConfig.ground_within`)."""
+    ground = jax.vmap(lambda pose: ground_disparity(pose, intrinsics_33, disp_BHW.shape[1], EYE_HEIGHT))(pose_B44)
+    return jnp.where((disp_BHW <= SKY_DISPARITY) & (ground >= 1.0 / within), ground, disp_BHW)
+
+
 def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44, fine_BHW) -> WorldState:
     """The state after showing a frame: it becomes the last frame, and what memory did not know is written."""
     rgb = quantise(rgb_BHWC)
@@ -380,6 +388,8 @@ def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
     m_rgb, m_disp, mask, fine, real = draw(config, state, pose)
     cond = conditioning(config, m_rgb, m_disp, mask, state.last_rgb, state.prev_rgb, state.last_disp, real)
     rgb, disp = complete(model, cond, fine, action_B, key, temperature, palette_of(state))
+    if config.ground_within:
+        disp = ground_not_sky(disp, pose, state.intrinsics, config.ground_within)
     new = advance(config, state, rgb, disp, pose, fine)
     return new, {"rgb": to_uint8(rgb), "depth": disparity_to_depth(disp), "pose": pose,
                  "coverage": mask.mean((1, 2)), "source": pixel_source(mask, fine, real)}
