@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from training.objective import TEACHER_TARGETS, loss_fn, own_rollout, painted_mse, teacher_forced
+from training.objective import TEACHER_TARGETS, loss_fn, own_rollout, painted_mse, rollout_conds, teacher_forced
 from worldgen import World
 from worldgen.actions import Action
 from worldgen.dataset import EpisodeDataset
@@ -92,8 +92,17 @@ def test_with_ground_within_a_dreamed_sky_under_the_horizon_is_ground_and_never_
     np.testing.assert_allclose(np.asarray(on["depth"][0])[ground], 1.0 / plane[ground], rtol=1e-4)
     assert not np.asarray(on["depth"][0])[~ground].any() and not sky_under_on.any()
     np.testing.assert_array_equal(on["rgb"], off["rgb"])
+    _, ep, _ = rollout_start  # training's rollouts through memory (`worldgen dream-data`) store the same ground
+    window = [jnp.asarray(ep[name][None, :4]) for name in ("frames", "depth", "poses", "actions")]
+    conds, _ = rollout_conds(wm.with_options(sky_says, ground_within=30.0), *window[:2], window[2], window[3], intr,
+                             jax.random.key(0))
+    last = np.asarray(conds[-1, 0, ..., 11])  # the disparity of the frame before the last step
+    plane = np.asarray(ground_disparity(jnp.asarray(ep["poses"][2]), intr, 32, EYE_HEIGHT))
+    np.testing.assert_allclose(last[plane >= 1 / 30.0], plane[plane >= 1 / 30.0], rtol=1e-4)
     with pytest.raises(WorldgenError, match="ground_within"):
         dataclasses.replace(preset("tiny"), ground_within=0.5)
+    with pytest.raises(WorldgenError, match="ground_within needs geometry"):
+        dataclasses.replace(preset("tiny"), geometry=False, ground_within=30.0)
 
 
 def test_pose_delta_matches_player_motion_and_inverts():

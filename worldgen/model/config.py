@@ -76,7 +76,8 @@ class ModelConfig:
         (`world_model.ground_not_sky`): terrain stands under every ray that goes down that steeply (the truth's
         sky reaches 6 degrees under the horizon at most, over a crest), and a downward ray stored as sky stays
         in that direction at any distance walked, drawn over the ground as a patch that moves with the camera
-        (docs/model.md, session 39). 0: off. An inference rule.
+        (docs/model.md, session 39). 0: off. Needs geometry. An inference rule (training's rollouts, `worldgen
+        dream-data`, use it too).
     """
 
     resolution: int = 64
@@ -134,6 +135,8 @@ class ModelConfig:
         if self.collide and not (self.geometry and self.move_outcomes):
             raise WorldgenError("ModelConfig.collide needs geometry and move_outcomes (the outcomes it chooses "
                                 "from)")
+        if self.ground_within and not self.geometry:
+            raise WorldgenError("ModelConfig.ground_within needs geometry (it puts the dream's depth on the ground)")
         if self.real_surfaces and not self.geometry:
             raise WorldgenError("ModelConfig.real_surfaces needs geometry (it draws the real frames' depth)")
         if not 1 <= self.sample_steps <= 16:

@@ -367,8 +367,11 @@ def ground_not_sky(disp_BHW, pose_B44, intrinsics_33, within: float):
 
 
 def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44, fine_BHW) -> WorldState:
-    """The state after showing a frame: it becomes the last frame, and what memory did not know is written."""
+    """The state after showing a frame: it becomes the last frame, and what memory did not know is written.
+    With `config.ground_within`, its disparity first takes the ground for a sky under the horizon (`ground_not_sky`)."""
     rgb = quantise(rgb_BHWC)
+    if config.ground_within:
+        disp_BHW = ground_not_sky(disp_BHW, pose_B44, state.intrinsics, config.ground_within)
     new = state.replace(last_rgb=rgb, prev_rgb=state.last_rgb, last_disp=disp_BHW, pose=pose_B44)
     if config.geometry:
         new = new.replace(memory=mem.write(state.memory, rgb, disparity_to_depth(disp_BHW), pose_B44,
@@ -388,10 +391,8 @@ def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
     m_rgb, m_disp, mask, fine, real = draw(config, state, pose)
     cond = conditioning(config, m_rgb, m_disp, mask, state.last_rgb, state.prev_rgb, state.last_disp, real)
     rgb, disp = complete(model, cond, fine, action_B, key, temperature, palette_of(state))
-    if config.ground_within:
-        disp = ground_not_sky(disp, pose, state.intrinsics, config.ground_within)
     new = advance(config, state, rgb, disp, pose, fine)
-    return new, {"rgb": to_uint8(rgb), "depth": disparity_to_depth(disp), "pose": pose,
+    return new, {"rgb": to_uint8(rgb), "depth": disparity_to_depth(new.last_disp), "pose": pose,
                  "coverage": mask.mean((1, 2)), "source": pixel_source(mask, fine, real)}
 
 
