@@ -65,7 +65,7 @@ def test_with_ground_within_a_dreamed_sky_under_the_horizon_is_ground_and_never_
     With the rule, a pixel whose ray meets a level ground EYE_HEIGHT under the eye within 30 m is that ground: the
     frame's depth there is the plane's, no ring point well under the eye lies at sky distance, and the colours are the
     same. `geometry.ground_disparity` is that plane: each downward ray unprojected at its depth lands on it."""
-    data, _, args = rollout_start
+    data, ep, args = rollout_start
     pose, intr = jnp.asarray(args[2][0, -1]), jnp.asarray(data.intrinsics)
     plane = np.asarray(ground_disparity(pose, intr, 32, EYE_HEIGHT))
     down = plane > 0
@@ -92,10 +92,9 @@ def test_with_ground_within_a_dreamed_sky_under_the_horizon_is_ground_and_never_
     np.testing.assert_allclose(np.asarray(on["depth"][0])[ground], 1.0 / plane[ground], rtol=1e-4)
     assert not np.asarray(on["depth"][0])[~ground].any() and not sky_under_on.any()
     np.testing.assert_array_equal(on["rgb"], off["rgb"])
-    _, ep, _ = rollout_start  # training's rollouts through memory (`worldgen dream-data`) store the same ground
+    # training's rollouts through memory (`worldgen dream-data`) store the same ground
     window = [jnp.asarray(ep[name][None, :4]) for name in ("frames", "depth", "poses", "actions")]
-    conds, _ = rollout_conds(wm.with_options(sky_says, ground_within=30.0), *window[:2], window[2], window[3], intr,
-                             jax.random.key(0))
+    conds, _ = rollout_conds(wm.with_options(sky_says, ground_within=30.0), *window, intr, jax.random.key(0))
     last = np.asarray(conds[-1, 0, ..., 11])  # the disparity of the frame before the last step
     plane = np.asarray(ground_disparity(jnp.asarray(ep["poses"][2]), intr, 32, EYE_HEIGHT))
     np.testing.assert_allclose(last[plane >= 1 / 30.0], plane[plane >= 1 / 30.0], rtol=1e-4)
