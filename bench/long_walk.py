@@ -30,10 +30,9 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     vary = "--vary" in args
     args = [a for a in args if a != "--vary"]
-    opts = {"--out": None, "--walks": "8", "--palette-rows": None, "--palette-prior": None, "--palette-reach": None,
-            "--transient-near": None, "--collide": None, "--fill-behind": None, "--fill-edge": None,
-            "--real-surfaces": None, "--ground-within": None,
-            "--hold": None}
+    rule_flags = ("--palette-rows", "--palette-prior", "--palette-reach", "--transient-near", "--collide",
+                  "--fill-behind", "--fill-edge", "--real-surfaces", "--ground-within")  # ModelConfig rules
+    opts = {"--out": None, "--walks": "8", "--hold": None, **dict.fromkeys(rule_flags)}
     for name in opts:
         if name in args:
             i = args.index(name)
@@ -43,11 +42,7 @@ if __name__ == "__main__":
     steps = int(args[1]) if len(args) > 1 else 200
     given = {"sample_steps": args[2] if len(args) > 2 else None,  # strings: with_options converts each rule
              "sample_temperature": args[3] if len(args) > 3 else None,
-             **{flag[2:].replace("-", "_"): opts[flag] for flag in ("--palette-rows", "--palette-prior",
-                                                                    "--palette-reach", "--transient-near",
-                                                                    "--collide", "--fill-behind",
-                                                                    "--fill-edge", "--real-surfaces",
-                                                                    "--ground-within")}}
+             **{flag[2:].replace("-", "_"): opts[flag] for flag in rule_flags}}
     given = {rule: value for rule, value in given.items() if value is not None}
     switches = {rule for rule in given if isinstance(getattr(model.config, rule), bool)}  # the on/off ones
     for rule in switches:
