@@ -39,6 +39,16 @@ def test_object_kinds_are_left_out_and_terrain_words_scaled():
     assert d.spec.terrain_height == 24.0 and d.unknown[0] == "30 (a number: not read)"
 
 
+def test_a_word_for_how_many_before_a_landmark_word_spaces_the_towers():
+    s = describe("many towers").spec  # towers closer together, and the object density left as it was
+    assert (s.landmark_spacing, s.object_density) == (20.0, WorldSpec().object_density)
+    s = describe("few towers in a dense forest").spec
+    assert (s.landmark_spacing, s.object_density, s.object_kinds) == (80.0, 4.0, ("tree",))
+    assert describe("many rocks and towers").spec.landmark_spacing == 40.0  # "many" is the rocks' here
+    with pytest.raises(SpecError, match="'many towers' and 'tower' both set the landmark spacing"):
+        describe("many towers, one tower")
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "describe the world in a few words"),
     ("   ", "describe the world in a few words"),

@@ -156,7 +156,7 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0,
                     anchor_btn = gr.Button("Re-anchor to truth", elem_id="reanchor")
                 gr.Markdown("### Walk to a view")
                 remember_btn = gr.Button("Remember this view", elem_id="remember")
-                gr.Markdown("then walk away and hold G (or the ⌖ button): the latent planner walks back to it.")
+                gr.Markdown("then walk away and hold G (or the ◎ button): the latent planner walks back to it.")
             with gr.Column():
                 gr.Markdown("### Export")
                 glb_btn = gr.Button("Procedural scene (GLB)", elem_id="export-glb")

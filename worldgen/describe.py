@@ -73,6 +73,9 @@ PHRASES: dict[tuple[str, str], tuple] = {
 }
 SCALES = {"low": 0.5, "small": 0.5, "little": 0.5, "high": 1.6, "tall": 1.6, "huge": 1.6, "big": 1.6,
           "giant": 1.6, "towering": 1.6, "steep": 1.6}  # scale the terrain word right after them
+# a word for how many objects, right before a landmark word, says how far apart the towers stand instead ("many
+# towers": closer together, not more of every object): its object density -> the landmark spacing it means there
+LANDMARK_COUNTS = {0.5: 80.0, 4.0: 20.0}
 NEGATIONS = {"no", "without", "not", "zero", "never"}
 _LIST_WORDS = {"or", "nor", "any", "a", "an", "the"}  # a negation runs on over these ("no trees or rocks")
 STOP = set("a an the with and of in on at to by near under over some full world place land landscape scene area "
@@ -131,6 +134,15 @@ def _setting(field: str, value) -> str:
 
 def _sets_terrain(word: str) -> bool:
     return any(f == "terrain_height" for f, _ in WORDS.get(word, ()))
+
+
+def _landmark_count(word: str, nxt: str):
+    """The landmark spacing `word` means right before `nxt` ("few towers": 80 m), or None."""
+    meaning = WORDS.get(word, ())
+    if len(meaning) == 1 and meaning[0][0] == "object_density" and any(
+            f == "landmark_spacing" for f, _ in WORDS.get(nxt, ())):
+        return LANDMARK_COUNTS.get(meaning[0][1])
+    return None
 
 
 class _Reader:
@@ -217,6 +229,9 @@ def describe(text: str, base: WorldSpec | None = None) -> Description:
             negating, i = False, i + 1
         elif word in SCALES and _sets_terrain(nxt):
             scale = (raw, SCALES[word])
+        elif not negating and _landmark_count(word, nxt) is not None:
+            reader.take((("landmark_spacing", _landmark_count(word, nxt)),), f"{raw} {tokens[i + 1]}")
+            i += 1
         elif word in WORDS:
             if negating:
                 reader.leave_out(WORDS[word], raw)
@@ -250,6 +265,9 @@ def vocabulary() -> str:
         for f, v in meaning) for meaning, words in _GROUPS]
     lines.append(f"<{'|'.join(_COLOURS)}> sky; small world, tiny world; rolling hills, gentle hills")
     lines.append(f"before a terrain word: {', '.join(SCALES)} (x0.5 or x1.6 its height)")
+    for density, spacing in LANDMARK_COUNTS.items():
+        words = ", ".join(w for w, m in WORDS.items() if m == (("object_density", density),))
+        lines.append(f"{words} before a landmark word: landmark spacing {spacing:g} m (not the object density)")
     lines.append(f"leave out an object kind or the landmarks: {', '.join(sorted(NEGATIONS))} X, or X-less")
     return "\n".join(lines)
 
