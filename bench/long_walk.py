@@ -5,7 +5,7 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
     python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--palette-rows R]
         [--palette-prior S] [--palette-reach D] [--transient-near M] [--collide on|off]
         [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--ground-within M] [--hold ACTION]
-        [--vary] [--out DIR]
+        [--vary] [--out DIR] [--against MODEL]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 8, as `worldgen eval`), for figures one bad walk moves less
     # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M, --collide, --fill-behind,
@@ -16,10 +16,13 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --vary: each world of its own random description, as `worldgen record --vary` draws them (a designer's worlds)
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
+    # --against MODEL: also dream the same walks with MODEL as saved (no flags applied), and print, walk by walk,
+    # how MODEL (with the flags) differs from it per span: mean ± standard error, walks that gained (to tell a
+    # change from the spread of one walk; e.g. `bundled --ground-within 0 --against bundled`)
 """
 import sys
 
-from training.long_walk import long_walk, table_text, write_long_walk_report
+from training.long_walk import long_walk, paired_text, table_text, write_long_walk_report
 from worldgen.actions import parse_action
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
@@ -32,7 +35,7 @@ if __name__ == "__main__":
     args = [a for a in args if a != "--vary"]
     rule_flags = ("--palette-rows", "--palette-prior", "--palette-reach", "--transient-near", "--collide",
                   "--fill-behind", "--fill-edge", "--real-surfaces", "--ground-within")  # ModelConfig rules
-    opts = {"--out": None, "--walks": "8", "--hold": None, **dict.fromkeys(rule_flags)}
+    opts = {"--out": None, "--walks": "8", "--hold": None, "--against": None, **dict.fromkeys(rule_flags)}
     for name in opts:
         if name in args:
             i = args.index(name)
@@ -57,8 +60,22 @@ if __name__ == "__main__":
         hold = None if opts["--hold"] is None else parse_action(opts["--hold"])
     except WorldgenError as e:
         raise SystemExit(f"--hold: {e}")
+    try:  # before the walks, so a wrong folder is said at once
+        against = opts["--against"] and load_model(opts["--against"])
+    except WorldgenError as e:
+        raise SystemExit(f"--against {opts['--against']}: {e}")
     result, arrays = long_walk(Generator(model), n_walks=int(opts["--walks"]), steps=steps, hold=hold,
                                vary=vary)
     print(table_text(result))
+    if against:
+        try:
+            base, _ = long_walk(Generator(against), n_walks=int(opts["--walks"]), steps=steps, hold=hold, vary=vary,
+                                walks=arrays["walks"])
+        except WorldgenError as e:  # another resolution or context
+            raise SystemExit(f"--against {opts['--against']}: {e}")
+        print(table_text(base))
+        label = " ".join([args[0] if args else "bundled", *args[2:4]]
+                         + [f"{flag} {opts[flag]}" for flag in rule_flags if opts[flag] is not None])
+        print(paired_text(base, result, opts["--against"], label))
     if out:
         print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))

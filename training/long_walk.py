@@ -190,13 +190,19 @@ def render_revisits(resolution: int, n_walks: int, context: int, vary: bool = Fa
 
 
 def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
-              hold: Action | None = None, vary: bool = False) -> tuple[dict, dict]:
-    """(figures for metrics.json, arrays for the plots and the filmstrip). `hold`, `vary`: see the module
-    docstring."""
+              hold: Action | None = None, vary: bool = False, walks: tuple | None = None) -> tuple[dict, dict]:
+    """(figures for metrics.json, arrays for the plots, the filmstrip and another model's walks: the arrays'
+    "walks" is `render_walks`'s output, which `walks` takes to dream the same walks without rendering them
+    again). `hold`, `vary`: see the module docstring."""
     k = gen.config.context
     if not gen.config.geometry:
         raise WorldgenError("long walks start from rendered frames with depth: this model has no geometry")
-    frames, depth, poses, actions, intr, shown = render_walks(gen.config.resolution, n_walks, steps, k, hold, vary)
+    walks = walks or render_walks(gen.config.resolution, n_walks, steps, k, hold, vary)
+    frames, depth, poses, actions, intr, shown = walks
+    if frames.shape[2] != gen.config.resolution or frames.shape[1] != k + steps:
+        raise WorldgenError(f"these walks are {frames.shape[2]}x{frames.shape[2]} with {frames.shape[1]} frames; "
+                            f"this model dreams {gen.config.resolution}x{gen.config.resolution} from {k} real "
+                            f"frames, {steps} steps: {k + steps} frames")
     state = gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr)
     dreamed_actions = actions[:, k:]
     _, out = gen.rollout(state, dreamed_actions, jax.random.key(seed))
@@ -221,6 +227,11 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
     }
     table = {f"{lo}-{hi}": {name: float(np.mean(v[lo - 1:hi])) for name, v in per_step.items()}
              for lo, hi in spans(steps)}
+    each = per_walk(pred, truth, last)
+    gain_BS = np.subtract(each["psnr"], each["copy_last_psnr"])
+    for i, span in enumerate(table):
+        table[span]["gain_se"] = standard_error(gain_BS[:, i])
+        table[span]["sharpness_se"] = standard_error(np.asarray(each["sharpness_ratio"])[:, i])
     sources, per_step["error_share"] = error_sources(pred, truth, np.asarray(out["source"]))
     routes, route_ends, returned = render_revisits(gen.config.resolution, n_walks, k, vary)
     _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed))
@@ -232,8 +243,47 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
               "revisit_returned": int(returned.sum()),
               "stopped": {"moves": int(np.isin(dreamed_actions, MOVES).sum()), "truth": int(true_stop.sum()),
                           "dream": int(dream_stop.sum()), "both": int((true_stop & dream_stop).sum())},
-              "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}
-    return result, {"pred": pred, "truth": truth}
+              "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_walk": each, "per_step": per_step}
+    return result, {"pred": pred, "truth": truth, "walks": walks}
+
+
+def standard_error(values) -> float:
+    """The standard error of the mean of `values` (0 for fewer than two)."""
+    values = np.asarray(values, np.float64)
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def per_walk(pred_BTHWC: np.ndarray, truth_BTHWC: np.ndarray, last_BHWC: np.ndarray) -> dict:
+    """Each walk's figures per span (B lists, one value per span of `spans`): the dream's PSNR and copy-last's,
+    each the mean over the span's steps of that walk's per-frame PSNR, and its sharpness ratio (the dream's
+    high-frequency energy over the span against the truth's), so that a figure's spread over walks is known."""
+    sq = lambda a, b: np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2, axis=(-3, -2, -1))
+    db_BT = lambda mse: 10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))
+    psnr_BT, copy_BT = db_BT(sq(pred_BTHWC, truth_BTHWC)), db_BT(sq(last_BHWC[:, None], truth_BTHWC))
+    energy = lambda frames: np.array([[M.high_frequency_energy(f[None]) for f in walk] for walk in frames])
+    pred_BT, true_BT = energy(pred_BTHWC), energy(truth_BTHWC)
+    cut = [slice(lo - 1, hi) for lo, hi in spans(pred_BTHWC.shape[1])]
+    return {"psnr": [[float(walk[c].mean()) for c in cut] for walk in psnr_BT],
+            "copy_last_psnr": [[float(walk[c].mean()) for c in cut] for walk in copy_BT],
+            "sharpness_ratio": [[float(p[c].sum() / max(t[c].sum(), 1e-10)) for c in cut]
+                                for p, t in zip(pred_BT, true_BT)]}
+
+
+def paired_text(base: dict, other: dict, base_name: str, other_name: str) -> str:
+    """`other`'s long walk against `base`'s on the same walks, per span: the mean over walks of the difference in
+    each walk's PSNR with its standard error and how many walks gained, and the same for the sharpness ratio."""
+    if (base["seeds"], base["steps"], base["actions"], base.get("worlds")) != (
+            other["seeds"], other["steps"], other["actions"], other.get("worlds")):
+        raise WorldgenError("paired long walks: the two results walked different worlds, steps or actions")
+    lines = [f"{other_name} against {base_name}, walk by walk ({base['walks']} walks; mean difference ± standard "
+             f"error, walks where {other_name} is higher):", f"{'dreamed steps':>14}{'PSNR':>24}{'sharpness':>24}"]
+    for i, span in enumerate(base["spans"]):
+        cells = []
+        for key, fmt in (("psnr", "+.2f"), ("sharpness_ratio", "+.3f")):
+            d = np.array([o[i] - b[i] for b, o in zip(base["per_walk"][key], other["per_walk"][key])])
+            cells.append(f"{d.mean():{fmt}}±{standard_error(d):.{fmt[-2]}f} ({(d > 0).sum()}/{len(d)})")
+        lines.append(f"{span:>14}" + "".join(f"{c:>24}" for c in cells))
+    return "\n".join(lines)
 
 
 def error_sources(pred_BTHWC: np.ndarray, truth_BTHWC: np.ndarray, source_BTHW: np.ndarray) -> tuple[dict, dict]:
@@ -263,17 +313,21 @@ def source_text(entry: dict) -> str:
 
 
 def table_text(result: dict) -> str:
-    head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>7}{'rows':>7}{'shown':>7}{'knowable':>10}"
-            f"{'sharp':>7}{'colour':>8}{'copy-last':>11}{'camera m':>10}")
+    head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>12}{'rows':>7}{'shown':>7}{'knowable':>10}"
+            f"{'sharp':>11}{'colour':>8}{'copy-last':>11}{'camera m':>10}")
     lines = [f"long walk: {result['walks']} unseen worlds, actions: {result['actions']}, {result['steps']} dreamed "
-             "steps (rows = PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth "
+             "steps (gain = PSNR - copy-last, and sharp, each ± its standard error over the walks; rows = PSNR of "
+             "the start frames' mean colour per row, no model; shown = PSNR of the truth "
              "with only the objects the real start frames show, exact terrain and sky, a reference; knowable = the "
              "dream's PSNR on the pixels where that reference is exact, which a model could get right; colour = "
              "colour-histogram distance to the truth; camera m = the dream's camera from the true one)", head]
     for span, v in result["spans"].items():
-        lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{v['psnr'] - v['copy_last_psnr']:>+7.2f}"
+        se = lambda key: f"±{v[key]:.2f}" if key in v else ""  # reports written before session 40 lack it
+        gain = f"{v['psnr'] - v['copy_last_psnr']:+.2f}{se('gain_se')}"
+        sharp = f"{v['sharpness_ratio']:.2f}{se('sharpness_se')}"
+        lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{gain:>12}"
                      f"{v['start_rows_psnr']:>7.2f}{v['shown_psnr']:>7.2f}{v['knowable_psnr']:>10.2f}"
-                     f"{v['sharpness_ratio']:>7.2f}{v['colour_distance']:>8.3f}"
+                     f"{sharp:>11}{v['colour_distance']:>8.3f}"
                      f"{v['copy_last_colour_distance']:>11.3f}{v['camera_off_m']:>10.2f}")
     lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
                  f"{M.psnr_text(result['revisit_psnr'])} against the rendered truth on return "
