@@ -28,15 +28,15 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
     walk = m.get("long_walk")
     walk_text = ""
     if walk:
-        lines = ["| dreamed steps | PSNR | copy-last | start rows (no model) | shown (reference) | PSNR on knowable "
-                 "pixels | sharpness | colour distance | copy-last colour | camera off (m) |",
-                 "| --- |" + " --- |" * 9]
+        lines = ["| dreamed steps | PSNR | copy-last | gain | start rows (no model) | shown (reference) | PSNR on "
+                 "knowable pixels | sharpness | colour distance | copy-last colour | camera off (m) |",
+                 "| --- |" + " --- |" * 10]
         def shown(v):  # metrics written before the reference existed have neither
             return " | ".join(f"{v[k]:.2f}" if k in v else "-" for k in ("shown_psnr", "knowable_psnr"))
         def se(v, key):  # metrics written before session 40 lack the spread over walks
             return f" ± {v[key]:.2f}" if key in v else ""
-        lines += [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f}{se(v, 'gain_se')} | "
-                  f"{v['start_rows_psnr']:.2f} | "
+        lines += [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f} | "
+                  f"{v['psnr'] - v['copy_last_psnr']:+.2f}{se(v, 'gain_se')} | {v['start_rows_psnr']:.2f} | "
                   f"{shown(v)} | "
                   f"{v['sharpness_ratio']:.2f}{se(v, 'sharpness_se')} | {v['colour_distance']:.3f} | "
                   f"{v['copy_last_colour_distance']:.3f} | "
@@ -50,8 +50,8 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
                      "docs/eval/filmstrip.png (truth over dream at steps 1, 10, 25, 50, 100, 200). \"Shown\": the "
                      "truth with only the objects the real start frames show, terrain and sky exact (a reference); "
                      "knowable pixels: where that reference is exact, which a model could get right "
-                     "(docs/model.md, session 21). ±: the standard error over the walks of each walk's gain over "
-                     "copy-last (by copy-last) and of its sharpness.\n")
+                     "(docs/model.md, session 21). ±: the standard error over the walks of each walk's own gain and "
+                     "sharpness.\n")
         if "sources" in walk:  # metrics written before session 37 lack it
             from training.long_walk import source_text
 
