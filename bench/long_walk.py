@@ -4,21 +4,22 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
 
     python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--palette-rows R]
         [--palette-prior S] [--palette-reach D] [--transient-near M] [--collide on|off]
-        [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--ground-within M] [--hold ACTION]
-        [--vary] [--out DIR] [--against MODEL]
+        [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--ground-within M] [--sky-above D]
+        [--hold ACTION] [--vary] [--out DIR] [--against MODEL]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 8, as `worldgen eval`), for figures one bad walk moves less
     # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M, --collide, --fill-behind,
-    # --fill-edge, --real-surfaces and --ground-within override ModelConfig.palette_rows, .palette_prior,
-    # .palette_reach, .transient_near (0: off), .collide, .fill_behind, .fill_edge, .real_surfaces and
-    # .ground_within (0: off)
+    # --fill-edge, --real-surfaces, --ground-within and --sky-above override ModelConfig.palette_rows,
+    # .palette_prior, .palette_reach, .transient_near (0: off), .collide, .fill_behind, .fill_edge, .real_surfaces,
+    # .ground_within (0: off) and .sky_above (0: off)
     # --hold ACTION: after the explorer's 4 start frames the player holds ACTION (e.g. forward: a user holding W in
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --vary: each world of its own random description, as `worldgen record --vary` draws them (a designer's worlds)
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
-    # --against MODEL: also dream the same walks with MODEL as saved (no flags applied), and print, walk by walk,
-    # how MODEL (with the flags) differs from it per span: mean ± standard error, walks that gained (to tell a
-    # change from the spread of one walk; e.g. `bundled --ground-within 0 --against bundled`)
+    # --against MODEL: also dream the same walks with MODEL as saved (no flags applied), and print how MODEL (with
+    # the flags) differs from it per span, in PSNR and sharpness, ± the jackknife standard error over walks, and in
+    # how many walks it is nearer the truth (to tell a change from the spread of one walk; e.g. `bundled
+    # --ground-within 0 --against bundled`)
 """
 import sys
 
@@ -34,7 +35,7 @@ if __name__ == "__main__":
     vary = "--vary" in args
     args = [a for a in args if a != "--vary"]
     rule_flags = ("--palette-rows", "--palette-prior", "--palette-reach", "--transient-near", "--collide",
-                  "--fill-behind", "--fill-edge", "--real-surfaces", "--ground-within")  # ModelConfig rules
+                  "--fill-behind", "--fill-edge", "--real-surfaces", "--ground-within", "--sky-above")  # rules
     opts = {"--out": None, "--walks": "8", "--hold": None, "--against": None, **dict.fromkeys(rule_flags)}
     for name in opts:
         if name in args:
@@ -69,13 +70,13 @@ if __name__ == "__main__":
     print(table_text(result))
     if against:
         try:
-            base, _ = long_walk(Generator(against), n_walks=int(opts["--walks"]), steps=steps, hold=hold, vary=vary,
-                                walks=arrays["walks"])
+            base, base_arrays = long_walk(Generator(against), n_walks=int(opts["--walks"]), steps=steps, hold=hold,
+                                          vary=vary, walks=arrays["walks"])
         except WorldgenError as e:  # another resolution or context
             raise SystemExit(f"--against {opts['--against']}: {e}")
         print(table_text(base))
         label = " ".join([args[0] if args else "bundled", *args[2:4]]
                          + [f"{flag} {opts[flag]}" for flag in rule_flags if opts[flag] is not None])
-        print(paired_text(base, result, opts["--against"], label))
+        print(paired_text(base, result, base_arrays["stats"], arrays["stats"], opts["--against"], label))
     if out:
         print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))

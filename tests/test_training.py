@@ -161,8 +161,7 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
                              "gain_se", "sharpness_se"}
         assert 0 <= span["colour_distance"] <= 1 and span["camera_off_m"] >= 0
         assert all(np.isfinite(span[k]) for k in ("start_rows_psnr", "shown_psnr", "knowable_psnr"))
-    assert {k: np.shape(v) for k, v in walk["per_walk"].items()} == {  # each walk's own figures, per span
-        "psnr": (2, 2), "copy_last_psnr": (2, 2), "sharpness_ratio": (2, 2)}
+    assert all(span["gain_se"] >= 0 and span["sharpness_se"] >= 0 for span in walk["spans"].values())
     assert list(walk["sources"]) == list(walk["spans"])  # where the error lies, by what memory knew
     for by_source in walk["sources"].values():
         assert list(by_source) == ["real", "dreamed", "magnified", "unknown"]
@@ -275,31 +274,35 @@ def test_error_sources_split_the_error_by_what_memory_knew():
     assert per_step["dreamed"] == pytest.approx([0.9] * 12) and per_step["real"] == [0.0] * 12
 
 
-def test_each_walks_figures_and_two_results_compared_walk_by_walk():
-    """`per_walk`: each walk's PSNR, copy-last PSNR and sharpness per span; `paired_text`: another result on the same
-    walks against it, as the mean difference per span with its standard error and the walks that gained."""
-    from training.long_walk import paired_text, per_walk, standard_error
+def test_the_long_walks_spread_over_walks_and_two_dreams_compared_on_the_same_walks():
+    """`walk_stats` and `pooled_figures` give the table's pooled gain over copy-last and sharpness from each walk's
+    share; `jackknife_se` is their spread over walks (none where every walk moves alike); `paired_text` compares two
+    dreams of the same walks."""
+    from training import metrics as M
+    from training.long_walk import jackknife_se, paired_text, pooled_figures, walk_stats
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 256, (3, 12, 8, 8, 3)).astype(np.uint8)
     last = np.clip(truth[:, 0].astype(int) + 40, 0, 255).astype(np.uint8)
-    pred = truth.copy()
-    pred[1] = np.clip(truth[1].astype(int) + 10, 0, 255)  # walk 0 exact, walk 1 off by 10 levels (less at 255)
-    pred[2, 10:] = 0  # walk 2 exact for ten steps, then black
-    each = per_walk(pred, truth, last)
-    assert np.shape(each["psnr"]) == (3, 2) and each["psnr"][0][0] == pytest.approx(148.13, abs=0.01)
-    assert 28.1 < each["psnr"][1][0] < 28.8 and each["psnr"][2][0] == each["psnr"][0][0] > each["psnr"][2][1]
-    assert each["sharpness_ratio"][0] == [1.0, 1.0] and each["sharpness_ratio"][2][1] == 0.0
-    assert all(cp < 25 for walk in each["copy_last_psnr"] for cp in walk)
-    assert standard_error([1.0, 3.0]) == pytest.approx(1.0) and standard_error([2.0]) == 0.0
-    walks = {"seeds": [1, 2, 3], "steps": 12, "actions": "explorer", "walks": 3,
-             "spans": {"1-10": {}, "11-12": {}}}
-    base = {**walks, "per_walk": each}
-    higher = [[p + d for p in walk] for walk, d in zip(each["psnr"], (1, 2, 3))]  # 1, 2 and 3 dB on the walks
-    better = {**walks, "per_walk": {**each, "psnr": higher}}
-    text = paired_text(base, better, "a", "b")
-    assert "b against a" in text and "+2.00±0.58 (3/3)" in text and "+0.000±0.000 (0/3)" in text
+    pred = np.clip(truth.astype(int) + rng.integers(-30, 31, truth.shape), 0, 255).astype(np.uint8)
+    stats = walk_stats(pred, truth, last)
+    figures = pooled_figures(stats, np.ones(3, bool))
+    for (lo, hi), (gain, sharp) in zip(((1, 10), (11, 12)), figures):  # as the table pools them
+        t = range(lo - 1, hi)
+        assert gain == pytest.approx(np.mean([M.pooled_psnr(pred[:, i], truth[:, i]) - M.pooled_psnr(last, truth[:, i])
+                                              for i in t]))
+        assert sharp == pytest.approx(np.mean([M.sharpness_ratio(pred[:, i], truth[:, i]) for i in t]))
+    se = jackknife_se(stats)
+    assert se.shape == (2, 2) and (se > 0).all()
+    halved = {**stats, "mse": stats["mse"] / 2}  # every walk's error halved: +3.01 dB on every subset of walks
+    np.testing.assert_allclose(pooled_figures(halved, np.ones(3, bool))[:, 0] - figures[:, 0], 10 * np.log10(2))
+    np.testing.assert_allclose(jackknife_se(halved, stats), 0, atol=1e-9)
+    one = {**stats, "mse": stats["mse"] * np.array([0.5, 1, 1])[:, None]}  # one walk better: a spread
+    assert jackknife_se(one, stats)[0, 0] > 0.1
+    walks = {"seeds": [1, 2, 3], "steps": 12, "actions": "explorer", "walks": 3}
+    text = paired_text(walks, walks, stats, halved, "a", "b")
+    assert "b against a on the same 3 walks" in text and "+3.01±0.00 (3/3)" in text and "+0.000±0.000" in text
     with pytest.raises(WorldgenError, match="walked different worlds"):
-        paired_text(base, {**better, "seeds": [4, 5, 6]}, "a", "b")
+        paired_text(walks, {**walks, "seeds": [4, 5, 6]}, stats, halved, "a", "b")
 
 
 def test_stopped_moves_are_moves_that_left_the_eye_in_place():

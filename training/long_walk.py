@@ -193,7 +193,7 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
               hold: Action | None = None, vary: bool = False, walks: tuple | None = None) -> tuple[dict, dict]:
     """(figures for metrics.json, arrays for the plots, the filmstrip and another model's walks: the arrays'
     "walks" is `render_walks`'s output, which `walks` takes to dream the same walks without rendering them
-    again). `hold`, `vary`: see the module docstring."""
+    again, and "stats" each walk's `walk_stats`). `hold`, `vary`: see the module docstring."""
     k = gen.config.context
     if not gen.config.geometry:
         raise WorldgenError("long walks start from rendered frames with depth: this model has no geometry")
@@ -227,11 +227,9 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
     }
     table = {f"{lo}-{hi}": {name: float(np.mean(v[lo - 1:hi])) for name, v in per_step.items()}
              for lo, hi in spans(steps)}
-    each = per_walk(pred, truth, last)
-    gain_BS = np.subtract(each["psnr"], each["copy_last_psnr"])
-    for i, span in enumerate(table):
-        table[span]["gain_se"] = standard_error(gain_BS[:, i])
-        table[span]["sharpness_se"] = standard_error(np.asarray(each["sharpness_ratio"])[:, i])
+    stats = walk_stats(pred, truth, last)
+    for span, (gain_se, sharpness_se) in zip(table, jackknife_se(stats)):
+        table[span]["gain_se"], table[span]["sharpness_se"] = float(gain_se), float(sharpness_se)
     sources, per_step["error_share"] = error_sources(pred, truth, np.asarray(out["source"]))
     routes, route_ends, returned = render_revisits(gen.config.resolution, n_walks, k, vary)
     _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed))
@@ -243,46 +241,58 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
               "revisit_returned": int(returned.sum()),
               "stopped": {"moves": int(np.isin(dreamed_actions, MOVES).sum()), "truth": int(true_stop.sum()),
                           "dream": int(dream_stop.sum()), "both": int((true_stop & dream_stop).sum())},
-              "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_walk": each, "per_step": per_step}
-    return result, {"pred": pred, "truth": truth, "walks": walks}
+              "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}
+    return result, {"pred": pred, "truth": truth, "walks": walks, "stats": stats}
 
 
-def standard_error(values) -> float:
-    """The standard error of the mean of `values` (0 for fewer than two)."""
-    values = np.asarray(values, np.float64)
-    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-
-
-def per_walk(pred_BTHWC: np.ndarray, truth_BTHWC: np.ndarray, last_BHWC: np.ndarray) -> dict:
-    """Each walk's figures per span (B lists, one value per span of `spans`): the dream's PSNR and copy-last's,
-    each the mean over the span's steps of that walk's per-frame PSNR, and its sharpness ratio (the dream's
-    high-frequency energy over the span against the truth's), so that a figure's spread over walks is known."""
-    sq = lambda a, b: np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2, axis=(-3, -2, -1))
-    db_BT = lambda mse: 10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))
-    psnr_BT, copy_BT = db_BT(sq(pred_BTHWC, truth_BTHWC)), db_BT(sq(last_BHWC[:, None], truth_BTHWC))
+def walk_stats(pred_BTHWC: np.ndarray, truth_BTHWC: np.ndarray, last_BHWC: np.ndarray) -> dict:
+    """Each walk's share of the figures the table pools over walks, per step (B, T): the dream's and copy-last's
+    mean squared error, and the dream's and the truth's high-frequency energy (`metrics.high_frequency_energy`)."""
+    sq = lambda a, b: np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2, axis=(-3, -2, -1))
     energy = lambda frames: np.array([[M.high_frequency_energy(f[None]) for f in walk] for walk in frames])
-    pred_BT, true_BT = energy(pred_BTHWC), energy(truth_BTHWC)
-    cut = [slice(lo - 1, hi) for lo, hi in spans(pred_BTHWC.shape[1])]
-    return {"psnr": [[float(walk[c].mean()) for c in cut] for walk in psnr_BT],
-            "copy_last_psnr": [[float(walk[c].mean()) for c in cut] for walk in copy_BT],
-            "sharpness_ratio": [[float(p[c].sum() / max(t[c].sum(), 1e-10)) for c in cut]
-                                for p, t in zip(pred_BT, true_BT)]}
+    return {"mse": sq(pred_BTHWC, truth_BTHWC), "copy_mse": sq(last_BHWC[:, None], truth_BTHWC),
+            "energy": energy(pred_BTHWC), "true_energy": energy(truth_BTHWC)}
 
 
-def paired_text(base: dict, other: dict, base_name: str, other_name: str) -> str:
-    """`other`'s long walk against `base`'s on the same walks, per span: the mean over walks of the difference in
-    each walk's PSNR with its standard error and how many walks gained, and the same for the sharpness ratio."""
+def pooled_figures(stats: dict, keep_B: np.ndarray) -> np.ndarray:
+    """The table's gain over copy-last and sharpness ratio per span (S, 2), pooled over the walks `keep_B` selects
+    as the table pools them (per step over walks, then the mean over the span's steps)."""
+    mean = {k: v[keep_B].mean(0) for k, v in stats.items()}
+    db = lambda mse_T: 10 * np.log10(255.0 ** 2 / np.maximum(mse_T, 1e-10))
+    gain_T, sharp_T = db(mean["mse"]) - db(mean["copy_mse"]), mean["energy"] / np.maximum(mean["true_energy"], 1e-10)
+    return np.array([[gain_T[lo - 1:hi].mean(), sharp_T[lo - 1:hi].mean()] for lo, hi in spans(len(gain_T))])
+
+
+def jackknife_se(stats: dict, base: dict | None = None) -> np.ndarray:
+    """The jackknife standard error over walks (leave one walk out) of `pooled_figures` (S, 2), or of their
+    difference from `base`'s on the same walks: how much the figures move with the walks drawn."""
+    n = len(stats["mse"])
+    if n < 2:
+        return np.zeros((len(spans(stats["mse"].shape[1])), 2))
+    figures = lambda keep: pooled_figures(stats, keep) - (pooled_figures(base, keep) if base else 0)
+    left_out = np.stack([figures(np.arange(n) != i) for i in range(n)])
+    return np.sqrt((n - 1) / n * ((left_out - left_out.mean(0)) ** 2).sum(0))
+
+
+def paired_text(base: dict, other: dict, base_stats: dict, other_stats: dict, base_name: str,
+                other_name: str) -> str:
+    """`other`'s long walk against `base`'s on the same walks (`walk_stats` of each), per span: the difference in
+    the gain over copy-last (so in PSNR) and in sharpness, each ± its jackknife standard error over walks, and the
+    walks whose own PSNR over the span rose."""
     if (base["seeds"], base["steps"], base["actions"], base.get("worlds")) != (
             other["seeds"], other["steps"], other["actions"], other.get("worlds")):
         raise WorldgenError("paired long walks: the two results walked different worlds, steps or actions")
-    lines = [f"{other_name} against {base_name}, walk by walk ({base['walks']} walks; mean difference ± standard "
-             f"error, walks where {other_name} is higher):", f"{'dreamed steps':>14}{'PSNR':>24}{'sharpness':>24}"]
-    for i, span in enumerate(base["spans"]):
-        cells = []
-        for key, fmt in (("psnr", "+.2f"), ("sharpness_ratio", "+.3f")):
-            d = np.array([o[i] - b[i] for b, o in zip(base["per_walk"][key], other["per_walk"][key])])
-            cells.append(f"{d.mean():{fmt}}±{standard_error(d):.{fmt[-2]}f} ({(d > 0).sum()}/{len(d)})")
-        lines.append(f"{span:>14}" + "".join(f"{c:>24}" for c in cells))
+    n = len(base_stats["mse"])
+    diff = pooled_figures(other_stats, np.ones(n, bool)) - pooled_figures(base_stats, np.ones(n, bool))
+    se = jackknife_se(other_stats, base_stats)
+    rose_BT = other_stats["mse"] < base_stats["mse"]  # per walk and step: the other's frame nearer the truth
+    lines = [f"{other_name} against {base_name} on the same {n} walks (difference ± jackknife standard error over "
+             f"walks; walks where {other_name} is nearer the truth on most steps):",
+             f"{'dreamed steps':>14}{'PSNR':>24}{'sharpness':>18}"]
+    for i, (lo, hi) in enumerate(spans(base["steps"])):
+        rose = int((rose_BT[:, lo - 1:hi].mean(1) > 0.5).sum())
+        psnr, sharp = f"{diff[i, 0]:+.2f}±{se[i, 0]:.2f} ({rose}/{n})", f"{diff[i, 1]:+.3f}±{se[i, 1]:.3f}"
+        lines.append(f"{f'{lo}-{hi}':>14}{psnr:>24}{sharp:>18}")
     return "\n".join(lines)
 
 
@@ -316,8 +326,8 @@ def table_text(result: dict) -> str:
     head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>12}{'rows':>7}{'shown':>7}{'knowable':>10}"
             f"{'sharp':>11}{'colour':>8}{'copy-last':>11}{'camera m':>10}")
     lines = [f"long walk: {result['walks']} unseen worlds, actions: {result['actions']}, {result['steps']} dreamed "
-             "steps (gain = PSNR - copy-last, and sharp, each ± its standard error over the walks; rows = PSNR of "
-             "the start frames' mean colour per row, no model; shown = PSNR of the truth "
+             "steps (gain = PSNR - copy-last, and sharp, each ± its jackknife standard error over the walks; rows "
+             "= PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth "
              "with only the objects the real start frames show, exact terrain and sky, a reference; knowable = the "
              "dream's PSNR on the pixels where that reference is exact, which a model could get right; colour = "
              "colour-histogram distance to the truth; camera m = the dream's camera from the true one)", head]
