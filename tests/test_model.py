@@ -16,7 +16,7 @@ from worldgen.model import memory as mem
 from worldgen.model import world_model as wm
 from worldgen.model.config import ModelConfig, preset
 from worldgen.model.geometry import (SKY_DEPTH, apply_delta, depth_to_disparity, disparity_to_depth, ground_disparity,
-                                     pose_delta, unproject)
+                                     pose_delta, ray_elevation, unproject)
 from worldgen.model.runner import Generator
 from worldgen.player import EYE_HEIGHT, camera_pose, spawn, step
 from worldgen.render import Renderer
@@ -102,6 +102,50 @@ def test_with_ground_within_a_dreamed_sky_under_the_horizon_is_ground_and_never_
         dataclasses.replace(preset("tiny"), ground_within=0.5)
     with pytest.raises(WorldgenError, match="ground_within needs geometry"):
         dataclasses.replace(preset("tiny"), geometry=False, ground_within=30.0)
+
+
+def test_with_sky_above_a_painted_sky_high_over_the_horizon_takes_the_real_frames_sky(rollout_start,
+                                                                                     random_tiny_model):
+    """ModelConfig.sky_above: a network that says sky everywhere paints the strip a turn uncovers in colours of its
+    own. With the rule, its pixels more than 10 degrees over the horizon are shown and stored in the real start
+    frames' sky colour (`memory.sky_colour`, the mean of their sky pixels); the rest of the frame is as without it.
+    Start frames that show no sky leave the frame as it was; bad values and geometry=False are refused."""
+    data, ep, args = rollout_start
+    frames, depth = args[0], args[1]
+    colour, known = mem.sky_colour(Generator(random_tiny_model).init(*args).memory)
+    assert bool(known[0]) and (depth == 0).any()
+    want = frames[depth == 0].astype(np.float64).mean(0) / 127.5 - 1.0  # the real sky pixels' mean, signed
+    np.testing.assert_allclose(np.asarray(colour[0]), want, atol=1e-5)
+    params = nnx.state(random_tiny_model, nnx.Param)
+    params["unet"]["head"]["bias"] = nnx.Param(params["unet"]["head"]["bias"][...].at[3].set(-100.0))
+    sky_says = nnx.merge(nnx.graphdef(random_tiny_model), params, nnx.state(random_tiny_model, nnx.Not(nnx.Param)))
+    turn = np.array([int(Action.TURN_LEFT)])
+
+    def dream(above, start=args):
+        gen = Generator(wm.with_options(sky_says, sky_above=above))
+        return gen.step(gen.init(*start), turn, jax.random.key(0))
+
+    (_, off), (new, on) = dream(0.0), dream(10.0)
+    high = np.asarray(ray_elevation(on["pose"][0], jnp.asarray(data.intrinsics), 32)) > np.sin(np.radians(10))
+    painted = np.asarray(on["source"][0]) >= 2  # magnified or unknown: what the network painted
+    changed = np.asarray(on["rgb"][0] != off["rgb"][0]).any(-1)
+    assert (painted & high).sum() > 10 and not (changed & ~(painted & high)).any()
+    sky_uint8 = np.clip(np.round((np.asarray(colour[0]) + 1) * 127.5), 0, 255)
+    np.testing.assert_array_equal(np.asarray(on["rgb"][0])[painted & high], np.broadcast_to(sky_uint8, (
+        (painted & high).sum(), 3)))
+    ring = slice(new.memory.pinned, None)  # stored so: the ring's new points high over the horizon, at sky distance
+    rel = np.asarray(new.memory.points[0, ring] - on["pose"][0, None, :3, 3])
+    dist = np.linalg.norm(rel, axis=-1)
+    stored = np.asarray(new.memory.valid[0, ring]) & (rel[:, 1] > np.sin(np.radians(11)) * dist)
+    assert stored.sum() > 10
+    np.testing.assert_allclose(np.asarray(new.memory.colors[0, ring])[stored],
+                               np.broadcast_to(sky_uint8 / 127.5 - 1, (stored.sum(), 3)), atol=1e-6)
+    no_sky = (frames, np.full_like(depth, 5.0), *args[2:])  # start frames that saw no sky: nothing to take
+    np.testing.assert_array_equal(dream(10.0, no_sky)[1]["rgb"], dream(0.0, no_sky)[1]["rgb"])
+    with pytest.raises(WorldgenError, match="sky_above"):
+        dataclasses.replace(preset("tiny"), sky_above=95.0)
+    with pytest.raises(WorldgenError, match="sky_above needs geometry"):
+        dataclasses.replace(preset("tiny"), geometry=False, sky_above=12.0)
 
 
 def test_pose_delta_matches_player_motion_and_inverts():

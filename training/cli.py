@@ -90,6 +90,9 @@ def _add_inference_settings(p) -> None:
     p.add_argument("--ground-within", type=float, default=None,
                    help="a dreamed pixel said to be sky whose ray meets a level ground within this many metres is "
                         "that ground, 0 = off (ModelConfig.ground_within; default: as the model folder says)")
+    p.add_argument("--sky-above", type=float, default=None,
+                   help="a painted pixel said to be sky more than this many degrees over the horizon takes the real "
+                        "start frames' sky colour, 0 = off (ModelConfig.sky_above; default: as the model folder says)")
 
 
 def _train_rules(args) -> dict:
@@ -230,6 +233,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ground-within", type=float, default=None,
                    help="the trained model's ModelConfig.ground_within in metres (0 = off; default: --init's, "
                         "else 0)")
+    p.add_argument("--sky-above", type=float, default=None,
+                   help="the trained model's ModelConfig.sky_above in degrees (0 = off; default: --init's, else 0)")
     p.add_argument("--collide", action="store_true",
                    help="the trained model blocks moves into what its real start frames show (ModelConfig.collide, "
                         "an inference rule; needs --move-outcomes or an --init that has them)")

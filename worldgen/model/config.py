@@ -73,11 +73,17 @@ class ModelConfig:
         network to repaint (docs/model.md, session 34). Needs geometry. An inference rule.
     ground_within: metres. A pixel the network says is sky (its disparity reads back as sky) whose ray meets a
         level ground `worldgen.player.EYE_HEIGHT` under the eye within this view depth is that ground instead
-        (`world_model.ground_not_sky`): terrain stands under every ray that goes down that steeply (the truth's
+        (`sky.ground_not_sky`): terrain stands under every ray that goes down that steeply (the truth's
         sky reaches 6 degrees under the horizon at most, over a crest), and a downward ray stored as sky stays
         in that direction at any distance walked, drawn over the ground as a patch that moves with the camera
         (docs/model.md, session 39). 0: off. Needs geometry. An inference rule (training's rollouts, `worldgen
         dream-data`, use it too).
+    sky_above: degrees. A painted pixel (one memory did not know at full resolution) that the network says is sky
+        and whose ray points more than this far above the horizon takes the sky's colour, as the real start frames
+        show it (`sky.sky_coloured`; a world has one sky colour). The network's hedge over objects it
+        cannot know, pale ghosts in the sky's colours, is worth keeping near the horizon, where objects stand; high
+        above it, where the truth is nearly always sky, it is speckle that is stored and shown for good
+        (docs/model.md, session 40). 0: off. Needs geometry. An inference rule (training's rollouts use it too).
     """
 
     resolution: int = 64
@@ -103,6 +109,7 @@ class ModelConfig:
     collide: bool = False
     real_surfaces: bool = False
     ground_within: float = 0.0
+    sky_above: float = 0.0
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
@@ -129,6 +136,8 @@ class ModelConfig:
         if self.ground_within and not 1.0 <= self.ground_within <= 1000.0:
             raise WorldgenError(f"ModelConfig.ground_within = {self.ground_within}: expected 0 (off) or 1..1000 "
                                 "metres")
+        if not 0.0 <= self.sky_above < 90.0:
+            raise WorldgenError(f"ModelConfig.sky_above = {self.sky_above}: expected 0 (off) up to 90 degrees")
         for rule in ("fill_behind", "fill_edge"):
             if getattr(self, rule) and not self.fill:
                 raise WorldgenError(f"ModelConfig.{rule} needs fill (it changes how the memory's holes are filled)")
@@ -137,6 +146,8 @@ class ModelConfig:
                                 "from)")
         if self.ground_within and not self.geometry:
             raise WorldgenError("ModelConfig.ground_within needs geometry (it puts the dream's depth on the ground)")
+        if self.sky_above and not self.geometry:
+            raise WorldgenError("ModelConfig.sky_above needs geometry (the real frames' sky and each ray's elevation)")
         if self.real_surfaces and not self.geometry:
             raise WorldgenError("ModelConfig.real_surfaces needs geometry (it draws the real frames' depth)")
         if not 1 <= self.sample_steps <= 16:

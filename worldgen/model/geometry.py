@@ -86,3 +86,10 @@ def ground_disparity(pose_44: jax.Array, intrinsics_33: jax.Array, res: int, bel
     points, _ = unproject(jnp.ones((res, res)), pose_44, intrinsics_33)
     drop = pose_44[1, 3] - points[:, 1]  # metres the ray falls per metre of view depth
     return jnp.where(drop > 0, depth_to_disparity(below / jnp.maximum(drop, 1e-6)), 0.0).reshape(res, res)
+
+
+def ray_elevation(pose_44: jax.Array, intrinsics_33: jax.Array, res: int) -> jax.Array:
+    """The sine of each pixel's ray's angle above the horizon (H,W) for the camera of `pose_44`."""
+    points, _ = unproject(jnp.ones((res, res)), pose_44, intrinsics_33)
+    ray = points - pose_44[:3, 3]
+    return (ray[:, 1] / jnp.linalg.norm(ray, axis=-1)).reshape(res, res)

@@ -29,7 +29,7 @@ from flax import struct
 
 from worldgen.model import surface
 from worldgen.model.fill import fill_holes
-from worldgen.model.geometry import MIN_DEPTH, camera_coords, unproject
+from worldgen.model.geometry import MIN_DEPTH, SKY_DEPTH, camera_coords, unproject
 
 LEVELS = 3
 FOOTPRINT = 0.5  # a point's radius, in pixels of the frame it was seen in
@@ -203,6 +203,18 @@ def ground_fit(dx, dz, y, near, fits: int = GROUND_FITS):
         above = y - (coef[..., 0, :] + coef[..., 1, :] * dx + coef[..., 2, :] * dz)
         w = (near & (above < GROUND_BAND)).astype(y.dtype)
     return above
+
+
+def sky_colour(mem: Memory):
+    """The real start frames' sky: the mean colour of their sky points (those stored SKY_DEPTH along their rays),
+    (B, 3) signed, and whether they show any sky (B,) bool."""
+    b, p, views = mem.points.shape[0], mem.pinned, mem.views.shape[1]
+    if not p:
+        return jnp.zeros((b, 3)), jnp.zeros((b,), bool)
+    from_view = mem.points[:, :p].reshape(b, views, p // views, 3) - mem.views[:, :, None, :3, 3]
+    sky = (jnp.linalg.norm(from_view, axis=-1).reshape(b, p) > SKY_DEPTH / 2) & mem.valid[:, :p]
+    n = sky.sum(1)
+    return (mem.colors[:, :p] * sky[..., None]).sum(1) / jnp.maximum(n, 1)[:, None], n > 0
 
 
 def solid(mem: Memory, eyes_BO3, radius: float):

@@ -22,13 +22,12 @@ import jax.numpy as jnp
 from flax import nnx, struct
 
 from worldgen.errors import WorldgenError
-from worldgen.model import memory as mem
+from worldgen.model import memory as mem, sky
 from worldgen.model.config import ModelConfig
 from worldgen.model.fill import fill_holes
-from worldgen.model.geometry import (SKY_DISPARITY, apply_delta, depth_to_disparity, disparity_to_depth,
-                                     ground_disparity, heading_frame)
+from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, heading_frame
 from worldgen.model.unet import UNet, deepen as unet_deepen, timestep_embedding
-from worldgen.player import EYE_HEIGHT, PLAYER_RADIUS
+from worldgen.player import PLAYER_RADIUS
 
 COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
 # (+ 1 with ModelConfig.provenance: the warp pixel comes from a real frame)
@@ -166,7 +165,7 @@ def move_outcomes(stride_B2, pose_B44):
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
 # inference settings without weights: set as given
 RULES = ("show_memory", "sample_steps", "sample_temperature", "palette_rows", "palette_prior", "palette_reach",
-         "transient_near", "collide", "fill_behind", "fill_edge", "real_surfaces", "ground_within")
+         "transient_near", "collide", "fill_behind", "fill_edge", "real_surfaces", "ground_within", "sky_above")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -359,19 +358,16 @@ def pixel_source(mask_BHW, fine_BHW, real_BHW):
     return jnp.where(fine_BHW, jnp.where(real_BHW, 0, 1), jnp.where(mask_BHW > 0.5, 2, 3)).astype(jnp.uint8)
 
 
-def ground_not_sky(disp_BHW, pose_B44, intrinsics_33, within: float):
-    """The dream's disparity with each pixel that reads as sky put on a level ground EYE_HEIGHT under the eye
-    where its ray meets that ground within `within` metres of view depth (`ModelConfig.ground_within`)."""
-    ground = jax.vmap(lambda pose: ground_disparity(pose, intrinsics_33, disp_BHW.shape[1], EYE_HEIGHT))(pose_B44)
-    return jnp.where((disp_BHW <= SKY_DISPARITY) & (ground >= 1.0 / within), ground, disp_BHW)
-
-
 def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44, fine_BHW) -> WorldState:
     """The state after showing a frame: it becomes the last frame, and what memory did not know is written.
-    With `config.ground_within`, its disparity first takes the ground for a sky under the horizon (`ground_not_sky`)."""
-    rgb = quantise(rgb_BHWC)
+    With `config.ground_within`, its disparity first takes the ground for a sky under the horizon (`sky.ground_not_sky`);
+    with `config.sky_above`, a painted sky high over the horizon takes the real frames' sky colour (`sky.sky_coloured`)."""
     if config.ground_within:
-        disp_BHW = ground_not_sky(disp_BHW, pose_B44, state.intrinsics, config.ground_within)
+        disp_BHW = sky.ground_not_sky(disp_BHW, pose_B44, state.intrinsics, config.ground_within)
+    if config.sky_above:
+        rgb_BHWC = sky.sky_coloured(rgb_BHWC, disp_BHW, ~fine_BHW, state.memory, pose_B44, state.intrinsics,
+                                config.sky_above)
+    rgb = quantise(rgb_BHWC)
     new = state.replace(last_rgb=rgb, prev_rgb=state.last_rgb, last_disp=disp_BHW, pose=pose_B44)
     if config.geometry:
         new = new.replace(memory=mem.write(state.memory, rgb, disparity_to_depth(disp_BHW), pose_B44,
@@ -392,7 +388,7 @@ def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
     cond = conditioning(config, m_rgb, m_disp, mask, state.last_rgb, state.prev_rgb, state.last_disp, real)
     rgb, disp = complete(model, cond, fine, action_B, key, temperature, palette_of(state))
     new = advance(config, state, rgb, disp, pose, fine)
-    return new, {"rgb": to_uint8(rgb), "depth": disparity_to_depth(new.last_disp), "pose": pose,
+    return new, {"rgb": to_uint8(new.last_rgb), "depth": disparity_to_depth(new.last_disp), "pose": pose,
                  "coverage": mask.mean((1, 2)), "source": pixel_source(mask, fine, real)}
 
 
