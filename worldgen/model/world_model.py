@@ -360,13 +360,14 @@ def pixel_source(mask_BHW, fine_BHW, real_BHW):
 
 def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44, fine_BHW) -> WorldState:
     """The state after showing a frame: it becomes the last frame, and what memory did not know is written.
-    With `config.ground_within`, its disparity first takes the ground for a sky under the horizon (`sky.ground_not_sky`);
-    with `config.sky_above`, a painted sky high over the horizon takes the real frames' sky colour (`sky.sky_coloured`)."""
+    With `config.ground_within`, its disparity first takes the ground for a sky under the horizon
+    (`sky.ground_not_sky`); with `config.sky_above`, a painted sky high over the horizon takes the real frames' sky
+    colour (`sky.sky_coloured`)."""
     if config.ground_within:
         disp_BHW = sky.ground_not_sky(disp_BHW, pose_B44, state.intrinsics, config.ground_within)
     if config.sky_above:
         rgb_BHWC = sky.sky_coloured(rgb_BHWC, disp_BHW, ~fine_BHW, state.memory, pose_B44, state.intrinsics,
-                                config.sky_above)
+                                    config.sky_above)
     rgb = quantise(rgb_BHWC)
     new = state.replace(last_rgb=rgb, prev_rgb=state.last_rgb, last_disp=disp_BHW, pose=pose_B44)
     if config.geometry:
