@@ -213,21 +213,22 @@ def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
     off_m = np.linalg.norm((dream_poses - poses[:, k:])[..., [0, 2], 3], axis=-1)  # (B, T)
     true_stop = stopped_moves(poses[:, k:], poses[:, k - 1], dreamed_actions)
     dream_stop = stopped_moves(dream_poses, poses[:, k - 1], dreamed_actions)
+    stats = walk_stats(pred, truth, last)
+    pooled = {name: v.mean(0) for name, v in stats.items()}  # per step over walks, as metrics.pooled_psnr pools
     per_step = {
-        "psnr": [M.pooled_psnr(pred[:, t], truth[:, t]) for t in range(steps)],
-        "copy_last_psnr": [M.pooled_psnr(last, truth[:, t]) for t in range(steps)],
+        "psnr": [float(db) for db in _psnr(pooled["mse"])],
+        "copy_last_psnr": [float(db) for db in _psnr(pooled["copy_mse"])],
         "start_rows_psnr": [M.pooled_psnr(rows, truth[:, t]) for t in range(steps)],
         "shown_psnr": [M.pooled_psnr(shown[:, t], truth[:, t]) for t in range(steps)],
         "knowable_psnr": [M.pooled_psnr(pred[:, t], truth[:, t], (shown[:, t] == truth[:, t]).all(-1))
                           for t in range(steps)],
         "camera_off_m": [float(off_m[:, t].mean()) for t in range(steps)],
-        "sharpness_ratio": [M.sharpness_ratio(pred[:, t], truth[:, t]) for t in range(steps)],
+        "sharpness_ratio": [float(r) for r in _sharpness(pooled["energy"], pooled["true_energy"])],
         "colour_distance": [M.colour_distance(pred[:, t], truth[:, t]) for t in range(steps)],
         "copy_last_colour_distance": [M.colour_distance(last, truth[:, t]) for t in range(steps)],
     }
     table = {f"{lo}-{hi}": {name: float(np.mean(v[lo - 1:hi])) for name, v in per_step.items()}
              for lo, hi in spans(steps)}
-    stats = walk_stats(pred, truth, last)
     for span, (gain_se, sharpness_se) in zip(table, jackknife_se(stats)):
         table[span]["gain_se"], table[span]["sharpness_se"] = float(gain_se), float(sharpness_se)
     sources, per_step["error_share"] = error_sources(pred, truth, np.asarray(out["source"]))
@@ -254,12 +255,22 @@ def walk_stats(pred_BTHWC: np.ndarray, truth_BTHWC: np.ndarray, last_BHWC: np.nd
             "energy": energy(pred_BTHWC), "true_energy": energy(truth_BTHWC)}
 
 
+def _psnr(mse):
+    """`metrics.psnr_of_mse` over an array."""
+    return 10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))
+
+
+def _sharpness(energy, true_energy):
+    """`metrics.sharpness_ratio` from the energies it compares."""
+    return energy / np.maximum(true_energy, 1e-10)
+
+
 def pooled_figures(stats: dict, keep_B: np.ndarray) -> np.ndarray:
     """The table's gain over copy-last and sharpness ratio per span (S, 2), pooled over the walks `keep_B` selects
     as the table pools them (per step over walks, then the mean over the span's steps)."""
     mean = {k: v[keep_B].mean(0) for k, v in stats.items()}
-    db = lambda mse_T: 10 * np.log10(255.0 ** 2 / np.maximum(mse_T, 1e-10))
-    gain_T, sharp_T = db(mean["mse"]) - db(mean["copy_mse"]), mean["energy"] / np.maximum(mean["true_energy"], 1e-10)
+    gain_T = _psnr(mean["mse"]) - _psnr(mean["copy_mse"])
+    sharp_T = _sharpness(mean["energy"], mean["true_energy"])
     return np.array([[gain_T[lo - 1:hi].mean(), sharp_T[lo - 1:hi].mean()] for lo, hi in spans(len(gain_T))])
 
 
@@ -278,7 +289,7 @@ def paired_text(base: dict, other: dict, base_stats: dict, other_stats: dict, ba
                 other_name: str) -> str:
     """`other`'s long walk against `base`'s on the same walks (`walk_stats` of each), per span: the difference in
     the gain over copy-last (so in PSNR) and in sharpness, each ± its jackknife standard error over walks, and the
-    walks whose own PSNR over the span rose."""
+    walks where `other`'s frame is nearer the truth on most of the span's steps."""
     if (base["seeds"], base["steps"], base["actions"], base.get("worlds")) != (
             other["seeds"], other["steps"], other["actions"], other.get("worlds")):
         raise WorldgenError("paired long walks: the two results walked different worlds, steps or actions")

@@ -50,8 +50,8 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
                      "docs/eval/filmstrip.png (truth over dream at steps 1, 10, 25, 50, 100, 200). \"Shown\": the "
                      "truth with only the objects the real start frames show, terrain and sky exact (a reference); "
                      "knowable pixels: where that reference is exact, which a model could get right "
-                     "(docs/model.md, session 21). ±: the standard error over the walks of each walk's own gain and "
-                     "sharpness.\n")
+                     "(docs/model.md, session 21). ±: the jackknife standard error over the walks (each left out in "
+                     "turn) of the gain and the sharpness.\n")
         if "sources" in walk:  # metrics written before session 37 lack it
             from training.long_walk import source_text
 

@@ -229,8 +229,8 @@ def describe(text: str, base: WorldSpec | None = None) -> Description:
             negating, i = False, i + 1
         elif word in SCALES and _sets_terrain(nxt):
             scale = (raw, SCALES[word])
-        elif not negating and _landmark_count(word, nxt) is not None:
-            reader.take((("landmark_spacing", _landmark_count(word, nxt)),), f"{raw} {tokens[i + 1]}")
+        elif not negating and (spacing := _landmark_count(word, nxt)) is not None:
+            reader.take((("landmark_spacing", spacing),), f"{raw} {tokens[i + 1]}")
             i += 1
         elif word in WORDS:
             if negating:
