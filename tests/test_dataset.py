@@ -8,6 +8,7 @@ from worldgen import DataError, WorldgenError
 from worldgen.actions import NUM_ACTIONS
 from worldgen.dataset import FORMAT_VERSION, EpisodeDataset, read_shard, write_shard
 from worldgen.record import record, shard_path
+from worldgen.spec import WorldSpec
 
 
 def test_round_trip_and_contents(tiny_dataset):
@@ -56,6 +57,25 @@ def test_resume_skips_finished_shards_and_never_rewrites_them(tiny_dataset, tmp_
     with pytest.raises(DataError, match="recorded with other settings"):
         record(range(1, 2), 2, 16, 32, tmp_path, progress=False)
 
+
+
+def test_resume_takes_a_shard_recorded_before_a_spec_field_existed_and_names_what_differs(tiny_dataset, tmp_path):
+    # A shard written before WorldSpec had a field holds no value for it: it is the same world, with the default.
+    shard = read_shard(shard_path(tiny_dataset, 1))
+    older = {k: v for k, v in shard.meta["spec"].items() if k != "export_radius"}
+    write_shard(shard_path(tmp_path, 1), {**shard.meta, "spec": older}, shard.arrays)
+    before = shard_path(tmp_path, 1).stat().st_mtime_ns
+    assert len(record(range(1, 2), 2, 12, 32, tmp_path, progress=False).skipped) == 1
+    assert shard_path(tmp_path, 1).stat().st_mtime_ns == before
+    with pytest.raises(DataError, match=r"\(spec differ\)"):  # another world spec
+        record(range(1, 2), 2, 12, 32, tmp_path, spec=WorldSpec(roughness=0.9), progress=False)
+    with pytest.raises(DataError, match=r"\(steps, episodes differ\)"):
+        record(range(1, 2), 1, 16, 32, tmp_path, progress=False)
+    # One from a newer version, with a field this one does not know, is refused naming the field.
+    write_shard(shard_path(tmp_path, 2), {**shard.meta, "spec": {**shard.meta["spec"], "fog": 0.5}}, shard.arrays)
+    with pytest.raises(DataError, match="spec .*unknown WorldSpec field.*fog"):
+        record(range(2, 3), 2, 12, 32, tmp_path, progress=False)
+    assert read_shard(shard_path(tmp_path, 2)).meta["spec"]["fog"] == 0.5  # refused, not rewritten
 
 def test_corrupt_truncated_foreign_and_wrong_version(tiny_dataset, tmp_path):
     good = shard_path(tiny_dataset, 1).read_bytes()
@@ -132,7 +152,6 @@ def test_inspect_prints_the_recorded_spec_and_spec_file_builds_that_world_again(
     import dataclasses
 
     from worldgen.cli import build_parser, main, spec_from_args
-    from worldgen.spec import WorldSpec
     assert main(["inspect", str(tiny_dataset)]) == 0
     line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("world spec: ")]
     assert len(line) == 1
@@ -150,7 +169,6 @@ def test_inspect_prints_the_recorded_spec_and_spec_file_builds_that_world_again(
 def test_record_vary_gives_each_world_its_own_description_and_resumes(tiny_dataset, tmp_path, capsys):
     from worldgen.cli import main
     from worldgen.describe import random_description, varied_spec
-    from worldgen.spec import WorldSpec
     base = WorldSpec(view_distance=30.0)
     record(range(0, 3), 1, 4, 32, tmp_path, spec=base, progress=False, vary=True)
     metas = [json.loads(np.load(shard_path(tmp_path, s))["meta"].tobytes()) for s in range(3)]

@@ -55,6 +55,7 @@ def test_a_word_for_how_many_before_a_landmark_word_spaces_the_towers():
     ("forest " * 50, "350 characters is too long"),
     ("flat mountains", "'flat' and 'mountains' both set the terrain height"),
     ("a grey sunset", "'grey' and 'sunset' both set the sky color"),
+    ("sunset at night", "'sunset' and 'night' both set the sky color"),
     ("a forest without trees", "'forest' asks for trees and 'trees' leaves them out"),
     ("no rocks but boulders", "'rocks' leaves rocks out and 'boulders' asks for them"),
     ("a world with no snow", "'snow': only object kinds"),

@@ -53,3 +53,22 @@ def test_many_poses_one_world_and_two_worlds(world):
         again = r.render(world, camera_pose(world, s)).rgb_HWC
     assert not np.array_equal(a, b) and not np.array_equal(a, c)
     assert np.array_equal(a, again)
+
+
+def test_a_night_world_is_the_same_world_darker(world):
+    """`WorldSpec.brightness` scales the light on every face; "night" in a description sets it and a dark sky."""
+    import dataclasses
+
+    from worldgen.describe import describe
+    night_spec = describe("a world at night", world.spec).spec
+    assert night_spec.brightness == 0.4 and max(night_spec.sky()) < 0.25
+    night = World(world.seed, dataclasses.replace(world.spec, brightness=night_spec.brightness))
+    pose = camera_pose(world, spawn(world, np.random.default_rng(3)))
+    with Renderer(64) as r:
+        day, dark = r.render(world, pose), r.render(night, pose)
+    assert np.array_equal(day.depth_HW, dark.depth_HW)  # the same world, only the light differs
+    solid = day.depth_HW > 0
+    ratio = dark.rgb_HWC[solid].astype(float).sum() / day.rgb_HWC[solid].astype(float).sum()
+    assert ratio == pytest.approx(0.4, abs=0.02)
+    sky = (day.rgb_HWC == np.round(np.array(world.sky_color()) * 255)).all(-1)
+    assert sky.mean() > 0.2 and np.array_equal(dark.rgb_HWC[sky], day.rgb_HWC[sky])  # the spec's sky, not dimmed

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
-import json
 import os
 import sys
 import time
@@ -136,19 +135,21 @@ def _cmd_import(args):
 
 def _cmd_inspect(args):
     from worldgen.dataset import EpisodeDataset
+    from worldgen.record import stored_spec
     d = EpisodeDataset(args.data)
     heldout = sum(1 for s in d.seeds if s % 10 == 0)
     print(f"{args.data}: {len(d)} episodes x {d.steps} steps at {d.resolution}x{d.resolution}, "
           f"{d.num_actions} actions ({', '.join(d.action_names)}), geometry: {d.has_geometry}, "
           f"source: {d.meta['source']}, held-out episodes: {heldout}")
-    specs = {json.dumps(m["spec"], sort_keys=True) for m in d.metas.values() if m.get("spec") is not None}
+    stored = {name: stored_spec(m) for name, m in d.metas.items()}
+    specs = {spec.to_json() for spec in stored.values() if spec is not None}
     if len(specs) == 1:  # recorded worlds: the spec to build them again (--spec FILE)
         print("world spec:", specs.pop())
     elif specs:  # `record --vary`: a spec per world
         print(f"{len(specs)} world specs (recorded with --vary), one line per world:")
         for name, m in d.metas.items():
             said = repr(m["description"]) if "description" in m else "(not described)"
-            print(f"  {name}: {said} {json.dumps(m['spec'], sort_keys=True)}")
+            print(f"  {name}: {said} {stored[name].to_json()}")
 
 
 def _cmd_bench(args):

@@ -26,6 +26,7 @@ MAX_CHARS = 300
 _SUNSET = (("sky_color", (0.98, 0.62, 0.42)), ("light_elevation", 8.0), ("light_azimuth", 270.0))
 _DAWN = (("sky_color", (0.98, 0.78, 0.66)), ("light_elevation", 8.0), ("light_azimuth", 90.0))
 _GREY_SKY = (("sky_color", (0.63, 0.65, 0.69)),)
+_NIGHT = (("sky_color", (0.09, 0.11, 0.22)), ("brightness", 0.4), ("light_elevation", 40.0))
 _GROUPS: tuple[tuple[tuple, str], ...] = (
     ((("biome", "grass"),), "grass grassy grassland meadow green lush prairie pasture countryside field"),
     ((("biome", "desert"),), "desert sand sandy dune arid dry"),
@@ -53,6 +54,7 @@ _GROUPS: tuple[tuple[tuple, str], ...] = (
     ((("landmark_spacing", 40.0),), "landmark tower beacon"),
     (_SUNSET, "sunset dusk evening twilight"),
     (_DAWN, "dawn sunrise"),
+    (_NIGHT, "night nighttime midnight moonlit moonlight starry"),
     ((("light_elevation", 25.0), ("light_azimuth", 110.0)), "morning"),
     ((("light_elevation", 80.0),), "noon midday"),
     ((("light_elevation", 35.0), ("light_azimuth", 240.0)), "afternoon"),

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from worldgen.actions import ACTION_NAMES, NUM_ACTIONS, Action
 from worldgen.dataset import DataError, ensure_writable_dir, read_shard, write_shard
-from worldgen.errors import WorldgenError
+from worldgen.errors import SpecError, WorldgenError
 from worldgen.describe import random_description, varied_spec
 from worldgen.env import WorldEnv
 from worldgen.policy import Explorer, action_statistics
@@ -86,6 +86,26 @@ def world_meta(seed: int, spec: WorldSpec, resolution: int, steps: int, vary: bo
     return _meta(varied_spec(seed, spec), resolution, steps, random_description(seed))
 
 
+def stored_spec(meta: dict) -> WorldSpec | None:
+    """The WorldSpec a shard's meta names (None for imported recordings): a field added to WorldSpec since it
+    was recorded takes its default, which leaves every world recorded before it as it was."""
+    return None if meta.get("spec") is None else WorldSpec.from_dict(meta["spec"])
+
+
+def _changed_settings(shard, meta: dict, episodes: int) -> list[str]:
+    """The settings in which a finished shard differs from what recording it now would write: each key of
+    `meta` (the spec compared as WorldSpec values, so an older shard's spec is the same world) and the episodes."""
+    changed = [k for k in meta if k != "spec" and shard.meta.get(k) != meta[k]]
+    try:
+        if stored_spec(shard.meta) != stored_spec(meta):
+            changed.append("spec")
+    except SpecError as e:  # a spec this version does not know (a newer one's field, a value out of range)
+        changed.append(f"spec ({e})")
+    if len(shard.arrays["seeds"]) != episodes:
+        changed.append("episodes")
+    return changed
+
+
 def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Path,
            spec: WorldSpec | None = None, progress: bool = True, workers: int = 1, vary: bool = False) -> RecordSummary:
     """Record every world of `seeds` not already in `out`. With `workers` > 1 that many processes record
@@ -109,10 +129,10 @@ def record(seeds, episodes_per_world: int, steps: int, resolution: int, out: Pat
         if not path.exists():
             todo.append(seed)
             continue
-        shard, meta = read_shard(path), world_meta(seed, spec, resolution, steps, vary)
-        same = {k: shard.meta.get(k) for k in meta} == meta and len(shard.arrays["seeds"]) == episodes_per_world
-        if not same:
-            raise DataError(f"{path} was recorded with other settings (steps, resolution, spec or episodes); "
+        changed = _changed_settings(read_shard(path), world_meta(seed, spec, resolution, steps, vary),
+                                    episodes_per_world)
+        if changed:
+            raise DataError(f"{path} was recorded with other settings ({', '.join(changed)} differ); "
                             "record into another folder, or delete it to re-record")
         skipped.append(path)
     bar = tqdm(total=len(todo) * episodes_per_world, desc="recording", unit="episode", disable=not progress)
@@ -145,7 +165,7 @@ def _record_world(env: WorldEnv, seed: int, episodes_per_world: int, steps: int,
     """Record and write one world's shard: (path, its actions after the first, blocked moves, moves)."""
     meta = world_meta(seed, spec, env.resolution, steps, vary)
     if vary:  # this world's own spec, drawn by the env's renderer
-        env = WorldEnv(env.resolution, task=None, spec=WorldSpec.from_dict(meta["spec"]), renderer=env.renderer)
+        env = WorldEnv(env.resolution, task=None, spec=stored_spec(meta), renderer=env.renderer)
     eps = [record_episode(env, seed, e, steps) for e in range(episodes_per_world)]
     arrays = {"frames": np.stack([e[0] for e in eps]), "depth": np.stack([e[1] for e in eps]),
               "actions": np.stack([e[2] for e in eps]), "poses": np.stack([e[3] for e in eps]),

@@ -45,12 +45,13 @@ def check_resolution(resolution: int) -> int:
     return int(resolution)
 
 
-def lit_triangles(mesh: ChunkMesh, light_dir: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unshared triangle corners (3F,3) and their baked RGBA colours (3F,4) under a sun + ambient."""
+def lit_triangles(mesh: ChunkMesh, light_dir: np.ndarray, brightness: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Unshared triangle corners (3F,3) and their baked RGBA colours (3F,4) under a sun + ambient, both scaled
+    by `brightness` (`WorldSpec.brightness`)."""
     corners = mesh.vertices[mesh.faces]  # (F, 3, 3)
     normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
     normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
-    shade = AMBIENT + (1 - AMBIENT) * np.clip(normals @ light_dir, 0, 1)
+    shade = brightness * (AMBIENT + (1 - AMBIENT) * np.clip(normals @ light_dir, 0, 1))
     rgb = np.clip(mesh.face_colors * shade[:, None], 0, 1)
     rgba = np.concatenate([rgb, np.ones((len(rgb), 1), np.float32)], 1)
     return corners.reshape(-1, 3), np.repeat(rgba, 3, axis=0).astype(np.float32)
@@ -103,7 +104,8 @@ class Renderer:
         if region == ws.region:
             return
         light = np.asarray(world.spec.light_direction(), dtype=np.float32)
-        lit = {k: ws.lit[k] if k in ws.lit else lit_triangles(world.chunk_mesh(*k), light) for k in keys}
+        lit = {k: ws.lit[k] if k in ws.lit else lit_triangles(world.chunk_mesh(*k), light, world.spec.brightness)
+               for k in keys}
         if ws.region_node is not None:
             ws.scene.remove_node(ws.region_node)
         positions = np.concatenate([lit[k][0] for k in keys])

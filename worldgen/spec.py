@@ -68,7 +68,8 @@ class WorldSpec:
 
     world_size: side of a square bounded world centred on the origin; 0 means endless.
     object_density: objects per 100 square metres. landmark_spacing: one coloured tower per cell of
-    this size (0: none). sky_color: RGB in 0..1, or () for the biome's sky. export_radius: half-side of
+    this size (0: none). sky_color: RGB in 0..1, or () for the biome's sky. brightness: how much light falls on
+    every face, sun and ambient together (1: daylight; a night world is about 0.4). export_radius: half-side of
     the square region (around the origin) that `generate_world` returns and `export` writes.
     """
 
@@ -83,6 +84,7 @@ class WorldSpec:
     sky_color: tuple[float, ...] = ()
     light_azimuth: float = 35.0
     light_elevation: float = 50.0
+    brightness: float = 1.0
     view_distance: float = 40.0
     export_radius: float = 48.0
 
@@ -114,6 +116,7 @@ class WorldSpec:
         object.__setattr__(self, "sky_color", tuple(float(c) for c in self.sky_color))
         _check_range("light_azimuth", self.light_azimuth, 0.0, 360.0)
         _check_range("light_elevation", self.light_elevation, 5.0, 90.0)
+        _check_range("brightness", self.brightness, 0.1, 1.5)
         _check_range("view_distance", self.view_distance, 8.0, 400.0)
         _check_range("export_radius", self.export_radius, 1.0, 2_000.0)
 
