@@ -1,4 +1,4 @@
-"""Long-walk drift: the dream against the engine's rendered truth over 200 explorer steps in 8 (or N) unseen
+"""Long-walk drift: the dream against the engine's rendered truth over 200 explorer steps in 24 (or N) unseen
 worlds, per span: PSNR, copy-last PSNR, sharpness ratio, colour-histogram distance; and the revisit test.
 The same figures as `worldgen eval` prints (training/long_walk.py); this runs only them.
 
@@ -7,7 +7,7 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
         [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--ground-within M] [--sky-above D]
         [--hold ACTION] [--vary] [--out DIR] [--against MODEL]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
-    # --walks N: walk N unseen worlds (1..64; default 8, as `worldgen eval`), for figures one bad walk moves less
+    # --walks N: walk N unseen worlds (1..64; default 24, as `worldgen eval`; fewer for a quick look)
     # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M, --collide, --fill-behind,
     # --fill-edge, --real-surfaces, --ground-within and --sky-above override ModelConfig.palette_rows,
     # .palette_prior, .palette_reach, .transient_near (0: off), .collide, .fill_behind, .fill_edge, .real_surfaces,
@@ -23,7 +23,7 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
 """
 import sys
 
-from training.long_walk import long_walk, paired_text, table_text, write_long_walk_report
+from training.long_walk import WALKS, long_walk, paired_text, table_text, write_long_walk_report
 from worldgen.actions import parse_action
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
@@ -36,7 +36,7 @@ if __name__ == "__main__":
     args = [a for a in args if a != "--vary"]
     rule_flags = ("--palette-rows", "--palette-prior", "--palette-reach", "--transient-near", "--collide",
                   "--fill-behind", "--fill-edge", "--real-surfaces", "--ground-within", "--sky-above")  # rules
-    opts = {"--out": None, "--walks": "8", "--hold": None, "--against": None, **dict.fromkeys(rule_flags)}
+    opts = {"--out": None, "--walks": str(WALKS), "--hold": None, "--against": None, **dict.fromkeys(rule_flags)}
     for name in opts:
         if name in args:
             i = args.index(name)

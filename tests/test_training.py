@@ -180,6 +180,7 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     card = (work / "model" / "MODEL_CARD.md").read_text()
     assert "## Long walk (2 unseen worlds" in card and "| 11-12 | " in card
     assert "| dreamed steps | real | dreamed | magnified | unknown |" in card
+    assert "## Targets" in card and "| long walk, steps 11-12: sharpness 0.8 to 1.25 |" in card
     # Bad inputs: another resolution, a preset that contradicts --init, an empty folder.
     capsys.readouterr()
     assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "r2"), "--preset", "small",
@@ -394,3 +395,20 @@ def test_a_stage_trains_its_own_part_and_leaves_the_other_bit_identical(stage, r
                  str(tiny_model_dir), "--steps", "3", "--batch-size", "4", "--eval-episodes", "0", "--resume"]) == 2
     assert f"written by training stage '{stage}'" in capsys.readouterr().err
     assert sorted(p.name for p in (work / "checkpoints").iterdir()) == saved
+
+
+def test_the_model_card_says_which_targets_a_model_meets():
+    from training.model_card import targets_text
+    span = {"psnr": 17.0, "copy_last_psnr": 13.0, "colour_distance": 0.2, "copy_last_colour_distance": 0.25,
+            "sharpness_ratio": 1.3}
+    m = {"psnr": {"1": 25.0, "4": 19.0, "8": 18.0, "16": 15.0}, "baseline_psnr": {"1": 17.0, "4": 13.0, "8": 12.0,
+         "16": 11.0}, "delta_psnr": {"8": 3.9}, "sharpness_ratio": {"16": 0.8}, "loop_psnr": 148.13,
+         "long_walk": {"spans": {"1-10": span}, "revisit_psnr": 29.0}}
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in targets_text(m).splitlines()[2:]}
+    assert rows["mean PSNR gain over copy-last at horizons 1/4/8/16 >= 6 dB"] == ["+6.00 dB", "met |"]
+    assert rows["delta_psnr@8 >= 4 dB"] == ["+3.90 dB", "**not met** |"]
+    assert rows["sharpness@16 >= 0.8"] == ["0.80", "met |"]
+    assert rows["long walk, steps 1-10: PSNR >= copy-last + 3 dB"] == ["+4.00 dB", "met |"]
+    assert rows["long walk, steps 1-10: colour distance <= copy-last's (0.250)"] == ["0.200", "met |"]
+    assert rows["long walk, steps 1-10: sharpness 0.8 to 1.25"] == ["1.300", "**not met** |"]
+    assert rows["long walk revisit >= 30 dB"][1] == "**not met** |" and len(rows) == 8

@@ -150,6 +150,9 @@ def _eval(args):
     from worldgen.model.runner import Generator
     from worldgen.dataset import ensure_writable_dir
     ensure_writable_dir(args.out)  # before minutes of evaluation, not after
+    if args.long_walks is None:
+        from training.long_walk import WALKS
+        args.long_walks = WALKS
     if args.long_walks:
         from training.long_walk import check_walks
         check_walks(args.long_walks, args.long_steps)
@@ -294,8 +297,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--episodes", type=int, default=32)
     p.add_argument("--split", default="heldout", choices=("heldout", "train", "all"))
-    p.add_argument("--long-walks", type=int, default=8,
-                   help="explorer walks on unseen worlds for the long-walk test (0: skip)")
+    p.add_argument("--long-walks", type=int, default=None,
+                   help="explorer walks on unseen worlds for the long-walk test (default: training.long_walk.WALKS, "
+                        "24; 0: skip)")
     p.add_argument("--long-steps", type=int, default=200, help="dreamed steps per long walk")
     _add_inference_settings(p)
     p.set_defaults(func=_eval)

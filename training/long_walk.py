@@ -51,6 +51,7 @@ from worldgen.files import write_atomic
 from worldgen.world import World
 
 SEEDS = tuple(range(1000, 1000 + 10 * 64, 10))  # never recorded for training; held out by seed % 10 as well
+WALKS = 24  # walks a report takes by default: 8 left a span's sharpness 0.1-0.3 apart between walk sets
 STRIP_STEPS = (1, 10, 25, 50, 100, 200, 500)
 SAMPLE_SPACING = 0.25  # metres between the surface points `shown_obstacles` tests
 STOPPED_M = 0.01  # metres: a move that shifts the eye less than this on the ground was stopped by an obstacle
@@ -189,7 +190,7 @@ def render_revisits(resolution: int, n_walks: int, context: int, vary: bool = Fa
     return np.array(routes, np.int32), np.stack(ends), np.array(back)
 
 
-def long_walk(gen: Generator, n_walks: int = 8, steps: int = 200, seed: int = 0,
+def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int = 0,
               hold: Action | None = None, vary: bool = False, walks: tuple | None = None) -> tuple[dict, dict]:
     """(figures for metrics.json, arrays for the plots, the filmstrip and another model's walks: the arrays'
     "walks" is `render_walks`'s output, which `walks` takes to dream the same walks without rendering them
