@@ -4,18 +4,22 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
 
     python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--palette-rows R]
         [--palette-prior S] [--palette-reach D] [--transient-near M] [--collide on|off]
-        [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--ground-within M] [--sky-above D]
-        [--hold ACTION] [--vary] [--out DIR] [--against MODEL]
+        [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--edge-share on|off]
+        [--ground-within M] [--sky-above D]
+        [--hold ACTION] [--vary] [--out DIR] [--against MODEL] [--seed S]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 24, as `worldgen eval`; fewer for a quick look)
     # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M, --collide, --fill-behind,
-    # --fill-edge, --real-surfaces, --ground-within and --sky-above override ModelConfig.palette_rows,
-    # .palette_prior, .palette_reach, .transient_near (0: off), .collide, .fill_behind, .fill_edge, .real_surfaces,
-    # .ground_within (0: off) and .sky_above (0: off)
+    # --fill-edge, --real-surfaces, --edge-share, --ground-within and --sky-above override
+    # ModelConfig.palette_rows, .palette_prior, .palette_reach, .transient_near (0: off), .collide, .fill_behind,
+    # .fill_edge, .real_surfaces, .edge_share, .ground_within (0: off) and .sky_above (0: off)
     # --hold ACTION: after the explorer's 4 start frames the player holds ACTION (e.g. forward: a user holding W in
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --vary: each world of its own random description, as `worldgen record --vary` draws them (a designer's worlds)
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
+    # --seed S: the dream's sampling key (default 0; both models' with --against). After step 50 the bundled
+    # model's own figures move by up to 0.16 dB from seed to seed (docs/model.md, session 41): judge a change to
+    # the late spans over several seeds
     # --against MODEL: also dream the same walks with MODEL as saved (no flags applied), and print how MODEL (with
     # the flags) differs from it per span, in PSNR and sharpness, ± the jackknife standard error over walks, and in
     # how many walks it is nearer the truth (to tell a change from the spread of one walk; e.g. `bundled
@@ -35,8 +39,10 @@ if __name__ == "__main__":
     vary = "--vary" in args
     args = [a for a in args if a != "--vary"]
     rule_flags = ("--palette-rows", "--palette-prior", "--palette-reach", "--transient-near", "--collide",
-                  "--fill-behind", "--fill-edge", "--real-surfaces", "--ground-within", "--sky-above")  # rules
-    opts = {"--out": None, "--walks": str(WALKS), "--hold": None, "--against": None, **dict.fromkeys(rule_flags)}
+                  "--fill-behind", "--fill-edge", "--real-surfaces", "--edge-share", "--ground-within",
+                  "--sky-above")  # rules
+    opts = {"--out": None, "--walks": str(WALKS), "--hold": None, "--against": None, "--seed": "0",
+            **dict.fromkeys(rule_flags)}
     for name in opts:
         if name in args:
             i = args.index(name)
@@ -61,17 +67,21 @@ if __name__ == "__main__":
         hold = None if opts["--hold"] is None else parse_action(opts["--hold"])
     except WorldgenError as e:
         raise SystemExit(f"--hold: {e}")
+    try:
+        seed = int(opts["--seed"])
+    except ValueError:
+        raise SystemExit(f"--seed {opts['--seed']}: expected an integer") from None
     try:  # before the walks, so a wrong folder is said at once
         against = opts["--against"] and load_model(opts["--against"])
     except WorldgenError as e:
         raise SystemExit(f"--against {opts['--against']}: {e}")
-    result, arrays = long_walk(Generator(model), n_walks=int(opts["--walks"]), steps=steps, hold=hold,
+    result, arrays = long_walk(Generator(model), n_walks=int(opts["--walks"]), steps=steps, seed=seed, hold=hold,
                                vary=vary)
     print(table_text(result))
     if against:
         try:
-            base, base_arrays = long_walk(Generator(against), n_walks=int(opts["--walks"]), steps=steps, hold=hold,
-                                          vary=vary, walks=arrays["walks"])
+            base, base_arrays = long_walk(Generator(against), n_walks=int(opts["--walks"]), steps=steps,
+                                          seed=seed, hold=hold, vary=vary, walks=arrays["walks"])
         except WorldgenError as e:  # another resolution or context
             raise SystemExit(f"--against {opts['--against']}: {e}")
         print(table_text(base))

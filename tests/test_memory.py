@@ -500,3 +500,34 @@ def test_a_real_surface_is_never_drawn_across_a_silhouette():
     assert real[12:20, 0:16].all() and real[12:20, 21:31].all()
     with pytest.raises(WorldgenError, match="real_surfaces needs geometry"):
         preset("tiny", geometry=False, real_surfaces=True)
+
+
+def test_with_edge_share_a_silhouette_the_nearest_real_frame_sees_past_is_shared_by_the_frames():
+    """A red box 2 m ahead of a blue wall, pinned from two frames 20 cm apart and drawn from 7 cm right of the
+    first: the second frame's edge pixel lands one column left of the box's true edge, and the nearest surface
+    winning draws the box there. With `ModelConfig.edge_share` that column takes the wall's colour in the share of
+    the frames that see the wall there (the nearest frame, one of two: half), and nothing else changes."""
+    res, f = 32, 12.0
+    intr = jnp.array([[f, 0, res / 2], [0, f, res / 2], [0, 0, 1]])
+    u = np.arange(res) + 0.5 - res / 2
+
+    def frame(cam_x):  # the box spans x, y in [-0.5, 0.5] at 2 m (6 pixels); the wall is 10 m away
+        box = (np.abs(cam_x + u * 2 / f) <= 0.5)[None, :] & (np.abs(u * 2 / f) <= 0.5)[:, None]
+        rgb = np.where(box[..., None], [1.0, -1.0, -1.0], [-1.0, -1.0, 1.0]).astype(np.float32)
+        pose = jnp.eye(4).at[0, 3].set(cam_x)[None]
+        return jnp.asarray(rgb)[None], jnp.asarray(np.where(box, 2.0, 10.0).astype(np.float32))[None], pose
+
+    m = mem.empty(1, 2 * res * res, res * res, views=2)
+    for i, cam_x in enumerate((0.0, -0.2)):
+        m = mem.pin(m, i, *frame(cam_x), intr)
+    target = jnp.eye(4).at[0, 3].set(0.07)[None]
+    plain = np.asarray(mem.render(m, target, intr, res)[0])[0]
+    shared = np.asarray(mem.render(m, target, intr, res, edges=True)[0])[0]
+    red, blue = np.array([1.0, -1.0, -1.0]), np.array([-1.0, -1.0, 1.0])
+    truth = np.asarray(frame(0.07)[0])[0]
+    assert np.abs(plain[13:19, 12] - red).max() < 1e-6 and np.abs(truth[13:19, 12] - blue).max() == 0
+    assert np.abs(shared[13:19, 12] - (red + blue) / 2).max() < 1e-6
+    changed = np.abs(shared - plain).max(-1) > 1e-6
+    assert changed.sum() == 6 and changed[13:19, 12].all()
+    with pytest.raises(WorldgenError, match="edge_share needs geometry"):
+        preset("tiny", geometry=False, edge_share=True)

@@ -402,11 +402,11 @@ def test_the_model_card_says_which_targets_a_model_meets():
     span = {"psnr": 17.0, "copy_last_psnr": 13.0, "colour_distance": 0.2, "copy_last_colour_distance": 0.25,
             "sharpness_ratio": 1.3}
     m = {"psnr": {"1": 25.0, "4": 19.0, "8": 18.0, "16": 15.0}, "baseline_psnr": {"1": 17.0, "4": 13.0, "8": 12.0,
-         "16": 11.0}, "delta_psnr": {"8": 3.9}, "sharpness_ratio": {"16": 0.8}, "loop_psnr": 148.13,
+         "16": 11.0}, "delta_psnr": {"8": 3.999}, "sharpness_ratio": {"16": 0.8}, "loop_psnr": 148.13,
          "long_walk": {"spans": {"1-10": span}, "revisit_psnr": 29.0}}
     rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in targets_text(m).splitlines()[2:]}
-    assert rows["mean PSNR gain over copy-last at horizons 1/4/8/16 >= 6 dB"] == ["+6.00 dB", "met |"]
-    assert rows["delta_psnr@8 >= 4 dB"] == ["+3.90 dB", "**not met** |"]
+    assert rows["mean PSNR gain over copy-last at horizons 1/4/8/16 >= 6 dB"] == ["+6.000 dB", "met |"]
+    assert rows["delta_psnr@8 >= 4 dB"] == ["+3.999 dB", "**not met** |"]  # not "+4.00"
     assert rows["sharpness@16 >= 0.8"] == ["0.80", "met |"]
     assert rows["long walk, steps 1-10: PSNR >= copy-last + 3 dB"] == ["+4.00 dB", "met |"]
     assert rows["long walk, steps 1-10: colour distance <= copy-last's (0.250)"] == ["0.200", "met |"]

@@ -87,6 +87,10 @@ def _add_inference_settings(p) -> None:
     p.add_argument("--real-surfaces", default="model", choices=("model", "on", "off"),
                    help="where the real start frames' points are magnified or leave holes, draw those frames as "
                         "whole surfaces (ModelConfig.real_surfaces; model: as the model folder says)")
+    p.add_argument("--edge-share", default="model", choices=("model", "on", "off"),
+                   help="a real frames' silhouette that the frame taken nearest the camera sees past takes the far "
+                        "colour in the share of the frames that do (ModelConfig.edge_share; model: as the model "
+                        "folder says)")
     p.add_argument("--ground-within", type=float, default=None,
                    help="a dreamed pixel said to be sky whose ray meets a level ground within this many metres is "
                         "that ground, 0 = off (ModelConfig.ground_within; default: as the model folder says)")
@@ -252,6 +256,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--real-surfaces", action="store_true",
                    help="the trained model draws its real start frames as whole surfaces where their points are "
                         "magnified (ModelConfig.real_surfaces, an inference rule)")
+    p.add_argument("--edge-share", action="store_true",
+                   help="the trained model draws its real frames' silhouettes as the frame taken nearest the camera "
+                        "sees them (ModelConfig.edge_share, an inference rule)")
     p.add_argument("--painted-only", action="store_true",
                    help="score the colours of recorded windows only where the model paints (memory does not know "
                         "the pixel at full resolution); needs a model that shows its memory (see docs/model.md)")

@@ -71,6 +71,12 @@ class ModelConfig:
         drawn as whole surfaces instead: each pixel's ray is followed to where it meets a frame's depth, which
         gives its colour there (`worldgen.model.surface`), so a magnified real surface is not a sieve for the
         network to repaint (docs/model.md, session 34). Needs geometry. An inference rule.
+    edge_share: where the real start frames disagree about a pixel at a silhouette (some show a surface there,
+        others only one more than `pyramid.EDGE_FAR` times farther), and the one taken nearest the camera sees
+        past the silhouette, the pixel takes the far surface's colour in the share of the frames that do
+        (`pyramid.edge_share`): each frame puts an edge a fraction of a pixel from where the others put it, and
+        the nearest surface winning everywhere drew their union, a pixel wider than the truth's (docs/model.md,
+        session 41). Needs geometry. An inference rule.
     ground_within: metres. A pixel the network says is sky (its disparity reads back as sky) whose ray meets a
         level ground `worldgen.player.EYE_HEIGHT` under the eye within this view depth is that ground instead
         (`sky.ground_not_sky`): terrain stands under every ray that goes down that steeply (the truth's
@@ -108,6 +114,7 @@ class ModelConfig:
     transient_near: float = 0.0
     collide: bool = False
     real_surfaces: bool = False
+    edge_share: bool = False
     ground_within: float = 0.0
     sky_above: float = 0.0
 
@@ -150,6 +157,8 @@ class ModelConfig:
             raise WorldgenError("ModelConfig.sky_above needs geometry (the real frames' sky and each ray's elevation)")
         if self.real_surfaces and not self.geometry:
             raise WorldgenError("ModelConfig.real_surfaces needs geometry (it draws the real frames' depth)")
+        if self.edge_share and not self.geometry:
+            raise WorldgenError("ModelConfig.edge_share needs geometry (it compares the real frames' depths)")
         if not 1 <= self.sample_steps <= 16:
             raise WorldgenError(f"ModelConfig.sample_steps = {self.sample_steps}: expected 1..16")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))

@@ -10,7 +10,7 @@ The memory is the authority on what has been seen. It holds two regions of fixed
   once and not re-encoded every step. Capacity and cost per step are fixed.
 
 Each point keeps a world-space footprint radius: half a pixel at the depth it was seen from. Rendering
-(`render`) puts a point on the level of a 3-level pixel pyramid where its projected footprint is about one
+(`render`, `pyramid`) puts a point on the level of a 3-level pixel pyramid where its projected footprint is about one
 cell, so near surfaces seen from afar are drawn as 2x2 or 4x4 blocks rather than a sieve of one-pixel holes;
 the levels meet in one z-test, and single-pixel holes between known neighbours are filled. A pixel counts
 as known at full resolution (`fine`) when a level-0 point, or a fill between level-0 points, drew it; a
@@ -27,14 +27,12 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from worldgen.model import surface
+from worldgen.model import pyramid, surface
 from worldgen.model.fill import fill_holes
-from worldgen.model.geometry import MIN_DEPTH, SKY_DEPTH, camera_coords, unproject
+from worldgen.model.geometry import MIN_DEPTH, SKY_DEPTH, unproject
+from worldgen.model.pyramid import DEPTH_TOLERANCE
 
-LEVELS = 3
 FOOTPRINT = 0.5  # a point's radius, in pixels of the frame it was seen in
-LEVEL_UP = 1.0  # a point moves one pyramid level up when its projected diameter exceeds one cell of it
-DEPTH_TOLERANCE = 0.03  # points within 3% of the nearest depth of a pixel are averaged
 FLYING_EDGE = 0.25  # see flying_pixels
 SAME_PLACE = 0.05  # metres: a camera this near a pinned view's position (and its heading) sees that view as it was
 SAME_HEADING = 3.0  # degrees
@@ -243,51 +241,6 @@ def solid(mem: Memory, eyes_BO3, radius: float):
     return (count >= SOLID_POINTS) & (near.sum(-1, keepdims=True) >= GROUND_POINTS)
 
 
-def _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int):
-    """Per-level z-buffered averages: colours (L, res, res, C), depth and weight (L, res, res), upsampled."""
-    x, y, z = camera_coords(points_N3, pose_44)
-    d = -z
-    safe = jnp.where(d > MIN_DEPTH, d, 1.0)
-    fx, fy, cx, cy = intrinsics_33[0, 0], intrinsics_33[1, 1], intrinsics_33[0, 2], intrinsics_33[1, 2]
-    u, v = cx + fx * x / safe, cy - fy * y / safe
-    diameter = 2 * radius_N * fx / safe
-    level = jnp.clip(jnp.floor(jnp.log2(jnp.maximum(diameter * LEVEL_UP, 1.0))), 0, LEVELS - 1).astype(jnp.int32)
-    scale = 2 ** level
-    sizes = [(res >> lv) ** 2 for lv in range(LEVELS)]
-    starts = [sum(sizes[:lv]) for lv in range(LEVELS + 1)]  # each level's first cell; starts[-1]: all cells
-    side = res >> level
-    ok = valid_N & (d > MIN_DEPTH) & (u >= 0) & (u < res) & (v >= 0) & (v < res)
-    # Each point covers the cells its footprint reaches: one cell when it is one cell wide, up to two on a
-    # diagonal when it is two (it is one level up beyond that); the hole fill closes the other diagonal.
-    # Two samples per point, at opposite corners (four cost 27% more time per step and did no better).
-    reach = jnp.clip(diameter / scale / 2 - 0.5, 0.0, 0.5)
-    ui = jnp.concatenate([jnp.floor(u / scale + a * reach) for a in (-1, 1)]).astype(jnp.int32)
-    vi = jnp.concatenate([jnp.floor(v / scale + a * reach) for a in (-1, 1)]).astype(jnp.int32)
-    level, side, d, diameter = (jnp.tile(x, 2) for x in (level, side, d, diameter))
-    colors_NC = jnp.tile(colors_NC, (2, 1))
-    ok = jnp.tile(ok, 2) & (ui >= 0) & (ui < side) & (vi >= 0) & (vi < side)
-    n_seg = starts[-1]
-    seg = jnp.where(ok, jnp.array(starts[:-1])[level] + vi * side + ui, n_seg)
-    zbuf = jax.ops.segment_min(jnp.where(ok, d, jnp.inf), seg, num_segments=n_seg + 1)
-    win = (ok & (d <= zbuf[seg] * (1 + DEPTH_TOLERANCE))).astype(colors_NC.dtype)
-    # One scatter of every per-point quantity at once (weight, colour, depth, diameter): a scatter runs point
-    # by point on a CPU, so one pass over six columns costs less than four passes (docs/model.md, session 17).
-    sums = jax.ops.segment_sum(jnp.concatenate([win[:, None], colors_NC, d[:, None], diameter[:, None]], 1)
-                               * win[:, None], seg, num_segments=n_seg + 1)
-    wsum, csum, dsum = sums[:, 0], sums[:, 1:-2], sums[:, -2]
-    size0 = (sums[:sizes[0], -1] / jnp.maximum(wsum[:sizes[0]], 1.0)).reshape(res, res)
-    cols, deps, wts = [], [], []
-    for lv in range(LEVELS):
-        sl = slice(starts[lv], starts[lv + 1])
-        s, rep = res >> lv, 2 ** lv
-        up = lambda x: jnp.repeat(jnp.repeat(x.reshape((s, s) + x.shape[1:]), rep, 0), rep, 1)
-        w = wsum[sl]
-        cols.append(up(csum[sl] / jnp.maximum(w, 1.0)[:, None]))
-        deps.append(up(jnp.where(w > 0, dsum[sl] / jnp.maximum(w, 1.0), jnp.inf)))
-        wts.append(up(w))
-    return jnp.stack(cols), jnp.stack(deps), jnp.stack(wts), size0
-
-
 def _fill_pinholes(rgb_HWC, depth_HW, known_HW, size_HW):
     """Fill a pixel that is empty, or seen through a gap (much farther than both neighbours of a left/right
     or up/down pair, whose points are magnified, so they leave gaps), with the mean of that known pair."""
@@ -309,9 +262,14 @@ def _fill_pinholes(rgb_HWC, depth_HW, known_HW, size_HW):
     return out_rgb, out_d, filled
 
 
-def render_points(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int):
-    """Colours (H,W,C), depth (H,W; 0 where unknown), coverage (H,W) and full-resolution knowledge (H,W)."""
-    cols, deps, wts, size0 = _splat_pyramid(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res)
+def render_points(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int, views: int = 0,
+                  nearest=-1):
+    """Colours (H,W,C), depth (H,W; 0 where unknown), coverage (H,W) and full-resolution knowledge (H,W).
+    With `views` (the points are that many real frames' pixels, in order), a silhouette cell the view `nearest`
+    sees past takes the far surface's colour in the share of the views that do (`pyramid.edge_share`)."""
+    seg, d, diameter, ok = pyramid.samples(points_N3, radius_N, valid_N, pose_44, intrinsics_33, res)
+    colors_SC = jnp.tile(colors_NC, (2, 1))
+    cols, deps, wts, size0 = pyramid.splat(seg, d, diameter, ok, colors_SC, res)
     zmin = deps.min(0)
     near = (deps <= zmin * (1 + DEPTH_TOLERANCE)) & (wts > 0)
     weight = near * wts
@@ -323,22 +281,29 @@ def render_points(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_3
     rgb, depth, filled = _fill_pinholes(rgb, depth, known & fine, size0)
     fine = fine | filled
     known = known | filled
+    if views:
+        share, far = pyramid.edge_share(seg, d, ok, colors_SC, res, views, nearest)
+        rgb = rgb + share[..., None] * (far - rgb)
     return rgb, jnp.where(known, depth, 0.0), known.astype(jnp.float32), fine
 
 
-def render(mem: Memory, pose_B44, intrinsics_33, res: int, surfaces: bool = False):
+def render(mem: Memory, pose_B44, intrinsics_33, res: int, surfaces: bool = False, edges: bool = False):
     """The memory seen from each pose: rgb (B,H,W,3), depth (B,H,W), coverage (B,H,W), fine (B,H,W) bool and
     real (B,H,W) bool: the pixels drawn from the real frames.
 
     The real frames first: wherever they cover a pixel (sky included) they win, so a revisited view is the
     real one; dreamed content fills the rest. With `surfaces` (`ModelConfig.real_surfaces`), where the real
     frames' points are magnified or leave holes, the real frames are drawn as whole surfaces (`_surfaces`).
-    Back within SAME_PLACE and SAME_HEADING of where a real frame was taken, that frame alone draws every pixel
-    it knows (`_same_view`)."""
-    draw = lambda sl: jax.vmap(lambda p, c, r, v, pose: render_points(p, c, r, v, pose, intrinsics_33, res))(
-        mem.points[:, sl], mem.colors[:, sl], mem.radius[:, sl], mem.valid[:, sl], pose_B44)
-    rgb_r, dep_r, cov_r, fine_r = draw(slice(0, mem.pinned))
-    rgb_g, dep_g, cov_g, fine_g = draw(slice(mem.pinned, None))
+    With `edges` (`ModelConfig.edge_share`), the real frames' silhouettes are drawn as the view taken nearest the
+    camera sees them, in the share of the views that agree (`pyramid.edge_share`). Back within SAME_PLACE and
+    SAME_HEADING of where a real frame was taken, that frame alone draws every pixel it knows (`_same_view`)."""
+    views = mem.views.shape[1] if edges and mem.pinned else 0
+    nearest = _nearest_view(mem, pose_B44) if views else jnp.full(pose_B44.shape[:1], -1)
+    draw = lambda sl, v: jax.vmap(lambda p, c, r, ok, pose, near: render_points(p, c, r, ok, pose, intrinsics_33,
+                                                                               res, v, near))(
+        mem.points[:, sl], mem.colors[:, sl], mem.radius[:, sl], mem.valid[:, sl], pose_B44, nearest)
+    rgb_r, dep_r, cov_r, fine_r = draw(slice(0, mem.pinned), views)
+    rgb_g, dep_g, cov_g, fine_g = draw(slice(mem.pinned, None), 0)
     real = (cov_r > 0) & (fine_r | ~fine_g)  # a real pixel yields only to dreamed detail where it is magnified
     rgb, depth, fine = jnp.where(real[..., None], rgb_r, rgb_g), jnp.where(real, dep_r, dep_g), fine_r | fine_g
     cover = jnp.maximum(cov_r, cov_g)
@@ -349,6 +314,14 @@ def render(mem: Memory, pose_B44, intrinsics_33, res: int, surfaces: bool = Fals
         rgb, depth = jnp.where(fine_v[..., None], rgb_v, rgb), jnp.where(fine_v, dep_v, depth)
         fine, real = fine | fine_v, real | fine_v
     return rgb, depth, cover, fine, real
+
+
+def _nearest_view(mem: Memory, pose_B44):
+    """The pinned view taken nearest each camera (B,): metres apart plus twice one minus the cosine between
+    their headings."""
+    gap = jnp.linalg.norm(mem.views[:, :, :3, 3] - pose_B44[:, None, :3, 3], axis=-1)
+    facing = jnp.einsum("bvc,bc->bv", mem.views[:, :, :3, 2], pose_B44[:, :3, 2])
+    return jnp.argmin(gap + 2.0 * (1.0 - facing), 1)
 
 
 def _surfaces(mem: Memory, pose_B44, intrinsics_33, rgb, depth, cover, fine, real):
