@@ -6,7 +6,7 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
         [--palette-prior S] [--palette-reach D] [--transient-near M] [--collide on|off]
         [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--edge-share on|off]
         [--ground-within M] [--sky-above D]
-        [--hold ACTION] [--vary] [--out DIR] [--against MODEL] [--seed S]
+        [--hold ACTION] [--vary] [--out DIR] [--against MODEL] [--seed S|A:B]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 24, as `worldgen eval`; fewer for a quick look)
     # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M, --collide, --fill-behind,
@@ -17,9 +17,9 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --vary: each world of its own random description, as `worldgen record --vary` draws them (a designer's worlds)
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
-    # --seed S: the dream's sampling key (default 0; both models' with --against). After step 50 the bundled
-    # model's own figures move by up to 0.16 dB from seed to seed (docs/model.md, session 41): judge a change to
-    # the late spans over several seeds
+    # --seed S or A:B: the dream's sampling key, or keys A..B-1 (default 0; both models' with --against), each on
+    # the same walks, then the mean over keys. After step 50 the bundled model's own figures move by up to 0.16 dB
+    # from key to key (docs/model.md, session 41): judge a change to the late spans over several keys
     # --against MODEL: also dream the same walks with MODEL as saved (no flags applied), and print how MODEL (with
     # the flags) differs from it per span, in PSNR and sharpness, ± the jackknife standard error over walks, and in
     # how many walks it is nearer the truth (to tell a change from the spread of one walk; e.g. `bundled
@@ -27,7 +27,9 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
 """
 import sys
 
-from training.long_walk import WALKS, long_walk, paired_text, table_text, write_long_walk_report
+import numpy as np
+
+from training.long_walk import WALKS, long_walk, paired_text, pooled_figures, table_text, write_long_walk_report
 from worldgen.actions import parse_action
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
@@ -68,25 +70,50 @@ if __name__ == "__main__":
     except WorldgenError as e:
         raise SystemExit(f"--hold: {e}")
     try:
-        seed = int(opts["--seed"])
+        first, _, end = opts["--seed"].partition(":")
+        seeds = list(range(int(first), int(end))) if end else [int(first)]
     except ValueError:
-        raise SystemExit(f"--seed {opts['--seed']}: expected an integer") from None
+        raise SystemExit(f"--seed {opts['--seed']}: expected a key S or keys A:B") from None
+    if not seeds:
+        raise SystemExit(f"--seed {opts['--seed']}: no keys (A:B needs B > A)")
     try:  # before the walks, so a wrong folder is said at once
         against = opts["--against"] and load_model(opts["--against"])
     except WorldgenError as e:
         raise SystemExit(f"--against {opts['--against']}: {e}")
-    result, arrays = long_walk(Generator(model), n_walks=int(opts["--walks"]), steps=steps, seed=seed, hold=hold,
-                               vary=vary)
-    print(table_text(result))
-    if against:
-        try:
-            base, base_arrays = long_walk(Generator(against), n_walks=int(opts["--walks"]), steps=steps,
-                                          seed=seed, hold=hold, vary=vary, walks=arrays["walks"])
-        except WorldgenError as e:  # another resolution or context
-            raise SystemExit(f"--against {opts['--against']}: {e}")
-        print(table_text(base))
-        label = " ".join([args[0] if args else "bundled", *args[2:4]]
-                         + [f"{flag} {opts[flag]}" for flag in rule_flags if opts[flag] is not None])
-        print(paired_text(base, result, base_arrays["stats"], arrays["stats"], opts["--against"], label))
-    if out:
-        print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))
+    gen, base_gen, walks, label = Generator(model), against and Generator(against), None, " ".join(
+        [args[0] if args else "bundled", *args[2:4]] + [f"{flag} {opts[flag]}" for flag in rule_flags
+                                                          if opts[flag] is not None])
+    psnr, diffs = [], []  # per key: the span PSNRs of each model; the paired differences in gain and sharpness
+    for seed in seeds:
+        result, arrays = long_walk(gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed, hold=hold, vary=vary,
+                                   walks=walks)
+        walks = arrays["walks"]
+        if len(seeds) > 1:
+            print(f"key {seed}:")
+        print(table_text(result))
+        psnr.append([[v["psnr"] for v in result["spans"].values()]])
+        if against:
+            try:
+                base, base_arrays = long_walk(base_gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed,
+                                              hold=hold, vary=vary, walks=walks)
+            except WorldgenError as e:  # another resolution or context
+                raise SystemExit(f"--against {opts['--against']}: {e}")
+            print(table_text(base))
+            print(paired_text(base, result, base_arrays["stats"], arrays["stats"], opts["--against"], label))
+            psnr[-1].append([v["psnr"] for v in base["spans"].values()])
+            every = np.ones(len(walks[0]), bool)
+            diffs.append(pooled_figures(arrays["stats"], every) - pooled_figures(base_arrays["stats"], every))
+        if out and seed == seeds[0]:
+            print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))
+    if len(seeds) > 1:  # the sampling key alone moves late spans by 0.1-0.2 dB: the mean over keys
+        mean = np.mean(psnr, 0)
+        spans_ = list(result["spans"])
+        per_span = lambda row: " / ".join(f"{x:.2f}" for x in row)
+        print(f"over keys {seeds[0]}..{seeds[-1]}: mean PSNR per span {per_span(mean[0])} ({label})"
+              + (f", {per_span(mean[1])} ({opts['--against']})" if against else ""))
+        if against:
+            d = np.array(diffs)  # (keys, spans, 2)
+            se = d.std(0, ddof=1) / np.sqrt(len(d))
+            print("difference over keys (mean ± standard error of the keys' differences): PSNR "
+                  + " / ".join(f"{span} {m:+.2f}±{e:.2f}" for span, m, e in zip(spans_, d[:, :, 0].mean(0), se[:, 0]))
+                  + "; sharpness " + " / ".join(f"{m:+.3f}" for m in d[:, :, 1].mean(0)))
