@@ -80,10 +80,10 @@ if __name__ == "__main__":
         against = opts["--against"] and load_model(opts["--against"])
     except WorldgenError as e:
         raise SystemExit(f"--against {opts['--against']}: {e}")
-    gen, base_gen, walks, label = Generator(model), against and Generator(against), None, " ".join(
-        [args[0] if args else "bundled", *args[2:4]] + [f"{flag} {opts[flag]}" for flag in rule_flags
-                                                          if opts[flag] is not None])
-    psnr, diffs = [], []  # per key: the span PSNRs of each model; the paired differences in gain and sharpness
+    gen, base_gen, walks = Generator(model), against and Generator(against), None
+    label = " ".join([args[0] if args else "bundled", *args[2:4]]
+                     + [f"{flag} {opts[flag]}" for flag in rule_flags if opts[flag] is not None])
+    psnr, base_psnr, diffs = [], [], []  # per key: each model's PSNR per span; the paired gain and sharpness
     for seed in seeds:
         result, arrays = long_walk(gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed, hold=hold, vary=vary,
                                    walks=walks)
@@ -91,7 +91,7 @@ if __name__ == "__main__":
         if len(seeds) > 1:
             print(f"key {seed}:")
         print(table_text(result))
-        psnr.append([[v["psnr"] for v in result["spans"].values()]])
+        psnr.append([v["psnr"] for v in result["spans"].values()])
         if against:
             try:
                 base, base_arrays = long_walk(base_gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed,
@@ -100,17 +100,16 @@ if __name__ == "__main__":
                 raise SystemExit(f"--against {opts['--against']}: {e}")
             print(table_text(base))
             print(paired_text(base, result, base_arrays["stats"], arrays["stats"], opts["--against"], label))
-            psnr[-1].append([v["psnr"] for v in base["spans"].values()])
+            base_psnr.append([v["psnr"] for v in base["spans"].values()])
             every = np.ones(len(walks[0]), bool)
             diffs.append(pooled_figures(arrays["stats"], every) - pooled_figures(base_arrays["stats"], every))
         if out and seed == seeds[0]:
             print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))
     if len(seeds) > 1:  # the sampling key alone moves late spans by 0.1-0.2 dB: the mean over keys
-        mean = np.mean(psnr, 0)
         spans_ = list(result["spans"])
-        per_span = lambda row: " / ".join(f"{x:.2f}" for x in row)
-        print(f"over keys {seeds[0]}..{seeds[-1]}: mean PSNR per span {per_span(mean[0])} ({label})"
-              + (f", {per_span(mean[1])} ({opts['--against']})" if against else ""))
+        per_span = lambda rows: " / ".join(f"{x:.2f}" for x in np.mean(rows, 0))
+        print(f"over keys {seeds[0]}..{seeds[-1]}: mean PSNR per span {per_span(psnr)} ({label})"
+              + (f", {per_span(base_psnr)} ({opts['--against']})" if against else ""))
         if against:
             d = np.array(diffs)  # (keys, spans, 2)
             se = d.std(0, ddof=1) / np.sqrt(len(d))

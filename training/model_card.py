@@ -13,6 +13,11 @@ GAIN, DELTA8, SHARP16, LOOP = 6.0, 4.0, 0.8, 30.0  # issue 9's short-horizon and
 SPAN_GAIN, SHARP_BAND = 3.0, (0.8, 1.25)  # and its long-walk targets in every span
 
 
+def mean_gain(m: dict) -> float:
+    """The mean PSNR gain over copy-last at horizons 1, 4, 8 and 16 of an eval's metrics."""
+    return sum(m["psnr"][h] - m["baseline_psnr"][h] for h in ("1", "4", "8", "16")) / 4
+
+
 def targets_text(m: dict) -> str:
     """A markdown table of the targets the project holds its world model to (issue 9), each with where this
     evaluation lands and whether it is met."""
@@ -21,7 +26,7 @@ def targets_text(m: dict) -> str:
 
     def db(value, bound):  # one more digit where two would round onto the bound and hide which side it is on
         return f"{value:+.3f} dB" if round(value, 2) == round(bound, 2) else f"{value:+.2f} dB"
-    gain = sum(m["psnr"][h] - m["baseline_psnr"][h] for h in ("1", "4", "8", "16")) / 4
+    gain = mean_gain(m)
     rows = ["| target | this model | |", "| --- | --- | --- |",
             row(f"mean PSNR gain over copy-last at horizons 1/4/8/16 >= {GAIN:g} dB", db(gain, GAIN), gain >= GAIN),
             row(f"delta_psnr@8 >= {DELTA8:g} dB", db(m["delta_psnr"]["8"], DELTA8), m["delta_psnr"]["8"] >= DELTA8),
@@ -55,7 +60,7 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
     rows = ["| horizon | " + " | ".join(hs) + " |", "| --- |" + " --- |" * len(hs)]
     for key in ("psnr", "baseline_psnr", "ssim", "sharpness_ratio", "depth_absrel"):
         rows.append(f"| {key} | " + " | ".join("-" if m[key][h] is None else f"{m[key][h]:.3f}" for h in hs) + " |")
-    gain = sum(m["psnr"][h] - m["baseline_psnr"][h] for h in ("1", "4", "8", "16")) / 4
+    gain = mean_gain(m)
     params = sum(f.stat().st_size for f in (Path(model_dir) / "params").rglob("*") if f.is_file())
     train = info.get("training", {})
     walk = m.get("long_walk")

@@ -81,7 +81,7 @@ def splat(seg_S, d_S, diameter_S, ok_S, colors_SC, res: int):
 def edge_share(seg_S, d_S, ok_S, colors_SC, res: int, views: int, nearest):
     """Where the real views disagree about a full-resolution cell, how much of it is the far surface.
 
-    The samples are `views` frames' pixels in order (sample i is view i * views // N of its point). Per cell,
+    The points are `views` frames' pixels in order (point i is view i // (N / views); samples as `samples`). Per cell,
     each view's nearest sample over every level that covers the cell; a view is near when that is within
     DEPTH_TOLERANCE of all views' nearest, far when it is more than EDGE_FAR times farther. Where the view
     `nearest` (the one taken nearest the camera, a traced index; -1: none) is far, the cell is a silhouette it
