@@ -17,9 +17,9 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --vary: each world of its own random description, as `worldgen record --vary` draws them (a designer's worlds)
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
-    # --seed S or A:B: the dream's sampling key, or keys A..B-1 (default 0; both models' with --against), each on
-    # the same walks, then the mean over keys. After step 50 the bundled model's own figures move by up to 0.16 dB
-    # from key to key (docs/model.md, session 41): judge a change to the late spans over several keys
+    # --seed S or A:B: the dream's sampling key, or keys A..B-1 (default 0:3, as `worldgen eval`; both models' with
+    # --against): each walk is dreamed with every key and the figures pool them. After step 50 the bundled model's
+    # figures move by up to 0.16 dB from one key to another (docs/model.md, session 41)
     # --against MODEL: also dream the same walks with MODEL as saved (no flags applied), and print how MODEL (with
     # the flags) differs from it per span, in PSNR and sharpness, ± the jackknife standard error over walks, and in
     # how many walks it is nearer the truth (to tell a change from the spread of one walk; e.g. `bundled
@@ -27,9 +27,8 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
 """
 import sys
 
-import numpy as np
-
-from training.long_walk import WALKS, long_walk, paired_text, pooled_figures, table_text, write_long_walk_report
+from training.long_walk import KEYS, MAX_KEYS, WALKS, long_walk
+from training.long_walk_report import paired_text, table_text, write_long_walk_report
 from worldgen.actions import parse_action
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
@@ -43,7 +42,7 @@ if __name__ == "__main__":
     rule_flags = ("--palette-rows", "--palette-prior", "--palette-reach", "--transient-near", "--collide",
                   "--fill-behind", "--fill-edge", "--real-surfaces", "--edge-share", "--ground-within",
                   "--sky-above")  # rules
-    opts = {"--out": None, "--walks": str(WALKS), "--hold": None, "--against": None, "--seed": "0",
+    opts = {"--out": None, "--walks": str(WALKS), "--hold": None, "--against": None, "--seed": f"0:{KEYS}",
             **dict.fromkeys(rule_flags)}
     for name in opts:
         if name in args:
@@ -71,48 +70,31 @@ if __name__ == "__main__":
         raise SystemExit(f"--hold: {e}")
     try:
         first, _, end = opts["--seed"].partition(":")
-        seeds = list(range(int(first), int(end))) if end else [int(first)]
+        seed, keys = int(first), (int(end) - int(first) if end else 1)
     except ValueError:
         raise SystemExit(f"--seed {opts['--seed']}: expected a key S or keys A:B") from None
-    if not seeds:
-        raise SystemExit(f"--seed {opts['--seed']}: no keys (A:B needs B > A)")
+    if not 1 <= keys <= MAX_KEYS:
+        raise SystemExit(f"--seed {opts['--seed']}: expected 1..{MAX_KEYS} keys (A:B with A < B <= A + {MAX_KEYS})")
     try:  # before the walks, so a wrong folder is said at once
         against = opts["--against"] and load_model(opts["--against"])
     except WorldgenError as e:
         raise SystemExit(f"--against {opts['--against']}: {e}")
-    gen, base_gen, walks = Generator(model), against and Generator(against), None
+    gen, base_gen = Generator(model), against and Generator(against)
     label = " ".join([args[0] if args else "bundled", *args[2:4]]
                      + [f"{flag} {opts[flag]}" for flag in rule_flags if opts[flag] is not None])
-    psnr, base_psnr, diffs = [], [], []  # per key: each model's PSNR per span; the paired gain and sharpness
-    for seed in seeds:
-        result, arrays = long_walk(gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed, hold=hold, vary=vary,
-                                   walks=walks)
-        walks = arrays["walks"]
-        if len(seeds) > 1:
-            print(f"key {seed}:")
-        print(table_text(result))
-        psnr.append([v["psnr"] for v in result["spans"].values()])
-        if against:
-            try:
-                base, base_arrays = long_walk(base_gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed,
-                                              hold=hold, vary=vary, walks=walks)
-            except WorldgenError as e:  # another resolution or context
-                raise SystemExit(f"--against {opts['--against']}: {e}")
-            print(table_text(base))
-            print(paired_text(base, result, base_arrays["stats"], arrays["stats"], opts["--against"], label))
-            base_psnr.append([v["psnr"] for v in base["spans"].values()])
-            every = np.ones(len(walks[0]), bool)
-            diffs.append(pooled_figures(arrays["stats"], every) - pooled_figures(base_arrays["stats"], every))
-        if out and seed == seeds[0]:
-            print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))
-    if len(seeds) > 1:  # the sampling key alone moves late spans by 0.1-0.2 dB: the mean over keys
-        spans_ = list(result["spans"])
-        per_span = lambda rows: " / ".join(f"{x:.2f}" for x in np.mean(rows, 0))
-        print(f"over keys {seeds[0]}..{seeds[-1]}: mean PSNR per span {per_span(psnr)} ({label})"
-              + (f", {per_span(base_psnr)} ({opts['--against']})" if against else ""))
-        if against:
-            d = np.array(diffs)  # (keys, spans, 2)
-            se = d.std(0, ddof=1) / np.sqrt(len(d))
-            print("difference over keys (mean ± standard error of the keys' differences): PSNR "
-                  + " / ".join(f"{span} {m:+.2f}±{e:.2f}" for span, m, e in zip(spans_, d[:, :, 0].mean(0), se[:, 0]))
-                  + "; sharpness " + " / ".join(f"{m:+.3f}" for m in d[:, :, 1].mean(0)))
+    try:
+        result, arrays = long_walk(gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed, keys=keys, hold=hold,
+                                   vary=vary)
+    except WorldgenError as e:  # too many walks or steps
+        raise SystemExit(f"long_walk: {e}")
+    print(table_text(result))
+    if against:
+        try:
+            base, base_arrays = long_walk(base_gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed, keys=keys,
+                                          hold=hold, vary=vary, walks=arrays["walks"])
+        except WorldgenError as e:  # another resolution or context
+            raise SystemExit(f"--against {opts['--against']}: {e}")
+        print(table_text(base))
+        print(paired_text(base, result, base_arrays["stats"], arrays["stats"], opts["--against"], label))
+    if out:
+        print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))

@@ -154,7 +154,7 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     assert m["model_config"]["fill_edge"] is False
     walk = m["long_walk"]
     assert list(walk["spans"]) == ["1-10", "11-12"] and walk["walks"] == 2 and np.isfinite(walk["revisit_psnr"])
-    assert walk["actions"] == "explorer"
+    assert walk["actions"] == "explorer" and walk["keys"] == 3  # training.long_walk.KEYS by default
     for span in walk["spans"].values():
         assert set(span) == {"psnr", "copy_last_psnr", "start_rows_psnr", "shown_psnr", "knowable_psnr",
                              "sharpness_ratio", "colour_distance", "copy_last_colour_distance", "camera_off_m",
@@ -244,6 +244,30 @@ def test_varied_walks_are_the_worlds_record_vary_records():
     assert not np.array_equal(frames, render_walks(32, 2, 10, 2)[0])
 
 
+def test_long_walks_dreamed_with_several_keys_pool_the_keys_as_more_walks(random_tiny_model):
+    """`long_walk(..., keys=2)` dreams each walk with the sampling keys seed and seed + 1 and pools both dreams as
+    if each walk were walked twice: each walk's stats are the mean of the two one-key runs', the per-step
+    figures are pooled over both, and the filmstrip's dream is the first key's."""
+    from training.long_walk import _psnr, long_walk, render_walks
+    from worldgen.model.runner import Generator
+    gen = Generator(random_tiny_model)
+    walks = render_walks(32, 2, 10, 2)
+    (a, a_arrays), (b, b_arrays) = (long_walk(gen, 2, 10, seed=s, keys=1, walks=walks) for s in (5, 6))
+    both, arrays = long_walk(gen, 2, 10, seed=5, keys=2, walks=walks)
+    assert both["keys"] == 2 and not np.array_equal(a_arrays["pred"], b_arrays["pred"])  # the keys dream apart
+    np.testing.assert_array_equal(arrays["pred"], a_arrays["pred"])
+    for name in ("mse", "copy_mse", "energy", "true_energy"):
+        np.testing.assert_allclose(arrays["stats"][name], (a_arrays["stats"][name] + b_arrays["stats"][name]) / 2)
+    mse = np.concatenate([a_arrays["stats"]["mse"], b_arrays["stats"]["mse"]]).mean(0)  # over both dreams of both walks
+    np.testing.assert_allclose(both["per_step"]["psnr"], _psnr(mse))
+    for name in ("colour_distance", "camera_off_m", "copy_last_psnr", "shown_psnr"):
+        np.testing.assert_allclose(both["per_step"][name], np.add(a["per_step"][name], b["per_step"][name]) / 2)
+    assert both["stopped"]["dream"] == pytest.approx((a["stopped"]["dream"] + b["stopped"]["dream"]) / 2, abs=0.05)
+    assert both["stopped"]["truth"] == a["stopped"]["truth"] and both["revisit_psnr"] == a["revisit_psnr"]
+    with pytest.raises(WorldgenError, match="1..8 sampling keys, got 0"):
+        long_walk(gen, 2, 10, keys=0, walks=walks)
+
+
 def test_pooled_psnr_over_selected_pixels():
     from training.metrics import PSNR_CAP, pooled_psnr
     true = np.zeros((2, 4, 4, 3), np.uint8)
@@ -280,7 +304,8 @@ def test_the_long_walks_spread_over_walks_and_two_dreams_compared_on_the_same_wa
     share; `jackknife_se` is their spread over walks (none where every walk moves alike); `paired_text` compares two
     dreams of the same walks."""
     from training import metrics as M
-    from training.long_walk import jackknife_se, paired_text, pooled_figures, walk_stats
+    from training.long_walk import jackknife_se, pooled_figures, walk_stats
+    from training.long_walk_report import paired_text
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 256, (3, 12, 8, 8, 3)).astype(np.uint8)
     last = np.clip(truth[:, 0].astype(int) + 40, 0, 255).astype(np.uint8)

@@ -27,11 +27,11 @@ counts the worlds where one did (elsewhere the truth at the route's end is a nea
 Where the dream's error lies (`error_sources`): per span, by what memory knew of each pixel when the frame was
 made (`world_model.SOURCES`: a real start frame at full resolution, the dream's own content written before, only
 magnified points, nothing), the share of the pixels, the share of the squared error and the PSNR there.
+Each walk is dreamed with KEYS sampling keys by default and the figures pool the dreams (`long_walk`); the text,
+plots and files of a report are `training.long_walk_report`'s.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -47,11 +47,12 @@ from worldgen.env import WorldEnv
 from worldgen.objects import object_parts
 from worldgen.player import step
 from worldgen.record import record_episode
-from worldgen.files import write_atomic
 from worldgen.world import World
 
 SEEDS = tuple(range(1000, 1000 + 10 * 64, 10))  # never recorded for training; held out by seed % 10 as well
 WALKS = 24  # walks a report takes by default: 8 left a span's sharpness 0.1-0.3 apart between walk sets
+KEYS = 3  # sampling keys each walk is dreamed with by default: one key moves the late spans by up to 0.16 dB
+MAX_KEYS = 8
 STRIP_STEPS = (1, 10, 25, 50, 100, 200, 500)
 SAMPLE_SPACING = 0.25  # metres between the surface points `shown_obstacles` tests
 STOPPED_M = 0.01  # metres: a move that shifts the eye less than this on the ground was stopped by an obstacle
@@ -88,11 +89,13 @@ def spans(steps: int) -> list[tuple[int, int]]:
     return [(lo + 1, hi) for lo, hi in zip([0] + edges[:-1], edges)]
 
 
-def check_walks(n_walks: int, steps: int) -> None:
+def check_walks(n_walks: int, steps: int, keys: int = 1) -> None:
     if not 1 <= n_walks <= len(SEEDS):
         raise WorldgenError(f"long walks: expected 1..{len(SEEDS)} walks, got {n_walks}")
     if not 10 <= steps <= 1000:
         raise WorldgenError(f"long walks: expected 10..1000 dreamed steps, got {steps}")
+    if not 1 <= keys <= MAX_KEYS:
+        raise WorldgenError(f"long walks: expected 1..{MAX_KEYS} sampling keys, got {keys}")
 
 
 def _surface_samples(world: World, ob) -> np.ndarray:
@@ -190,11 +193,15 @@ def render_revisits(resolution: int, n_walks: int, context: int, vary: bool = Fa
     return np.array(routes, np.int32), np.stack(ends), np.array(back)
 
 
-def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int = 0,
+def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int = 0, keys: int = KEYS,
               hold: Action | None = None, vary: bool = False, walks: tuple | None = None) -> tuple[dict, dict]:
     """(figures for metrics.json, arrays for the plots, the filmstrip and another model's walks: the arrays'
     "walks" is `render_walks`'s output, which `walks` takes to dream the same walks without rendering them
-    again, and "stats" each walk's `walk_stats`). `hold`, `vary`: see the module docstring."""
+    again, "stats" each walk's `walk_stats` (the mean over keys) and "pred" the dream of the first key).
+    The walks are dreamed with the sampling keys `seed` .. `seed + keys - 1` and every figure pools all of
+    them, as if each walk were walked once per key: after step 50 one key's figures move by up to 0.16 dB
+    (docs/model.md, session 41). The revisit is dreamed with `seed`. `hold`, `vary`: see the module docstring."""
+    check_walks(n_walks if walks is None else len(walks[0]), steps, keys)
     k = gen.config.context
     if not gen.config.geometry:
         raise WorldgenError("long walks start from rendered frames with depth: this model has no geometry")
@@ -206,22 +213,25 @@ def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int 
                             f"frames, {steps} steps: {k + steps} frames")
     state = gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr)
     dreamed_actions = actions[:, k:]
-    _, out = gen.rollout(state, dreamed_actions, jax.random.key(seed))
-    pred, truth, last = np.asarray(out["rgb"]), frames[:, k:], frames[:, k - 1]
-    rows = np.broadcast_to(frames[:, :k].mean((1, 3), keepdims=True, dtype=np.float32)[:, 0], last.shape)
+    outs = [gen.rollout(state, dreamed_actions, jax.random.key(seed + i))[1] for i in range(keys)]
+    dreamed = lambda name: np.concatenate([np.asarray(o[name]) for o in outs])  # (keys * B, ...), key-major
+    each = lambda a: np.concatenate([a] * keys)  # a walk's truth beside each of its dreams
+    pred, truth, last = dreamed("rgb"), each(frames[:, k:]), each(frames[:, k - 1])
+    rows = np.broadcast_to(frames[:, :k].mean((1, 3), keepdims=True, dtype=np.float32)[:, 0], frames[:, 0].shape)
     rows = np.round(rows).astype(np.uint8)
-    dream_poses = np.asarray(out["pose"])
-    off_m = np.linalg.norm((dream_poses - poses[:, k:])[..., [0, 2], 3], axis=-1)  # (B, T)
+    dream_poses = dreamed("pose")
+    off_m = np.linalg.norm((dream_poses - each(poses[:, k:]))[..., [0, 2], 3], axis=-1)  # (keys * B, T)
     true_stop = stopped_moves(poses[:, k:], poses[:, k - 1], dreamed_actions)
-    dream_stop = stopped_moves(dream_poses, poses[:, k - 1], dreamed_actions)
-    stats = walk_stats(pred, truth, last)
+    dream_stop = stopped_moves(dream_poses, each(poses[:, k - 1]), each(dreamed_actions)).reshape(keys, *true_stop.shape)
+    stats = {name: v.reshape(keys, -1, steps).mean(0)  # per walk, the mean over its keys
+             for name, v in walk_stats(pred, truth, last).items()}
     pooled = {name: v.mean(0) for name, v in stats.items()}  # per step over walks, as metrics.pooled_psnr pools
     per_step = {
         "psnr": [float(db) for db in _psnr(pooled["mse"])],
         "copy_last_psnr": [float(db) for db in _psnr(pooled["copy_mse"])],
-        "start_rows_psnr": [M.pooled_psnr(rows, truth[:, t]) for t in range(steps)],
-        "shown_psnr": [M.pooled_psnr(shown[:, t], truth[:, t]) for t in range(steps)],
-        "knowable_psnr": [M.pooled_psnr(pred[:, t], truth[:, t], (shown[:, t] == truth[:, t]).all(-1))
+        "start_rows_psnr": [M.pooled_psnr(rows, frames[:, k + t]) for t in range(steps)],
+        "shown_psnr": [M.pooled_psnr(shown[:, t], frames[:, k + t]) for t in range(steps)],
+        "knowable_psnr": [M.pooled_psnr(pred[:, t], truth[:, t], each((shown[:, t] == frames[:, k + t]).all(-1)))
                           for t in range(steps)],
         "camera_off_m": [float(off_m[:, t].mean()) for t in range(steps)],
         "sharpness_ratio": [float(r) for r in _sharpness(pooled["energy"], pooled["true_energy"])],
@@ -232,19 +242,25 @@ def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int 
              for lo, hi in spans(steps)}
     for span, (gain_se, sharpness_se) in zip(table, jackknife_se(stats)):
         table[span]["gain_se"], table[span]["sharpness_se"] = float(gain_se), float(sharpness_se)
-    sources, per_step["error_share"] = error_sources(pred, truth, np.asarray(out["source"]))
+    sources, per_step["error_share"] = error_sources(pred, truth, dreamed("source"))
     routes, route_ends, returned = render_revisits(gen.config.resolution, n_walks, k, vary)
     _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed))
-    result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]),
+    result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]), "keys": keys,
               "actions": "explorer" if hold is None else f"hold {Action(hold).name.lower()}", "spans": table,
               "sources": sources,
               "worlds": "varied (record --vary)" if vary else "default spec",
               "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], route_ends),
               "revisit_returned": int(returned.sum()),
               "stopped": {"moves": int(np.isin(dreamed_actions, MOVES).sum()), "truth": int(true_stop.sum()),
-                          "dream": int(dream_stop.sum()), "both": int((true_stop & dream_stop).sum())},
+                          "dream": _per_key(dream_stop), "both": _per_key(true_stop & dream_stop)},
               "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}
-    return result, {"pred": pred, "truth": truth, "walks": walks, "stats": stats}
+    return result, {"pred": pred[:len(frames)], "truth": frames[:, k:], "walks": walks, "stats": stats}
+
+
+def _per_key(stopped_KBT: np.ndarray) -> int | float:
+    """Moves stopped, summed over walks and steps: a count for one key, the mean over keys (to 0.1) for several."""
+    n = stopped_KBT.sum() / len(stopped_KBT)
+    return int(n) if len(stopped_KBT) == 1 else round(float(n), 1)
 
 
 def walk_stats(pred_BTHWC: np.ndarray, truth_BTHWC: np.ndarray, last_BHWC: np.ndarray) -> dict:
@@ -286,27 +302,6 @@ def jackknife_se(stats: dict, base: dict | None = None) -> np.ndarray:
     return np.sqrt((n - 1) / n * ((left_out - left_out.mean(0)) ** 2).sum(0))
 
 
-def paired_text(base: dict, other: dict, base_stats: dict, other_stats: dict, base_name: str,
-                other_name: str) -> str:
-    """`other`'s long walk against `base`'s on the same walks (`walk_stats` of each), per span: the difference in
-    the gain over copy-last (so in PSNR) and in sharpness, each ± its jackknife standard error over walks, and the
-    walks where `other`'s frame is nearer the truth on most of the span's steps."""
-    if (base["seeds"], base["steps"], base["actions"], base.get("worlds")) != (
-            other["seeds"], other["steps"], other["actions"], other.get("worlds")):
-        raise WorldgenError("paired long walks: the two results walked different worlds, steps or actions")
-    n = len(base_stats["mse"])
-    diff = pooled_figures(other_stats, np.ones(n, bool)) - pooled_figures(base_stats, np.ones(n, bool))
-    se = jackknife_se(other_stats, base_stats)
-    rose_BT = other_stats["mse"] < base_stats["mse"]  # per walk and step: the other's frame nearer the truth
-    lines = [f"{other_name} against {base_name} on the same {n} walks (difference ± jackknife standard error over "
-             f"walks; walks where {other_name} is nearer the truth on most steps):",
-             f"{'dreamed steps':>14}{'PSNR':>24}{'sharpness':>18}"]
-    for i, (lo, hi) in enumerate(spans(base["steps"])):
-        rose = int((rose_BT[:, lo - 1:hi].mean(1) > 0.5).sum())
-        psnr, sharp = f"{diff[i, 0]:+.2f}±{se[i, 0]:.2f} ({rose}/{n})", f"{diff[i, 1]:+.3f}±{se[i, 1]:.3f}"
-        lines.append(f"{f'{lo}-{hi}':>14}{psnr:>24}{sharp:>18}")
-    return "\n".join(lines)
-
 
 def error_sources(pred_BTHWC: np.ndarray, truth_BTHWC: np.ndarray, source_BTHW: np.ndarray) -> tuple[dict, dict]:
     """Where the dream's error lies, by what memory knew of each pixel (`world_model.SOURCES`): per span, each
@@ -328,100 +323,3 @@ def error_sources(pred_BTHWC: np.ndarray, truth_BTHWC: np.ndarray, source_BTHW: 
     return table, per_step
 
 
-def source_text(entry: dict) -> str:
-    """One source's figures of `error_sources`, for people: share of the pixels / share of the error / PSNR."""
-    psnr = "-" if entry["psnr"] is None else f"{entry['psnr']:.1f}"
-    return f"{entry['pixels']:.0%} / {entry['error']:.0%} / {psnr}"
-
-
-def table_text(result: dict) -> str:
-    head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>12}{'rows':>7}{'shown':>7}{'knowable':>10}"
-            f"{'sharp':>11}{'colour':>8}{'copy-last':>11}{'camera m':>10}")
-    lines = [f"long walk: {result['walks']} unseen worlds, actions: {result['actions']}, {result['steps']} dreamed "
-             "steps (gain = PSNR - copy-last, and sharp, each ± its jackknife standard error over the walks; rows "
-             "= PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth "
-             "with only the objects the real start frames show, exact terrain and sky, a reference; knowable = the "
-             "dream's PSNR on the pixels where that reference is exact, which a model could get right; colour = "
-             "colour-histogram distance to the truth; camera m = the dream's camera from the true one)", head]
-    for span, v in result["spans"].items():
-        se = lambda key: f"±{v[key]:.2f}" if key in v else ""  # reports written before session 40 lack it
-        gain = f"{v['psnr'] - v['copy_last_psnr']:+.2f}{se('gain_se')}"
-        sharp = f"{v['sharpness_ratio']:.2f}{se('sharpness_se')}"
-        lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{gain:>12}"
-                     f"{v['start_rows_psnr']:>7.2f}{v['shown_psnr']:>7.2f}{v['knowable_psnr']:>10.2f}"
-                     f"{sharp:>11}{v['colour_distance']:>8.3f}"
-                     f"{v['copy_last_colour_distance']:>11.3f}{v['camera_off_m']:>10.2f}")
-    lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
-                 f"{M.psnr_text(result['revisit_psnr'])} against the rendered truth on return "
-                 f"({result['revisit_returned']} of {result['walks']} routes came back to the start unblocked)")
-    lines.append("where the error lies, by what memory knew of the pixel (share of the pixels / share of the "
-                 "squared error / PSNR there): real = a real start frame at full resolution, dreamed = the "
-                 "dream's own content written before, magnified = only magnified points (repainted), "
-                 "unknown = nothing (painted anew)")
-    lines.append(f"{'dreamed steps':>14}" + "".join(f"{name:>24}" for name in SOURCES))
-    for span, v in result["sources"].items():
-        lines.append(f"{span:>14}" + "".join(f"{source_text(v[name]):>24}" for name in SOURCES))
-    if "stopped" in result:  # reports written before session 33 lack it
-        n = result["stopped"]
-        lines.append(f"moves an obstacle stopped: {n['truth']} in the truth, {n['dream']} in the dream, {n['both']} in "
-                     f"both, of {n['moves']} (the dream walked through {n['truth'] - n['both']} and stopped where the "
-                     f"player walked on {n['dream'] - n['both']} times)")
-    return "\n".join(lines)
-
-
-def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
-    """long_walk.json, long_walk.png (PSNR, sharpness, colour distance, camera and where the error lies, per
-    step) and filmstrip.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "long_walk.json", out / "long_walk.png", out / "filmstrip.png"]
-    write_atomic(paths[0], lambda tmp: tmp.write_text(json.dumps(result, indent=1)))
-    ps = result["per_step"]
-    t = np.arange(1, result["steps"] + 1)
-    fig, axes = plt.subplots(1, 5, figsize=(21, 3.4), dpi=100)
-    for ax, (name, base, label) in zip(axes, (("psnr", "copy_last_psnr", "PSNR (dB)"),
-                                              ("sharpness_ratio", None, "sharpness ratio (1 = truth)"),
-                                              ("colour_distance", "copy_last_colour_distance",
-                                               "colour-histogram distance"),
-                                              ("camera_off_m", None, "dream camera from the true one (m)"))):
-        ax.plot(t, ps[name], label="dream")
-        if base:
-            ax.plot(t, ps[base], "--", label="copy last real frame")
-        if name == "psnr":
-            ax.plot(t, ps["start_rows_psnr"], ":", label="start frames' mean rows (no model)")
-            ax.plot(t, ps["shown_psnr"], "-.", label="truth with only the objects shown at the start")
-            ax.plot(t, ps["knowable_psnr"], lw=0.8, label="dream, on the pixels where that is exact")
-        if name == "sharpness_ratio":
-            ax.axhline(1.0, color="gray", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("dreamed steps")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    ax = axes[4]
-    ax.stackplot(t, *(ps["error_share"][name] for name in SOURCES), labels=SOURCES, alpha=0.8)
-    ax.set_xscale("log")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("dreamed steps")
-    ax.set_ylabel("dream's squared error, share by what memory knew", fontsize=8)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"long walk, {result['walks']} unseen worlds, actions: {result['actions']}; "
-                 f"revisit {M.psnr_text(result['revisit_psnr'])}")
-    fig.tight_layout()
-    write_atomic(paths[1], lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    cols = [s for s in STRIP_STEPS if s <= result["steps"]]
-    rows = []
-    for b in range(min(3, len(arrays["pred"]))):
-        rows.append(np.concatenate([arrays["truth"][b, s - 1] for s in cols], axis=1))
-        rows.append(np.concatenate([arrays["pred"][b, s - 1] for s in cols], axis=1))
-    strip = np.concatenate(rows, axis=0)
-    big = Image.fromarray(strip).resize((strip.shape[1] * 2, strip.shape[0] * 2), Image.NEAREST)
-    write_atomic(paths[2], lambda tmp: big.save(tmp, format="PNG"))
-    return paths

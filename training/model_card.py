@@ -79,8 +79,10 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
                   f"{v['sharpness_ratio']:.2f}{se(v, 'sharpness_se')} | {v['colour_distance']:.3f} | "
                   f"{v['copy_last_colour_distance']:.3f} | "
                   f"{v['camera_off_m']:.2f} |" for span, v in walk["spans"].items()]
+        from training.long_walk_report import keys_text, source_text
+
         walk_text = (f"\n## Long walk ({walk['walks']} unseen worlds, explorer actions, {walk['steps']} dreamed "
-                     "steps)\n\n"
+                     f"steps, {keys_text(walk)})\n\n"
                      + "\n".join(lines) + f"\n\nRevisit ({len(walk['revisit_actions']) // 2} moves out and back): "
                      f"{M.psnr_text(walk['revisit_psnr'])} against the rendered truth on return "
                      f"({walk['revisit_returned']} of {walk['walks']} routes came back to the start unblocked). "
@@ -91,8 +93,6 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
                      "(docs/model.md, session 21). ±: the jackknife standard error over the walks (each left out in "
                      "turn) of the gain and the sharpness.\n")
         if "sources" in walk:  # metrics written before session 37 lack it
-            from training.long_walk import source_text
-
             names = list(next(iter(walk["sources"].values())))
             walk_text += ("\nWhere the dream's error lies, by what memory knew of the pixel (share of the pixels / "
                           "share of the squared error / PSNR there; docs/model.md, session 37):\n\n"
