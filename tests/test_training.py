@@ -329,6 +329,8 @@ def test_the_long_walks_spread_over_walks_and_two_dreams_compared_on_the_same_wa
     assert "b against a on the same 3 walks" in text and "+3.01±0.00 (3/3)" in text and "+0.000±0.000" in text
     with pytest.raises(WorldgenError, match="walked different worlds"):
         paired_text(walks, {**walks, "seeds": [4, 5, 6]}, stats, halved, "a", "b")
+    with pytest.raises(WorldgenError, match="different sampling keys"):
+        paired_text(walks, {**walks, "keys": 3}, stats, halved, "a", "b")
 
 
 def test_stopped_moves_are_moves_that_left_the_eye_in_place():

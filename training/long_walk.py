@@ -222,7 +222,8 @@ def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int 
     dream_poses = dreamed("pose")
     off_m = np.linalg.norm((dream_poses - each(poses[:, k:]))[..., [0, 2], 3], axis=-1)  # (keys * B, T)
     true_stop = stopped_moves(poses[:, k:], poses[:, k - 1], dreamed_actions)
-    dream_stop = stopped_moves(dream_poses, each(poses[:, k - 1]), each(dreamed_actions)).reshape(keys, *true_stop.shape)
+    dream_stop = stopped_moves(dream_poses, each(poses[:, k - 1]), each(dreamed_actions))
+    dream_stop = dream_stop.reshape(keys, *true_stop.shape)  # (keys, B, T)
     stats = {name: v.reshape(keys, -1, steps).mean(0)  # per walk, the mean over its keys
              for name, v in walk_stats(pred, truth, last).items()}
     pooled = {name: v.mean(0) for name, v in stats.items()}  # per step over walks, as metrics.pooled_psnr pools
@@ -246,6 +247,7 @@ def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int 
     routes, route_ends, returned = render_revisits(gen.config.resolution, n_walks, k, vary)
     _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed))
     result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]), "keys": keys,
+              "first_key": seed,
               "actions": "explorer" if hold is None else f"hold {Action(hold).name.lower()}", "spans": table,
               "sources": sources,
               "worlds": "varied (record --vary)" if vary else "default spec",

@@ -23,9 +23,10 @@ def paired_text(base: dict, other: dict, base_stats: dict, other_stats: dict, ba
     """`other`'s long walk against `base`'s on the same walks (`walk_stats` of each), per span: the difference in
     the gain over copy-last (so in PSNR) and in sharpness, each ± its jackknife standard error over walks, and the
     walks where `other`'s frame is nearer the truth on most of the span's steps."""
-    if (base["seeds"], base["steps"], base["actions"], base.get("worlds")) != (
-            other["seeds"], other["steps"], other["actions"], other.get("worlds")):
-        raise WorldgenError("paired long walks: the two results walked different worlds, steps or actions")
+    same = lambda r: (r["seeds"], r["steps"], r["actions"], r.get("worlds"), r.get("keys", 1), r.get("first_key", 0))
+    if same(base) != same(other):
+        raise WorldgenError("paired long walks: the two results walked different worlds, steps or actions, or were "
+                            "dreamed with different sampling keys")
     n = len(base_stats["mse"])
     diff = pooled_figures(other_stats, np.ones(n, bool)) - pooled_figures(base_stats, np.ones(n, bool))
     se = jackknife_se(other_stats, base_stats)
@@ -50,7 +51,8 @@ def table_text(result: dict) -> str:
     head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>12}{'rows':>7}{'shown':>7}{'knowable':>10}"
             f"{'sharp':>11}{'colour':>8}{'copy-last':>11}{'camera m':>10}")
     lines = [f"long walk: {result['walks']} unseen worlds, actions: {result['actions']}, {result['steps']} dreamed "
-             f"steps, {keys_text(result)} (gain = PSNR - copy-last, and sharp, each ± its jackknife standard error over the walks; rows "
+             f"steps, {keys_text(result)} (gain = PSNR - copy-last, and sharp, each ± its jackknife standard error "
+             "over the walks; rows "
              "= PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth "
              "with only the objects the real start frames show, exact terrain and sky, a reference; knowable = the "
              "dream's PSNR on the pixels where that reference is exact, which a model could get right; colour = "
@@ -76,9 +78,9 @@ def table_text(result: dict) -> str:
     if "stopped" in result:  # reports written before session 33 lack it
         n = result["stopped"]
         per_key = "" if result.get("keys", 1) == 1 else ", the dream's counts a mean over keys"
-        lines.append(f"moves an obstacle stopped: {n['truth']} in the truth, {n['dream']:g} in the dream, {n['both']:g} "
-                     f"in both, of {n['moves']} (the dream walked through {n['truth'] - n['both']:g} and stopped where "
-                     f"the player walked on {n['dream'] - n['both']:g} times{per_key})")
+        lines.append(f"moves an obstacle stopped: {n['truth']} in the truth, {n['dream']:g} in the dream, "
+                     f"{n['both']:g} in both, of {n['moves']} (the dream walked through {n['truth'] - n['both']:g} "
+                     f"and stopped where the player walked on {n['dream'] - n['both']:g} times{per_key})")
     return "\n".join(lines)
 
 
