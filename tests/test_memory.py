@@ -415,7 +415,8 @@ def test_solid_is_what_stands_between_the_ground_and_just_below_the_eye_not_a_cr
     walks stopped for good under one), and neither do the same points outside the disc or stored as dreamed."""
     eye = jnp.array([[[0.0, EYE_HEIGHT, 0.0]]])
     n = 2 * mem.SOLID_POINTS
-    ring = jnp.stack([jnp.cos(jnp.arange(n)), jnp.zeros(n), jnp.sin(jnp.arange(n))], -1) * 0.5 * PLAYER_RADIUS
+    angle = 2 * jnp.pi * jnp.arange(n) / n  # evenly round: the ground fit stays level under a raised ring
+    ring = jnp.stack([jnp.cos(angle), jnp.zeros(n), jnp.sin(angle)], -1) * 0.5 * PLAYER_RADIUS
 
     def memory(height, spread=1.0, pinned=True):
         points = jnp.concatenate([ring, ring * spread + jnp.array([0.0, height, 0.0])])[None]
@@ -431,6 +432,13 @@ def test_solid_is_what_stands_between_the_ground_and_just_below_the_eye_not_a_cr
     assert not blocks(memory(EYE_HEIGHT - mem.CROWN_CLEARANCE + 0.05))  # a crown's underside
     assert not blocks(memory(EYE_HEIGHT - 0.5, spread=4.0))  # beside the disc
     assert not blocks(memory(EYE_HEIGHT - 0.5, pinned=False))  # dreamed content never blocks
+    ground = jnp.stack([jnp.cos(jnp.arange(8.0)), jnp.zeros(8), jnp.sin(jnp.arange(8.0))], -1) * 1.2  # to fit
+
+    def standing(count):  # the ground around the disc, and `count` points at chest height inside it
+        points = jnp.concatenate([ground, ring[:count] + jnp.array([0.0, EYE_HEIGHT - 0.5, 0.0])])[None]
+        return mem.empty(1, 8 + count, 0).replace(points=points, valid=jnp.ones((1, 8 + count), bool))
+
+    assert blocks(standing(mem.SOLID_POINTS)) and not blocks(standing(mem.SOLID_POINTS - 1))
 
 
 def test_solid_takes_a_low_rock_for_one_and_a_slope_for_ground():
