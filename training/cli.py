@@ -154,12 +154,10 @@ def _eval(args):
     from worldgen.model.runner import Generator
     from worldgen.dataset import ensure_writable_dir
     ensure_writable_dir(args.out)  # before minutes of evaluation, not after
-    if args.long_walks is None or args.long_walk_keys is None:
-        from training.long_walk import KEYS, WALKS
-        args.long_walks = WALKS if args.long_walks is None else args.long_walks
-        args.long_walk_keys = KEYS if args.long_walk_keys is None else args.long_walk_keys
+    from training.long_walk import KEYS, WALKS, check_walks
+    args.long_walks = WALKS if args.long_walks is None else args.long_walks
+    args.long_walk_keys = KEYS if args.long_walk_keys is None else args.long_walk_keys
     if args.long_walks:
-        from training.long_walk import check_walks
         check_walks(args.long_walks, args.long_steps, args.long_walk_keys)
     path, model = _load(args)
     gen = Generator(model)
