@@ -27,7 +27,7 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
 """
 import sys
 
-from training.long_walk import KEYS, MAX_KEYS, WALKS, long_walk
+from training.long_walk import KEYS, WALKS, check_walks, long_walk
 from training.long_walk_report import paired_text, table_text, write_long_walk_report
 from worldgen.actions import parse_action
 from worldgen.errors import WorldgenError
@@ -73,8 +73,10 @@ if __name__ == "__main__":
         seed, keys = int(first), (int(end) - int(first) if end else 1)
     except ValueError:
         raise SystemExit(f"--seed {opts['--seed']}: expected a key S or keys A:B") from None
-    if not 1 <= keys <= MAX_KEYS:
-        raise SystemExit(f"--seed {opts['--seed']}: expected 1..{MAX_KEYS} keys (A:B with A < B <= A + {MAX_KEYS})")
+    try:  # the walks, steps and keys, before minutes of rendering
+        check_walks(int(opts["--walks"]), steps, keys)
+    except (WorldgenError, ValueError) as e:
+        raise SystemExit(f"long_walk: {e} (--walks {opts['--walks']}, steps {steps}, --seed {opts['--seed']})")
     try:  # before the walks, so a wrong folder is said at once
         against = opts["--against"] and load_model(opts["--against"])
     except WorldgenError as e:
@@ -82,11 +84,8 @@ if __name__ == "__main__":
     gen, base_gen = Generator(model), against and Generator(against)
     label = " ".join([args[0] if args else "bundled", *args[2:4]]
                      + [f"{flag} {opts[flag]}" for flag in rule_flags if opts[flag] is not None])
-    try:
-        result, arrays = long_walk(gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed, keys=keys, hold=hold,
-                                   vary=vary)
-    except WorldgenError as e:  # too many walks or steps
-        raise SystemExit(f"long_walk: {e}")
+    result, arrays = long_walk(gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed, keys=keys, hold=hold,
+                               vary=vary)
     print(table_text(result))
     if against:
         try:
