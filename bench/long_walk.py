@@ -25,7 +25,7 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
     # how many walks it is nearer the truth (to tell a change from the spread of one walk; e.g. `bundled
     # --ground-within 0 --against bundled`)
 """
-import sys
+import argparse
 
 from training.long_walk import KEYS, WALKS, check_walks, long_walk
 from training.long_walk_report import paired_text, table_text, write_long_walk_report
@@ -35,25 +35,37 @@ from worldgen.model.runner import Generator
 from worldgen.model.store import load_model
 from worldgen.model.world_model import with_options
 
+RULES = ("palette_rows", "palette_prior", "palette_reach", "transient_near", "collide", "fill_behind", "fill_edge",
+         "real_surfaces", "edge_share", "ground_within", "sky_above")  # ModelConfig's inference rules
+
+
+def parser() -> argparse.ArgumentParser:
+    notes = "\n".join(line[6:] for line in __doc__.splitlines() if line.startswith("    # "))
+    p = argparse.ArgumentParser(prog="python bench/long_walk.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=notes)
+    p.add_argument("model", nargs="?", default="bundled", help="a model folder or 'bundled'")
+    p.add_argument("steps", nargs="?", type=int, default=200, help="dreamed steps per walk (10..1000)")
+    p.add_argument("sample_steps", nargs="?", default=None, help="override the model's sampling steps")
+    p.add_argument("temperature", nargs="?", default=None, help="override the model's sampling temperature")
+    p.add_argument("--walks", default=str(WALKS), help=f"unseen worlds to walk (default {WALKS})")
+    p.add_argument("--hold", default=None, help="the action held after the start frames, e.g. forward")
+    p.add_argument("--vary", action="store_true", help="each world of its own random description")
+    p.add_argument("--out", default=None, help="also write long_walk.json, long_walk.png and filmstrip.png here")
+    p.add_argument("--against", default=None, help="also dream the same walks with this model, and compare")
+    p.add_argument("--seed", default=f"0:{KEYS}", help=f"sampling key S or keys A:B (default 0:{KEYS})")
+    for rule in RULES:
+        p.add_argument("--" + rule.replace("_", "-"), dest=rule, default=None, metavar="VALUE")
+    return p
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    vary = "--vary" in args
-    args = [a for a in args if a != "--vary"]
-    rule_flags = ("--palette-rows", "--palette-prior", "--palette-reach", "--transient-near", "--collide",
-                  "--fill-behind", "--fill-edge", "--real-surfaces", "--edge-share", "--ground-within",
-                  "--sky-above")  # rules
-    opts = {"--out": None, "--walks": str(WALKS), "--hold": None, "--against": None, "--seed": f"0:{KEYS}",
-            **dict.fromkeys(rule_flags)}
-    for name in opts:
-        if name in args:
-            i = args.index(name)
-            opts[name], args = args[i + 1], args[:i] + args[i + 2:]
-    out = opts["--out"]
-    model = load_model(args[0] if args else "bundled")
-    steps = int(args[1]) if len(args) > 1 else 200
-    given = {"sample_steps": args[2] if len(args) > 2 else None,  # strings: with_options converts each rule
-             "sample_temperature": args[3] if len(args) > 3 else None,
-             **{flag[2:].replace("-", "_"): opts[flag] for flag in rule_flags}}
+    args = parser().parse_intermixed_args()
+    try:
+        model = load_model(args.model)
+    except WorldgenError as e:
+        raise SystemExit(f"long_walk: {e}")
+    given = {"sample_steps": args.sample_steps, "sample_temperature": args.temperature,  # strings: with_options
+             **{rule: getattr(args, rule) for rule in RULES}}                          # converts each rule
     given = {rule: value for rule, value in given.items() if value is not None}
     switches = {rule for rule in given if isinstance(getattr(model.config, rule), bool)}  # the on/off ones
     for rule in switches:
@@ -65,35 +77,36 @@ if __name__ == "__main__":
     except (WorldgenError, ValueError) as e:  # a value out of range, or not a number
         raise SystemExit(f"long_walk: {e}")
     try:
-        hold = None if opts["--hold"] is None else parse_action(opts["--hold"])
+        hold = None if args.hold is None else parse_action(args.hold)
     except WorldgenError as e:
         raise SystemExit(f"--hold: {e}")
     try:
-        first, _, end = opts["--seed"].partition(":")
+        first, _, end = args.seed.partition(":")
         seed, keys = int(first), (int(end) - int(first) if end else 1)
     except ValueError:
-        raise SystemExit(f"--seed {opts['--seed']}: expected a key S or keys A:B") from None
+        raise SystemExit(f"--seed {args.seed}: expected a key S or keys A:B") from None
     try:  # the walks, steps and keys, before minutes of rendering
-        check_walks(int(opts["--walks"]), steps, keys)
+        check_walks(int(args.walks), args.steps, keys)
     except (WorldgenError, ValueError) as e:
-        raise SystemExit(f"long_walk: {e} (--walks {opts['--walks']}, steps {steps}, --seed {opts['--seed']})")
+        raise SystemExit(f"long_walk: {e} (--walks {args.walks}, steps {args.steps}, --seed {args.seed})")
     try:  # before the walks, so a wrong folder is said at once
-        against = opts["--against"] and load_model(opts["--against"])
+        against = args.against and load_model(args.against)
     except WorldgenError as e:
-        raise SystemExit(f"--against {opts['--against']}: {e}")
+        raise SystemExit(f"--against {args.against}: {e}")
     gen, base_gen = Generator(model), against and Generator(against)
-    label = " ".join([args[0] if args else "bundled", *args[2:4]]
-                     + [f"{flag} {opts[flag]}" for flag in rule_flags if opts[flag] is not None])
-    result, arrays = long_walk(gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed, keys=keys, hold=hold,
-                               vary=vary)
+    label = " ".join([args.model, *(v for v in (args.sample_steps, args.temperature) if v is not None)]
+                     + [f"--{rule.replace('_', '-')} {getattr(args, rule)}" for rule in RULES
+                        if getattr(args, rule) is not None])
+    result, arrays = long_walk(gen, n_walks=int(args.walks), steps=args.steps, seed=seed, keys=keys, hold=hold,
+                               vary=args.vary)
     print(table_text(result))
     if against:
         try:
-            base, base_arrays = long_walk(base_gen, n_walks=int(opts["--walks"]), steps=steps, seed=seed, keys=keys,
-                                          hold=hold, vary=vary, walks=arrays["walks"])
+            base, base_arrays = long_walk(base_gen, n_walks=int(args.walks), steps=args.steps, seed=seed, keys=keys,
+                                          hold=hold, vary=args.vary, walks=arrays["walks"])
         except WorldgenError as e:  # another resolution or context
-            raise SystemExit(f"--against {opts['--against']}: {e}")
+            raise SystemExit(f"--against {args.against}: {e}")
         print(table_text(base))
-        print(paired_text(base, result, base_arrays["stats"], arrays["stats"], opts["--against"], label))
-    if out:
-        print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, out)))
+        print(paired_text(base, result, base_arrays["stats"], arrays["stats"], args.against, label))
+    if args.out:
+        print("wrote", ", ".join(str(p) for p in write_long_walk_report(result, arrays, args.out)))

@@ -80,3 +80,13 @@ def test_the_cli_keeps_what_jax_compiles_where_it_is_told(tmp_path, monkeypatch,
     err = capsys.readouterr().err.strip()
     assert f"WORLDGEN_COMPILE_CACHE={tmp_path / 'file' / 'jax'}: cannot make that folder" in err
     assert len(err.splitlines()) == 1 and "JAX_COMPILATION_CACHE_DIR" not in os.environ
+
+
+def test_every_bench_script_runs_as_the_readme_says():
+    """`python bench/X.py --help` for each script: run so, bench/ is the first folder on sys.path, and a script
+    named like one of our packages (bench/viewer.py did, until session 43) hides that package from every import."""
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        run = subprocess.run([sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)
+        assert run.returncode == 0, (script.name, run.stderr[-2000:])
+        assert run.stdout.startswith("usage:"), (script.name, run.stdout[:200])
