@@ -12,6 +12,7 @@ from worldgen import World
 from worldgen.actions import Action
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import WorldgenError
+from worldgen.model import geometry, sky
 from worldgen.model import memory as mem
 from worldgen.model import world_model as wm
 from worldgen.model.config import ModelConfig, preset
@@ -102,6 +103,28 @@ def test_with_ground_within_a_dreamed_sky_under_the_horizon_is_ground_and_never_
         dataclasses.replace(preset("tiny"), ground_within=0.5)
     with pytest.raises(WorldgenError, match="ground_within needs geometry"):
         dataclasses.replace(preset("tiny"), geometry=False, ground_within=30.0)
+
+
+def test_with_ground_within_the_dreams_ground_lies_no_lower_than_the_floor_under_the_eye(rollout_start):
+    """`sky.ground_floor`: a pixel the network says lies farther than a level ground EYE_HEIGHT + GROUND_FLOOR
+    under the eye (where that ground is within reach) is put on that ground; what reads as nearer, as sky, or
+    lies beyond reach stays as the network said."""
+    _, _, args = rollout_start
+    pose, intr = jnp.asarray(args[2][0, -1]), jnp.asarray(args[3])
+    floor = np.asarray(ground_disparity(pose, intr, 32, EYE_HEIGHT + sky.GROUND_FLOOR))
+    within = 30.0
+    reach = floor >= 1 / within
+    assert 0.2 < reach.mean() < 0.8
+    disp = np.full((32, 32), 0.02, np.float32)  # 50 m: lower than the floor under every ray within reach
+    disp[:, :4] = 0.5  # 2 m: nearer than the ground
+    disp[:, 4:8] = 0.5 * geometry.SKY_DISPARITY  # sky
+    out = np.asarray(sky.ground_floor(jnp.asarray(disp)[None], pose[None], intr, within))[0]
+    moved = out != disp
+    np.testing.assert_array_equal(moved, reach & (np.arange(32) >= 8)[None])
+    np.testing.assert_allclose(out[moved], floor[moved], rtol=1e-6)
+    pts, _ = unproject(jnp.asarray(1.0 / np.where(moved, out, 1.0)), pose, intr)  # on the floor's plane
+    np.testing.assert_allclose(np.asarray(pts)[moved.reshape(-1), 1],
+                               float(pose[1, 3]) - EYE_HEIGHT - sky.GROUND_FLOOR, atol=1e-3)
 
 
 def test_with_sky_above_a_painted_sky_high_over_the_horizon_takes_the_real_frames_sky(rollout_start,

@@ -82,8 +82,10 @@ class ModelConfig:
         (`sky.ground_not_sky`): terrain stands under every ray that goes down that steeply (the truth's
         sky reaches 6 degrees under the horizon at most, over a crest), and a downward ray stored as sky stays
         in that direction at any distance walked, drawn over the ground as a patch that moves with the camera
-        (docs/model.md, session 39). 0: off. Needs geometry. An inference rule (training's rollouts, `worldgen
-        dream-data`, use it too).
+        (docs/model.md, session 39). And a pixel the network says lies farther than a level ground
+        `sky.GROUND_FLOOR` lower is on that ground (`sky.ground_floor`): ground painted low reads as a slope down to
+        the camera head, and the eye sank under the dream's ground (session 43). 0: off. Needs geometry. An
+        inference rule (training's rollouts, `worldgen dream-data`, use it too).
     sky_above: degrees. A painted pixel (one memory did not know at full resolution) that the network says is sky
         and whose ray points more than this far above the horizon takes the sky's colour, as the real start frames
         show it (`sky.sky_coloured`; a world has one sky colour). The network's hedge over objects it
