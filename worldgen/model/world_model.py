@@ -362,8 +362,8 @@ def pixel_source(mask_BHW, fine_BHW, real_BHW):
 def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44, fine_BHW) -> WorldState:
     """The state after showing a frame: it becomes the last frame, and what memory did not know is written.
     With `config.ground_within`, its disparity first takes the ground for a sky under the horizon
-    (`sky.ground_not_sky`), and ground far lower than the eye's for that ground (`sky.ground_floor`); with `config.sky_above`, a painted sky high over the horizon takes the real frames' sky
-    colour (`sky.sky_coloured`)."""
+    (`sky.ground_not_sky`), and ground far lower than the eye's for that ground (`sky.ground_floor`); with
+    `config.sky_above`, a painted sky high over the horizon takes the real frames' sky colour (`sky.sky_coloured`)."""
     if config.ground_within:
         disp_BHW = sky.ground_floor(disp_BHW, pose_B44, state.intrinsics, config.ground_within)
         disp_BHW = sky.ground_not_sky(disp_BHW, pose_B44, state.intrinsics, config.ground_within)
