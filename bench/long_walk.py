@@ -33,10 +33,11 @@ from worldgen.actions import parse_action
 from worldgen.errors import WorldgenError
 from worldgen.model.runner import Generator
 from worldgen.model.store import load_model
+from worldgen.model import world_model as wm
 from worldgen.model.world_model import with_options
 
-RULES = ("palette_rows", "palette_prior", "palette_reach", "transient_near", "collide", "fill_behind", "fill_edge",
-         "real_surfaces", "edge_share", "ground_within", "sky_above")  # ModelConfig's inference rules
+# ModelConfig's inference rules, each a flag (the sampler's two are positional; memory is always shown)
+RULES = tuple(rule for rule in wm.RULES if rule not in ("show_memory", "sample_steps", "sample_temperature"))
 
 
 def parser() -> argparse.ArgumentParser:
