@@ -141,7 +141,8 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     logged = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["rollout_mse"]) for r in logged if "loss" in r)
     assert main(["eval", "--model", str(work / "model"), "--data", str(rollout_dataset), "--out", str(out),
-                 "--episodes", "2", "--long-walks", "2", "--long-steps", "12", "--show-memory", "off",
+                 "--episodes", "2", "--long-walks", "2", "--hold-walks", "2", "--long-steps", "12",
+                 "--show-memory", "off",
                  "--sample-temperature", "0", "--transient-near", "0", "--sample-steps", "2",
                  "--palette-prior", "0", "--palette-reach", "0", "--fill-behind", "off",
                  "--fill-edge", "off"]) == 0
@@ -171,6 +172,10 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     stops = walk["stopped"]
     assert 0 <= stops["both"] <= min(stops["truth"], stops["dream"]) <= stops["moves"] <= 2 * 12
     assert (out / "long_walk.png").stat().st_size > 0 and (out / "filmstrip.png").stat().st_size > 0
+    held = m["hold_walk"]  # W held after the explorer's start frames: the same figures, in a folder of their own
+    assert held["actions"] == "hold forward" and held["walks"] == 2 and list(held["spans"]) == list(walk["spans"])
+    assert held["stopped"]["moves"] == 2 * 12  # every dreamed action a move
+    assert (out / "hold_w" / "long_walk.png").stat().st_size > 0 and (out / "hold_w" / "filmstrip.png").exists()
     assert m["horizons"] == [1, 4, 8, 16, 32] and m["n_episodes"] == 2 and m["context_frames"] == 2
     for key in ("psnr", "ssim", "baseline_psnr", "sharpness_ratio", "depth_absrel"):
         assert set(m[key]) == {"1", "4", "8", "16", "32"} and all(np.isfinite(v) for v in m[key].values())
@@ -181,6 +186,7 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     assert "## Long walk (2 unseen worlds" in card and "| 11-12 | " in card
     assert "| dreamed steps | real | dreamed | magnified | unknown |" in card
     assert "## Targets" in card and "| long walk, steps 11-12: sharpness 0.8 to 1.25 |" in card
+    assert "## Holding W (2 unseen worlds" in card and f"of {2 * 12})" in card
     # Bad inputs: another resolution, a preset that contradicts --init, an empty folder.
     capsys.readouterr()
     assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "r2"), "--preset", "small",
@@ -439,3 +445,14 @@ def test_the_model_card_says_which_targets_a_model_meets():
     assert rows["long walk, steps 1-10: colour distance <= copy-last's (0.250)"] == ["0.200", "met |"]
     assert rows["long walk, steps 1-10: sharpness 0.8 to 1.25"] == ["1.300", "**not met** |"]
     assert rows["long walk revisit >= 30 dB"][1] == "**not met** |" and len(rows) == 8
+    # with the spread over walks, a figure nearer its bound than its standard error says so, either side of it
+    m["long_walk"]["spans"]["1-10"] = {**span, "gain_se": 1.2, "sharpness_se": 0.06}
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in targets_text(m).splitlines()[2:]}
+    assert rows["long walk, steps 1-10: PSNR >= copy-last + 3 dB"] == ["+4.00 dB",
+                                                                       "met (within its ± 1.20 of the bound) |"]
+    assert rows["long walk, steps 1-10: sharpness 0.8 to 1.25"] == ["1.300",
+                                                                    "**not met** (within its ± 0.06 of the bound) |"]
+    m["long_walk"]["spans"]["1-10"] = {**span, "gain_se": 0.5, "sharpness_se": 0.04, "sharpness_ratio": 0.9}
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in targets_text(m).splitlines()[2:]}
+    assert rows["long walk, steps 1-10: PSNR >= copy-last + 3 dB"] == ["+4.00 dB", "met |"]
+    assert rows["long walk, steps 1-10: sharpness 0.8 to 1.25"] == ["0.900", "met |"]

@@ -154,23 +154,30 @@ def _eval(args):
     from worldgen.model.runner import Generator
     from worldgen.dataset import ensure_writable_dir
     ensure_writable_dir(args.out)  # before minutes of evaluation, not after
-    from training.long_walk import KEYS, WALKS, check_walks
+    from training.long_walk import HOLD_WALKS, KEYS, WALKS, check_walks
     args.long_walks = WALKS if args.long_walks is None else args.long_walks
+    args.hold_walks = HOLD_WALKS if args.hold_walks is None else args.hold_walks
     args.long_walk_keys = KEYS if args.long_walk_keys is None else args.long_walk_keys
-    if args.long_walks:
-        check_walks(args.long_walks, args.long_steps, args.long_walk_keys)
+    for n in (args.long_walks, args.hold_walks):
+        if n:
+            check_walks(n, args.long_steps, args.long_walk_keys)
     path, model = _load(args)
     gen = Generator(model)
     data = EpisodeDataset(args.data, args.split)
     result, arrays = evaluate(gen, data, args.episodes, model_name=args.model if args.model == "bundled" else str(path))
     paths = write_report(result, arrays, args.out)
     print(summary_table(result))
-    if args.long_walks:
-        from training.long_walk import long_walk
-        from training.long_walk_report import table_text, write_long_walk_report
-        walk, walk_arrays = long_walk(gen, args.long_walks, args.long_steps, keys=args.long_walk_keys)
-        paths += write_long_walk_report(walk, walk_arrays, args.out)
-        result["long_walk"] = {key: v for key, v in walk.items() if key != "per_step"}
+    from training.long_walk import long_walk
+    from training.long_walk_report import table_text, write_long_walk_report
+    from worldgen.actions import Action
+    # the explorer's walks (issue 9's targets), then W held after its start frames (what a user does first)
+    for key, n, hold, folder in (("long_walk", args.long_walks, None, args.out),
+                                 ("hold_walk", args.hold_walks, Action.FORWARD, args.out / "hold_w")):
+        if not n:
+            continue
+        walk, walk_arrays = long_walk(gen, n, args.long_steps, keys=args.long_walk_keys, hold=hold)
+        paths += write_long_walk_report(walk, walk_arrays, folder)
+        result[key] = {k: v for k, v in walk.items() if k != "per_step"}
         write_atomic(paths[0], lambda tmp: tmp.write_text(json.dumps(result, indent=1)))
         print(table_text(walk))
     print("wrote " + ", ".join(str(p) for p in paths))
@@ -307,6 +314,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--long-walks", type=int, default=None,
                    help="explorer walks on unseen worlds for the long-walk test (default: training.long_walk.WALKS, "
                         "24; 0: skip)")
+    p.add_argument("--hold-walks", type=int, default=None,
+                   help="walks on unseen worlds with W held after the explorer's start frames, as a user first "
+                        "does in the viewer; written to OUT/hold_w (default: training.long_walk.HOLD_WALKS, 16; "
+                        "0: skip)")
     p.add_argument("--long-steps", type=int, default=200, help="dreamed steps per long walk")
     p.add_argument("--long-walk-keys", type=int, default=None,
                    help="sampling keys each long walk is dreamed with; the figures pool them (default: "

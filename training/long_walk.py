@@ -51,6 +51,7 @@ from worldgen.world import World
 
 SEEDS = tuple(range(1000, 1000 + 10 * 64, 10))  # never recorded for training; held out by seed % 10 as well
 WALKS = 24  # walks a report takes by default: 8 left a span's sharpness 0.1-0.3 apart between walk sets
+HOLD_WALKS = 16  # walks with W held that `worldgen eval` takes by default (the walks' first 16 worlds)
 KEYS = 3  # sampling keys each walk is dreamed with by default: one key moves the late spans by up to 0.16 dB
 MAX_KEYS = 8
 STRIP_STEPS = (1, 10, 25, 50, 100, 200, 500)
