@@ -539,3 +539,31 @@ def test_with_edge_share_a_silhouette_the_nearest_real_frame_sees_past_is_shared
     assert changed.sum() == 6 and changed[13:19, 12].all()
     with pytest.raises(WorldgenError, match="edge_share needs geometry"):
         preset("tiny", geometry=False, edge_share=True)
+
+
+def test_with_real_ground_the_eye_stands_on_the_ground_the_start_frames_show_all_around_it():
+    """`memory.stand` (ModelConfig.real_ground): an eye more than STAND_OFF off EYE_HEIGHT over the ground the real
+    start frames show all around it stands there, to the centimetre; nearer, it is left as it is; and where they do
+    not show the ground all around (the first frame's own spot: nothing behind it was seen) nothing moves."""
+    world = World(4)
+    states = [spawn(world, np.random.default_rng(0))]
+    states.append(step(world, states[-1], Action.FORWARD)[0])
+    with Renderer(32) as r:
+        frames = [r.render(world, camera_pose(world, s)) for s in states]
+    gen = Generator(wm.WorldModel(preset("tiny"), rngs=nnx.Rngs(0)))
+    memory = gen.init(np.stack([f.rgb_HWC for f in frames])[None],
+                      np.stack([f.depth_HW for f in frames])[None].astype(np.float32),
+                      np.stack([f.pose for f in frames])[None], frames[0].intrinsics).memory
+    last = states[-1]
+    for ahead, moved in ((0.0, False), (3.0, True), (4.0, True)):
+        spot = PlayerState(last.x - ahead * math.sin(last.yaw), last.z - ahead * math.cos(last.yaw), last.yaw)
+        pose = jnp.asarray(camera_pose(world, spot))[None]  # its eye EYE_HEIGHT over the true terrain
+        for off in (-1.0, -mem.STAND_OFF + 0.1, 1.0):
+            stood = float(mem.stand(memory, pose.at[:, 1, 3].add(off))[0, 1, 3]) - float(pose[0, 1, 3])
+            if moved and abs(off) > mem.STAND_OFF:
+                assert abs(stood) < 0.01, (ahead, off, stood)
+            else:
+                assert stood == pytest.approx(off, abs=1e-5), (ahead, off, stood)
+    assert wm.with_options(gen.model, real_ground=True).config.real_ground
+    with pytest.raises(WorldgenError, match="real_ground needs geometry"):
+        dataclasses.replace(preset("tiny"), geometry=False, real_ground=True)

@@ -97,6 +97,10 @@ def _add_inference_settings(p) -> None:
     p.add_argument("--sky-above", type=float, default=None,
                    help="a painted pixel said to be sky more than this many degrees over the horizon takes the real "
                         "start frames' sky colour, 0 = off (ModelConfig.sky_above; default: as the model folder says)")
+    p.add_argument("--real-ground", default="model", choices=("model", "on", "off"),
+                   help="where the real start frames show the ground all around the camera and its eye is more than "
+                        "0.3 m off eye height over it, the eye stands there (ModelConfig.real_ground; model: as the "
+                        "model folder says)")
 
 
 def _train_rules(args) -> dict:
@@ -266,6 +270,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--edge-share", action="store_true",
                    help="the trained model draws its real frames' silhouettes as the frame taken nearest the camera "
                         "sees them (ModelConfig.edge_share, an inference rule)")
+    p.add_argument("--real-ground", action="store_true",
+                   help="the trained model stands its eye on the ground the real start frames show all around it "
+                        "where the camera head puts it more than 0.3 m off (ModelConfig.real_ground, an inference "
+                        "rule)")
     p.add_argument("--painted-only", action="store_true",
                    help="score the colours of recorded windows only where the model paints (memory does not know "
                         "the pixel at full resolution); needs a model that shows its memory (see docs/model.md)")

@@ -92,6 +92,11 @@ class ModelConfig:
         cannot know, pale ghosts in the sky's colours, is worth keeping near the horizon, where objects stand; high
         above it, where the truth is nearly always sky, it is speckle that is stored and shown for good
         (docs/model.md, session 40). 0: off. Needs geometry. An inference rule (training's rollouts use it too).
+    real_ground: where the real start frames show the ground all around the camera's new position and the eye the
+        camera head gives is more than `memory.STAND_OFF` from `worldgen.player.EYE_HEIGHT` over it, the eye stands
+        there (`memory.stand`): the camera head, trained mostly on gentle terrain, loses the eye's height on the
+        steep slopes of described worlds, and the dream then looks at its world from a wrong height (docs/model.md,
+        session 44). Needs geometry. An inference rule (training's rollouts use it too).
     """
 
     resolution: int = 64
@@ -119,6 +124,7 @@ class ModelConfig:
     edge_share: bool = False
     ground_within: float = 0.0
     sky_above: float = 0.0
+    real_ground: bool = False
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
@@ -159,6 +165,8 @@ class ModelConfig:
             raise WorldgenError("ModelConfig.sky_above needs geometry (the real frames' sky and each ray's elevation)")
         if self.real_surfaces and not self.geometry:
             raise WorldgenError("ModelConfig.real_surfaces needs geometry (it draws the real frames' depth)")
+        if self.real_ground and not self.geometry:
+            raise WorldgenError("ModelConfig.real_ground needs geometry (the real frames' points, the camera's pose)")
         if self.edge_share and not self.geometry:
             raise WorldgenError("ModelConfig.edge_share needs geometry (it compares the real frames' depths)")
         if not 1 <= self.sample_steps <= 16:

@@ -31,6 +31,7 @@ from worldgen.model import pyramid, surface
 from worldgen.model.fill import fill_holes
 from worldgen.model.geometry import MIN_DEPTH, SKY_DEPTH, unproject
 from worldgen.model.pyramid import DEPTH_TOLERANCE
+from worldgen.player import EYE_HEIGHT
 
 FOOTPRINT = 0.5  # a point's radius, in pixels of the frame it was seen in
 FLYING_EDGE = 0.25  # see flying_pixels
@@ -48,6 +49,10 @@ GROUND_REACH = 1.5  # metres: the ground under a position is a plane fitted to t
 GROUND_POINTS = 6  # fewer real points than this within GROUND_REACH: nothing known there, nothing solid
 GROUND_BAND = 0.1  # metres: a refit keeps the points at most this far above the last fit (its lower envelope)
 GROUND_FITS = 4  # least-squares fits of that plane: the first to all of them, then to the lower envelope
+STAND_REACH = 2.0  # metres: `stand` fits the ground to the real points this near the eye horizontally
+STAND_POINTS = 10  # points of that ground's lower envelope `stand` needs
+STAND_SIDES = 3  # quadrants around the eye (of 4) that must hold two of them: ground seen all around, not beside
+STAND_OFF = 0.3  # metres: an eye nearer than this to EYE_HEIGHT over that ground is left where the camera head put it
 CROWN_CLEARANCE = 0.2  # metres below the eye: real points higher than this are a crown or eaves the player walks under
 
 
@@ -192,8 +197,15 @@ def ground_fit(dx, dz, y, near, fits: int = GROUND_FITS):
     the last fit: what stands on the ground lifts the first fit, and the refits sink it to the ground's lower
     envelope, tilted with the terrain. Heights are taken from the near points' mean, so the solve is well
     scaled anywhere."""
+    return _plane(dx, dz, y, near, fits)[0]
+
+
+def _plane(dx, dz, y, near, fits: int = GROUND_FITS):
+    """`ground_fit`'s heights above the plane (..., P), the plane's height where dx = dz = 0 (...), and the points
+    within GROUND_BAND above it (..., P) bool: its lower envelope."""
     w = near.astype(y.dtype)
-    y = y - (w * y).sum(-1, keepdims=True) / jnp.maximum(w.sum(-1, keepdims=True), 1.0)
+    mean = (w * y).sum(-1, keepdims=True) / jnp.maximum(w.sum(-1, keepdims=True), 1.0)
+    y = y - mean
     basis = (jnp.ones_like(dx), dx, dz)
     for _ in range(fits):
         normal = jnp.stack([jnp.stack([(w * a * b).sum(-1) for b in basis], -1) for a in basis], -2)
@@ -201,7 +213,27 @@ def ground_fit(dx, dz, y, near, fits: int = GROUND_FITS):
         coef = jnp.linalg.solve(normal + 1e-4 * jnp.eye(3), moment)
         above = y - (coef[..., 0, :] + coef[..., 1, :] * dx + coef[..., 2, :] * dz)
         w = (near & (above < GROUND_BAND)).astype(y.dtype)
-    return above
+    return above, mean[..., 0] + coef[..., 0, 0], w > 0
+
+
+def stand(mem: Memory, pose_B44):
+    """The pose with its eye EYE_HEIGHT over the ground the real start frames show around it, where they show it
+    all around (STAND_POINTS points of its lower envelope within STAND_REACH, in at least STAND_SIDES of the four
+    quadrants around the eye, two in each) and the eye is more than STAND_OFF from there; else unchanged
+    (`ModelConfig.real_ground`). The camera head, trained mostly on gentle terrain, loses the eye's height on steep
+    slopes; what the start frames saw of the ground does not (docs/model.md, session 44)."""
+    if not mem.pinned:
+        return pose_B44
+    points, eye = mem.points[:, :mem.pinned], pose_B44[:, :3, 3]
+    dx, dz = points[..., 0] - eye[:, None, 0], points[..., 2] - eye[:, None, 2]
+    near = (mem.valid[:, :mem.pinned] & (jnp.hypot(dx, dz) < STAND_REACH)
+            & (points[..., 1] < eye[:, None, 1] - CROWN_CLEARANCE))
+    _, ground, fitted = _plane(dx, dz, points[..., 1], near)
+    sides = sum(((fitted & (sx * dx > 0) & (sz * dz > 0)).sum(-1) >= 2).astype(jnp.int32)
+                for sx in (-1, 1) for sz in (-1, 1))
+    height = ground + EYE_HEIGHT
+    move = (fitted.sum(-1) >= STAND_POINTS) & (sides >= STAND_SIDES) & (jnp.abs(height - eye[:, 1]) > STAND_OFF)
+    return pose_B44.at[:, 1, 3].set(jnp.where(move, height, eye[:, 1]))
 
 
 def sky_colour(mem: Memory):

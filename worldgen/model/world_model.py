@@ -166,7 +166,7 @@ OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or we
 # inference settings without weights: set as given
 RULES = ("show_memory", "sample_steps", "sample_temperature", "palette_rows", "palette_prior", "palette_reach",
          "transient_near", "collide", "fill_behind", "fill_edge", "real_surfaces", "edge_share", "ground_within",
-         "sky_above")
+         "sky_above", "real_ground")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -176,7 +176,7 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
     training to be used well. RULES (`show_memory`, `sample_steps`, `sample_temperature`, `palette_rows`,
     `palette_prior`, `palette_reach`, `transient_near`, `collide`, `fill_behind`, `fill_edge`, `real_surfaces`,
-    `edge_share`, `ground_within`, `sky_above`) use no weights and are set as given."""
+    `edge_share`, `ground_within`, `sky_above`, `real_ground`) use no weights and are set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
@@ -387,6 +387,8 @@ def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
     pose = state.pose
     if config.geometry:
         pose = mem.settle(state.memory, jax.vmap(apply_delta)(pose, camera_motion(model, state, action_B)))
+        if config.real_ground:
+            pose = mem.stand(state.memory, pose)
     m_rgb, m_disp, mask, fine, real = draw(config, state, pose)
     cond = conditioning(config, m_rgb, m_disp, mask, state.last_rgb, state.prev_rgb, state.last_disp, real)
     rgb, disp = complete(model, cond, fine, action_B, key, temperature, palette_of(state))
