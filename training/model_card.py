@@ -24,10 +24,11 @@ def targets_text(m: dict) -> str:
     walks says so, as the walks drawn (or a machine's float rounding, which moves a late span's dream) can carry it
     to the other side: the same weights gave sharpness 0.798 and 0.800 over steps 51-100 (docs/model.md,
     session 44)."""
-    def row(target, value, met, bound=None, se=None):
-        near = se is not None and abs(float(value.split()[0]) - bound) < se
-        spread = f" (within its ± {se:.2f} of the bound)" if near else ""
-        return f"| {target} | {value} | {'met' if met else '**not met**'}{spread} |"
+    def row(target, value, met, note=""):
+        return f"| {target} | {value} | {'met' if met else '**not met**'}{note} |"
+
+    def within(value, bound, se):  # se: the figure's standard error over the walks (None in older metrics)
+        return f" (within its ± {se:.2f} of the bound)" if se is not None and abs(value - bound) < se else ""
 
     def db(value, bound):  # one more digit where two would round onto the bound and hide which side it is on
         return f"{value:+.3f} dB" if round(value, 2) == round(bound, 2) else f"{value:+.2f} dB"
@@ -42,15 +43,15 @@ def targets_text(m: dict) -> str:
     if walk:
         lo, hi = SHARP_BAND
         for span, v in walk["spans"].items():
-            gain = v["psnr"] - v["copy_last_psnr"]
+            gain, sharp = v["psnr"] - v["copy_last_psnr"], v["sharpness_ratio"]
             rows += [row(f"long walk, steps {span}: PSNR >= copy-last + {SPAN_GAIN:g} dB", db(gain, SPAN_GAIN),
-                         gain >= SPAN_GAIN, SPAN_GAIN, v.get("gain_se")),
+                         gain >= SPAN_GAIN, within(gain, SPAN_GAIN, v.get("gain_se"))),
                      row(f"long walk, steps {span}: colour distance <= copy-last's "
                          f"({v['copy_last_colour_distance']:.3f})", f"{v['colour_distance']:.3f}",
                          v["colour_distance"] <= v["copy_last_colour_distance"]),
-                     row(f"long walk, steps {span}: sharpness {lo:g} to {hi:g}", f"{v['sharpness_ratio']:.3f}",
-                         lo <= v["sharpness_ratio"] <= hi, min(SHARP_BAND, key=lambda b: abs(b - v["sharpness_ratio"])),
-                         v.get("sharpness_se"))]
+                     row(f"long walk, steps {span}: sharpness {lo:g} to {hi:g}", f"{sharp:.3f}",
+                         lo <= sharp <= hi, within(sharp, min(SHARP_BAND, key=lambda b: abs(b - sharp)),
+                                                   v.get("sharpness_se")))]
         rows.append(row(f"long walk revisit >= {LOOP:g} dB", M.psnr_text(walk["revisit_psnr"]),
                         walk["revisit_psnr"] >= LOOP))
     return "\n".join(rows)
