@@ -1,12 +1,14 @@
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
 
 from worldgen import DataError, WorldgenError
 from worldgen.actions import NUM_ACTIONS
-from worldgen.dataset import FORMAT_VERSION, EpisodeDataset, read_shard, write_shard
+from worldgen.dataset import (DEPTH_AT_CENTRES, FORMAT_VERSION, EpisodeDataset, StaleDepthWarning, read_shard,
+                              write_shard)
 from worldgen.record import record, shard_path
 from worldgen.spec import WorldSpec
 
@@ -76,6 +78,35 @@ def test_resume_takes_a_shard_recorded_before_a_spec_field_existed_and_names_wha
     with pytest.raises(DataError, match="spec .*unknown WorldSpec field.*fog"):
         record(range(2, 3), 2, 12, 32, tmp_path, progress=False)
     assert read_shard(shard_path(tmp_path, 2)).meta["spec"]["fog"] == 0.5  # refused, not rewritten
+
+def test_a_recording_made_before_depth_was_taken_at_pixel_centres_is_named_and_never_mixed(tiny_dataset, tmp_path,
+                                                                                              capsys):
+    from worldgen.cli import main
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # today's recordings load without a word
+        EpisodeDataset(tiny_dataset)
+    shard = read_shard(shard_path(tiny_dataset, 1))
+    assert shard.meta[DEPTH_AT_CENTRES] is True
+    shutil.copy(shard_path(tiny_dataset, 2), tmp_path)
+    older = {k: v for k, v in shard.meta.items() if k != DEPTH_AT_CENTRES}
+    write_shard(shard_path(tmp_path, 1), older, shard.arrays)
+    with pytest.warns(StaleDepthWarning, match="1 of 2 shards were recorded before .*pixel centres"):
+        data = EpisodeDataset(tmp_path)
+    assert data.stale_depth == ["shard-seed00000001.npz"] and len(data) == 4  # it still loads
+    with pytest.warns(StaleDepthWarning):
+        assert main(["inspect", str(tmp_path)]) == 0
+    assert "depth 0.4 pixel off its colours (recorded before the fix) in 1 shards: shard-seed00000001.npz" in \
+        capsys.readouterr().out
+    before = shard_path(tmp_path, 1).read_bytes()
+    with pytest.raises(DataError, match=rf"\({DEPTH_AT_CENTRES} differ\)"):  # never resumed into: one depth a folder
+        record(range(1, 2), 2, 12, 32, tmp_path, progress=False)
+    assert shard_path(tmp_path, 1).read_bytes() == before
+    imported = {**older, "source": "import"}  # a game's own depth: nothing of ours to have been off
+    write_shard(shard_path(tmp_path, 1), imported, shard.arrays)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert EpisodeDataset(tmp_path).stale_depth == []
+
 
 def test_corrupt_truncated_foreign_and_wrong_version(tiny_dataset, tmp_path):
     good = shard_path(tiny_dataset, 1).read_bytes()

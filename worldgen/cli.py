@@ -141,6 +141,9 @@ def _cmd_inspect(args):
     print(f"{args.data}: {len(d)} episodes x {d.steps} steps at {d.resolution}x{d.resolution}, "
           f"{d.num_actions} actions ({', '.join(d.action_names)}), geometry: {d.has_geometry}, "
           f"source: {d.meta['source']}, held-out episodes: {heldout}")
+    if d.stale_depth:
+        print(f"depth 0.4 pixel off its colours (recorded before the fix) in {len(d.stale_depth)} shards: "
+              f"{', '.join(d.stale_depth[:4])}{' ...' if len(d.stale_depth) > 4 else ''}")
     stored = {name: stored_spec(m) for name, m in d.metas.items()}
     specs = {spec.to_json() for spec in stored.values() if spec is not None}
     if len(specs) == 1:  # recorded worlds: the spec to build them again (--spec FILE)

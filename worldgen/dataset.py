@@ -5,7 +5,8 @@ Dimension keys: E episodes, T steps, H height, W width, C=3 colour channels.
 A dataset is a folder of shards `shard-<id>.npz` (uncompressed zip of .npy arrays). Each shard holds:
   format_version  int64 ()          FORMAT_VERSION
   meta            uint8 (bytes,)     UTF-8 JSON: {"source", "num_actions", "action_names", "spec" (or null),
-                                     "resolution", "steps", and "description" for a world of `record --vary`}
+                                     "resolution", "steps", and "description" for a world of `record --vary`;
+                                     DEPTH_AT_CENTRES: true where the recorder took depth at pixel centres}
   frames          uint8   (E,T,H,W,C)
   actions         int32   (E,T)      actions[:, t] produced frames[:, t]; actions[:, 0] is 0 (noop)
   seeds           int64   (E,)       world seed of each episode (the split key)
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,15 @@ SHARD_GLOB = "shard-*.npz"
 HELDOUT_MODULUS = 10  # world seeds with seed % 10 == 0 are held out from training
 _REQUIRED = ("format_version", "meta", "frames", "actions", "seeds", "episode_ids")
 _GEOMETRY = ("depth", "poses", "intrinsics")
+# `worldgen record` says so in the meta of every shard whose depth it took at each pixel's centre, as
+# `worldgen.camera`'s convention has it. Its shards without the key were recorded before the renderer did
+# (docs/model.md, session 44): their depth lies 0.4 pixel below their colours, and the ground they show 0.02 to
+# 0.12 m too high at 64x64. They still load, with a StaleDepthWarning.
+DEPTH_AT_CENTRES = "depth_at_pixel_centres"
+
+
+class StaleDepthWarning(UserWarning):
+    """A dataset holds shards the recorder wrote before it took depth at pixel centres."""
 
 
 def is_heldout(seed: int) -> bool:
@@ -179,6 +190,13 @@ class EpisodeDataset:
                 raise DataError(f"{s.path}: mixes shards with and without depth/poses")
         self.meta = first.meta
         self.metas = {s.path.name: s.meta for s in shards}  # each shard's: `record --vary` worlds differ in spec
+        self.stale_depth = [s.path.name for s in shards if s.has_geometry and s.meta["source"] == "worldgen"
+                            and s.meta.get(DEPTH_AT_CENTRES) is not True]
+        if self.stale_depth:
+            warnings.warn(f"{self.folder}: {len(self.stale_depth)} of {len(shards)} shards were recorded before "
+                          "worldgen took depth at pixel centres; their depth lies 0.4 pixel below their colours. "
+                          "Record them again (`worldgen record` into a new folder) for exact depth.",
+                          StaleDepthWarning, stacklevel=2)
         self.has_geometry = first.has_geometry
         self.num_actions = int(first.meta["num_actions"])
         self.action_names = tuple(first.meta["action_names"])

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from worldgen.actions import ACTION_NAMES, NUM_ACTIONS, Action
-from worldgen.dataset import DataError, ensure_writable_dir, read_shard, write_shard
+from worldgen.dataset import DEPTH_AT_CENTRES, DataError, ensure_writable_dir, read_shard, write_shard
 from worldgen.errors import SpecError, WorldgenError
 from worldgen.describe import random_description, varied_spec
 from worldgen.env import WorldEnv
@@ -75,7 +75,7 @@ def shard_path(out: Path, seed: int) -> Path:
 
 def _meta(spec: WorldSpec, resolution: int, steps: int, description: str | None = None) -> dict:
     meta = {"source": "worldgen", "num_actions": NUM_ACTIONS, "action_names": list(ACTION_NAMES),
-            "spec": json.loads(spec.to_json()), "resolution": resolution, "steps": steps}
+            "spec": json.loads(spec.to_json()), "resolution": resolution, "steps": steps, DEPTH_AT_CENTRES: True}
     return meta if description is None else {**meta, "description": description}
 
 
