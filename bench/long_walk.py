@@ -5,14 +5,15 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
     python bench/long_walk.py [MODEL] [STEPS] [SAMPLE_STEPS] [TEMPERATURE] [--walks N] [--palette-rows R]
         [--palette-prior S] [--palette-reach D] [--transient-near M] [--collide on|off]
         [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--edge-share on|off]
-        [--ground-within M] [--sky-above D]
+        [--ground-within M] [--sky-above D] [--real-ground on|off] [--pyramid-levels L]
         [--hold ACTION] [--vary] [--out DIR] [--against MODEL] [--seed S|A:B]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 24, as `worldgen eval`; fewer for a quick look)
     # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M, --collide, --fill-behind,
-    # --fill-edge, --real-surfaces, --edge-share, --ground-within and --sky-above override
-    # ModelConfig.palette_rows, .palette_prior, .palette_reach, .transient_near (0: off), .collide, .fill_behind,
-    # .fill_edge, .real_surfaces, .edge_share, .ground_within (0: off) and .sky_above (0: off)
+    # --fill-edge, --real-surfaces, --edge-share, --ground-within, --sky-above, --real-ground and --pyramid-levels
+    # override ModelConfig.palette_rows, .palette_prior, .palette_reach, .transient_near (0: off), .collide,
+    # .fill_behind, .fill_edge, .real_surfaces, .edge_share, .ground_within (0: off), .sky_above (0: off),
+    # .real_ground and .pyramid_levels
     # --hold ACTION: after the explorer's 4 start frames the player holds ACTION (e.g. forward: a user holding W in
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --vary: each world of its own random description, as `worldgen record --vary` draws them (a designer's worlds)

@@ -23,7 +23,9 @@
 # ray meets a level ground within 30 m for that ground (--ground-within 30, session 39), and shows a painted sky
 # more than 12 degrees over the horizon in the real frames' sky colour (--sky-above 12, session 40), and stands
 # its eye on the ground the real frames show all around it where the camera head puts it more than 0.3 m off
-# (--real-ground, session 44): inference rules, set on the last stage alone, so its dream data is as before.
+# (--real-ground, session 44), and splats memory's points into a 4-level pyramid, so a point walked up to is drawn
+# up to 8x8 pixels wide instead of 4x4 (--pyramid-levels 4, session 45): inference rules, set on the last stage
+# alone, so its dream data is as before.
 # About 3 h 30 min of wall time on 2 cores.
 # The same recipe at another scale (a lent GPU: scripts/device_model.sh) through environment variables:
 #   BATCH (8: the colour stages' batch), MAIN_STEPS (3500), TUNE_STEPS (1500: each later colour stage),
@@ -108,7 +110,7 @@ if run varied-pose; then
   worldgen train --data "$DATA/mixed" --workdir "$RUNS/varied-pose" --stage pose --init "$RUNS/pose-dream/model" \
     --steps $(( POSE_STEPS * 3 / 8 )) --batch-size 128 --lr 1e-4 --warmup 20 --weight-decay 0 --eval-episodes 0 \
     --checkpoint-every 1000 --resume --out "$MODEL" --move-outcomes --dream "$RUNS/dd-varied" "${rules[@]}" \
-    --real-surfaces --fill-edge --ground-within 30 --sky-above 12 --real-ground
+    --real-surfaces --fill-edge --ground-within 30 --sky-above 12 --real-ground --pyramid-levels 4
 fi
 if run eval && [ -n "$EVAL" ]; then
   worldgen eval --model "$MODEL" --data "$DATA/explore" --out "$EVAL" --episodes 32

@@ -567,3 +567,26 @@ def test_with_real_ground_the_eye_stands_on_the_ground_the_start_frames_show_all
     assert wm.with_options(gen.model, real_ground=True).config.real_ground
     with pytest.raises(WorldgenError, match="real_ground needs geometry"):
         dataclasses.replace(preset("tiny"), geometry=False, real_ground=True)
+
+
+def test_a_fourth_pyramid_level_draws_a_wall_walked_up_to_whole():
+    """A wall seen 8 m away, walked up to 1 m: its points are 8 pixels wide, and a 3-level pyramid draws each at
+    most 4x4, a sieve of half the view that the network would repaint with what stands behind; with
+    `ModelConfig.pyramid_levels` 4 every pixel is the wall, at its depth and in its colours."""
+    res, f = 32, 24.0
+    intr = jnp.array([[f, 0, res / 2], [0, f, res / 2], [0, 0, 1]])
+    rgb = np.zeros((res, res, 3), np.float32)
+    rgb[..., 0] = np.linspace(-1, 1, res)[None]  # a gradient across the wall, left to right
+    m = mem.write(mem.empty(1, 0, res * res), jnp.asarray(rgb)[None], jnp.full((1, res, res), 8.0), jnp.eye(4)[None],
+                  intr, jnp.ones((1, res, res), bool))
+    near = jnp.eye(4).at[2, 3].set(-7.0)[None]
+    sieve, whole = ((np.asarray(x)[0] for x in mem.render(m, near, intr, res, levels=n)) for n in (3, 4))
+    _, _, cover3, _, _ = sieve
+    out, depth, cover, _, _ = whole
+    assert 0.3 < (cover3 > 0).mean() < 0.7 and (cover > 0).all()
+    assert np.allclose(depth, 1.0, atol=0.01)
+    seen = np.interp((np.arange(res) + 0.5 - res / 2) / 8 + res / 2 - 0.5, np.arange(res), np.linspace(-1, 1, res))
+    assert np.abs(out[..., 0] - seen[None]).max() < 0.1  # the wall's middle eighth, 8 times as wide
+    assert preset("tiny", pyramid_levels=4).pyramid_levels == 4
+    with pytest.raises(WorldgenError, match="pyramid_levels = 5: expected 1..6, with cells of the top level"):
+        preset("tiny", pyramid_levels=5)  # 32 pixels: 16-pixel cells

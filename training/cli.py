@@ -101,6 +101,9 @@ def _add_inference_settings(p) -> None:
                    help="where the real start frames show the ground all around the camera and its eye is more than "
                         "0.3 m off eye height over it, the eye stands there (ModelConfig.real_ground; model: as the "
                         "model folder says)")
+    p.add_argument("--pyramid-levels", type=int, default=None,
+                   help="levels of the pixel pyramid the memory splats its points into: a point is drawn at most "
+                        "2^(levels-1) pixels wide (ModelConfig.pyramid_levels; default: as the model folder says)")
 
 
 def _train_rules(args) -> dict:
@@ -274,6 +277,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="the trained model stands its eye on the ground the real start frames show all around it "
                         "where the camera head puts it more than 0.3 m off (ModelConfig.real_ground, an inference "
                         "rule)")
+    p.add_argument("--pyramid-levels", type=int, default=None,
+                   help="the trained model's ModelConfig.pyramid_levels, in training's warps and after (default: "
+                        "--init's, else 3)")
     p.add_argument("--painted-only", action="store_true",
                    help="score the colours of recorded windows only where the model paints (memory does not know "
                         "the pixel at full resolution); needs a model that shows its memory (see docs/model.md)")

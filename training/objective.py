@@ -28,14 +28,14 @@ DISP_WEIGHT = 2.0
 _POSE_JITTER = jnp.array([0.05, 0.05, 0.02, 0.01])
 
 
-def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33):
+def warp_context(ctx_rgb_MKHWC, ctx_depth_MKHW, ctx_pose_MK44, target_pose_M44, intrinsics_33, levels: int):
     """Draw K real context frames (colours, depth, poses; sky kept) into each target camera the way the
-    world memory draws its pinned frames: rgb, disparity, coverage, and what is known at full resolution (the
-    pixels a `show_memory` frame shows from memory)."""
+    world memory draws its pinned frames (into `levels` pyramid levels): rgb, disparity, coverage, and what is
+    known at full resolution (the pixels a `show_memory` frame shows from memory)."""
     m, k, h, w, _ = ctx_rgb_MKHWC.shape
     pts, ok, rad = memory.surfels(ctx_depth_MKHW.reshape(m * k, h, w), ctx_pose_MK44.reshape(m * k, 4, 4),
                                   intrinsics_33, sky=True)
-    draw = lambda p, c, r, v, pose: memory.render_points(p, c, r, v, pose, intrinsics_33, h)
+    draw = lambda p, c, r, v, pose: memory.render_points(p, c, r, v, pose, intrinsics_33, h, levels=levels)
     rgb, depth, mask, fine = jax.vmap(draw)(pts.reshape(m, -1, 3), ctx_rgb_MKHWC.reshape(m, -1, 3),
                                             rad.reshape(m, -1), ok.reshape(m, -1), target_pose_M44)
     return rgb, depth_to_disparity(depth), mask, fine
@@ -78,7 +78,7 @@ def teacher_forced(model: WorldModel, batch, intrinsics_33, key, augment: bool =
         jitter = _POSE_JITTER * augment * jax.random.normal(k_pose, (m, config.context, 4))
         ctx_pose = jax.vmap(jax.vmap(apply_delta))(g["ctx_pose"], jitter)
         warp_rgb, warp_disp, mask, fine = warp_context(noisy(g["ctx_rgb"], kn[2]), ctx_depth, ctx_pose,
-                                                       g["target_pose"], intrinsics_33)
+                                                       g["target_pose"], intrinsics_33, config.pyramid_levels)
         target_rgb, target_disp = g["target_rgb"], depth_to_disparity(g["target_depth"])
         pose_target = jax.vmap(pose_delta)(g["last_pose"], g["target_pose"])
         ident = jax.random.uniform(k_id, (m,)) < IDENTITY_P * augment

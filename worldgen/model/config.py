@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from worldgen.actions import MAX_ACTIONS, NUM_ACTIONS
 from worldgen.errors import WorldgenError
 from worldgen.frozen import from_dict
+from worldgen.model import pyramid
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,12 @@ class ModelConfig:
         there (`memory.stand`): the camera head, trained mostly on gentle terrain, loses the eye's height on the
         steep slopes of described worlds, and the dream then looks at its world from a wrong height (docs/model.md,
         session 44). Needs geometry. An inference rule (training's rollouts use it too).
+    pyramid_levels: levels of the pixel pyramid the memory splats its points into (`worldgen.model.pyramid`): a
+        point is drawn on the level where its footprint is about one cell, so at most 2^(levels - 1) pixels wide.
+        3 (at most 4x4) was all there was until session 45; with 4, a trunk or a wall walked up to within a few
+        metres of where the real frames saw it from is drawn whole, not as a sieve whose holes the network
+        repaints with the sky behind it (docs/model.md, session 45). An inference rule (training's warps use it
+        too).
     """
 
     resolution: int = 64
@@ -125,6 +132,7 @@ class ModelConfig:
     ground_within: float = 0.0
     sky_above: float = 0.0
     real_ground: bool = False
+    pyramid_levels: int = pyramid.LEVELS
 
     def __post_init__(self):
         if not 16 <= self.resolution <= 512 or self.resolution % (2 ** (len(self.channels) - 1)):
@@ -169,6 +177,9 @@ class ModelConfig:
             raise WorldgenError("ModelConfig.real_ground needs geometry (the real frames' points, the camera's pose)")
         if self.edge_share and not self.geometry:
             raise WorldgenError("ModelConfig.edge_share needs geometry (it compares the real frames' depths)")
+        if not 1 <= self.pyramid_levels <= 6 or self.resolution >> (self.pyramid_levels - 1) < 4:
+            raise WorldgenError(f"ModelConfig.pyramid_levels = {self.pyramid_levels}: expected 1..6, with cells of "
+                                f"the top level at most a quarter of the {self.resolution}-pixel frame")
         if not 1 <= self.sample_steps <= 16:
             raise WorldgenError(f"ModelConfig.sample_steps = {self.sample_steps}: expected 1..16")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))

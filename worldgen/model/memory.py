@@ -10,8 +10,8 @@ The memory is the authority on what has been seen. It holds two regions of fixed
   once and not re-encoded every step. Capacity and cost per step are fixed.
 
 Each point keeps a world-space footprint radius: half a pixel at the depth it was seen from. Rendering
-(`render`, `pyramid`) puts a point on the level of a 3-level pixel pyramid where its projected footprint is about one
-cell, so near surfaces seen from afar are drawn as 2x2 or 4x4 blocks rather than a sieve of one-pixel holes;
+(`render`, `pyramid`) puts a point on the level of a pixel pyramid (`ModelConfig.pyramid_levels`) where its projected
+footprint is about one cell, so near surfaces seen from afar are drawn as blocks rather than a sieve of holes;
 the levels meet in one z-test, and single-pixel holes between known neighbours are filled. A pixel counts
 as known at full resolution (`fine`) when a level-0 point, or a fill between level-0 points, drew it; a
 pixel drawn only from magnified blocks is shown but rewritten (refined) by the next frame.
@@ -296,13 +296,14 @@ def _fill_pinholes(rgb_HWC, depth_HW, known_HW, size_HW):
 
 
 def render_points(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_33, res: int, views: int = 0,
-                  nearest=-1):
-    """Colours (H,W,C), depth (H,W; 0 where unknown), coverage (H,W) and full-resolution knowledge (H,W).
-    With `views` (the points are that many real frames' pixels, in order), a silhouette cell the view `nearest`
-    sees past takes the far surface's colour in the share of the views that do (`pyramid.edge_share`)."""
-    seg, d, diameter, ok = pyramid.samples(points_N3, radius_N, valid_N, pose_44, intrinsics_33, res)
+                  nearest=-1, levels: int = pyramid.LEVELS):
+    """Colours (H,W,C), depth (H,W; 0 where unknown), coverage (H,W) and full-resolution knowledge (H,W), splatted
+    into a pyramid of `levels` levels. With `views` (the points are that many real frames' pixels, in order), a
+    silhouette cell the view `nearest` sees past takes the far surface's colour in the share of the views that do
+    (`pyramid.edge_share`)."""
+    seg, d, diameter, ok = pyramid.samples(points_N3, radius_N, valid_N, pose_44, intrinsics_33, res, levels)
     colors_SC = jnp.tile(colors_NC, (2, 1))
-    cols, deps, wts, size0 = pyramid.splat(seg, d, diameter, ok, colors_SC, res)
+    cols, deps, wts, size0 = pyramid.splat(seg, d, diameter, ok, colors_SC, res, levels)
     zmin = deps.min(0)
     near = (deps <= zmin * (1 + DEPTH_TOLERANCE)) & (wts > 0)
     weight = near * wts
@@ -315,14 +316,15 @@ def render_points(points_N3, colors_NC, radius_N, valid_N, pose_44, intrinsics_3
     fine = fine | filled
     known = known | filled
     if views:
-        share, far = pyramid.edge_share(seg, d, ok, colors_SC, res, views, nearest)
+        share, far = pyramid.edge_share(seg, d, ok, colors_SC, res, views, nearest, levels)
         rgb = rgb + share[..., None] * (far - rgb)
     return rgb, jnp.where(known, depth, 0.0), known.astype(jnp.float32), fine
 
 
-def render(mem: Memory, pose_B44, intrinsics_33, res: int, surfaces: bool = False, edges: bool = False):
+def render(mem: Memory, pose_B44, intrinsics_33, res: int, surfaces: bool = False, edges: bool = False,
+           levels: int = pyramid.LEVELS):
     """The memory seen from each pose: rgb (B,H,W,3), depth (B,H,W), coverage (B,H,W), fine (B,H,W) bool and
-    real (B,H,W) bool: the pixels drawn from the real frames.
+    real (B,H,W) bool: the pixels drawn from the real frames. Points are splatted into `levels` pyramid levels.
 
     The real frames first: wherever they cover a pixel (sky included) they win, so a revisited view is the
     real one; dreamed content fills the rest. With `surfaces` (`ModelConfig.real_surfaces`), where the real
@@ -333,7 +335,7 @@ def render(mem: Memory, pose_B44, intrinsics_33, res: int, surfaces: bool = Fals
     views = mem.views.shape[1] if edges and mem.pinned else 0
     nearest = _nearest_view(mem, pose_B44) if views else jnp.full(pose_B44.shape[:1], -1)
     draw = lambda sl, v: jax.vmap(lambda p, c, r, ok, pose, near: render_points(p, c, r, ok, pose, intrinsics_33,
-                                                                               res, v, near))(
+                                                                               res, v, near, levels))(
         mem.points[:, sl], mem.colors[:, sl], mem.radius[:, sl], mem.valid[:, sl], pose_B44, nearest)
     rgb_r, dep_r, cov_r, fine_r = draw(slice(0, mem.pinned), views)
     rgb_g, dep_g, cov_g, fine_g = draw(slice(mem.pinned, None), 0)
@@ -343,7 +345,7 @@ def render(mem: Memory, pose_B44, intrinsics_33, res: int, surfaces: bool = Fals
     if mem.pinned and surfaces:
         rgb, depth, cover, fine, real = _surfaces(mem, pose_B44, intrinsics_33, rgb, depth, cover, fine, real)
     if mem.pinned:  # back where a real frame was taken, that frame is the view, as it was seen
-        rgb_v, dep_v, fine_v = _same_view(mem, pose_B44, intrinsics_33, res)
+        rgb_v, dep_v, fine_v = _same_view(mem, pose_B44, intrinsics_33, res, levels)
         rgb, depth = jnp.where(fine_v[..., None], rgb_v, rgb), jnp.where(fine_v, dep_v, depth)
         fine, real = fine | fine_v, real | fine_v
     return rgb, depth, cover, fine, real
@@ -375,7 +377,7 @@ def _surfaces(mem: Memory, pose_B44, intrinsics_33, rgb, depth, cover, fine, rea
             jnp.maximum(cover, take.astype(cover.dtype)), fine | take, real | take)
 
 
-def _same_view(mem: Memory, pose_B44, intrinsics_33, res: int):
+def _same_view(mem: Memory, pose_B44, intrinsics_33, res: int, levels: int):
     """The pinned frame taken nearest the camera, drawn alone, where one was taken within SAME_PLACE and
     SAME_HEADING of it: rgb, depth and fine (False everywhere where none was). Points from several frames,
     each sampled a fraction of a pixel apart, would blur and shift its edges. Drawn only when some camera
@@ -390,7 +392,7 @@ def _same_view(mem: Memory, pose_B44, intrinsics_33, res: int):
         frame = lambda x: jnp.take_along_axis(x[:, :mem.pinned].reshape((b, v, -1) + x.shape[2:]),
                                               j.reshape((b, 1, 1) + (1,) * (x.ndim - 2)), 1)[:, 0]
         rgb, depth, _, fine = jax.vmap(lambda p, c, r, ok, pose: render_points(p, c, r, ok, pose, intrinsics_33,
-                                                                               res))(
+                                                                               res, levels=levels))(
             frame(mem.points), frame(mem.colors), frame(mem.radius), frame(mem.valid), pose_B44)
         return rgb, depth, fine & same.any(1)[:, None, None]
 

@@ -166,7 +166,7 @@ OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or we
 # inference settings without weights: set as given
 RULES = ("show_memory", "sample_steps", "sample_temperature", "palette_rows", "palette_prior", "palette_reach",
          "transient_near", "collide", "fill_behind", "fill_edge", "real_surfaces", "edge_share", "ground_within",
-         "sky_above", "real_ground")
+         "sky_above", "real_ground", "pyramid_levels")
 
 
 def with_options(model: WorldModel, **options) -> WorldModel:
@@ -176,7 +176,7 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     exactly the same frames until it is trained; `fill` changes what the network starts from and needs
     training to be used well. RULES (`show_memory`, `sample_steps`, `sample_temperature`, `palette_rows`,
     `palette_prior`, `palette_reach`, `transient_near`, `collide`, `fill_behind`, `fill_edge`, `real_surfaces`,
-    `edge_share`, `ground_within`, `sky_above`, `real_ground`) use no weights and are set as given."""
+    `edge_share`, `ground_within`, `sky_above`, `real_ground`, `pyramid_levels`) use no weights and are set as given."""
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
@@ -338,7 +338,7 @@ def draw(config: ModelConfig, state: WorldState, pose_B44):
         zeros = jnp.zeros((b, h, w))
         return jnp.zeros((b, h, w, 3)), zeros, zeros, zeros > 0, zeros > 0
     rgb, depth, mask, fine, real = mem.render(state.memory, pose_B44, state.intrinsics, config.resolution,
-                                              config.real_surfaces, config.edge_share)
+                                              config.real_surfaces, config.edge_share, config.pyramid_levels)
     return rgb, depth_to_disparity(depth), mask, fine, real
 
 
