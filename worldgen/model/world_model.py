@@ -180,9 +180,15 @@ def with_options(model: WorldModel, **options) -> WorldModel:
     unknown = set(options) - set(OPTIONS) - set(RULES)
     if unknown:
         raise WorldgenError(f"unknown model options {sorted(unknown)}: expected {', '.join(OPTIONS + RULES)}")
+    def value(k, v):  # a rule as its field's type, named when it is not one
+        kind = type(getattr(model.config, k))
+        try:
+            return kind(v)
+        except ValueError:
+            raise WorldgenError(f"model option {k} = {v!r}: expected {kind.__name__}") from None
+
     config = dataclasses.replace(model.config, **{
-        k: type(getattr(model.config, k))(v) if k in RULES else getattr(model.config, k) or bool(v)
-        for k, v in options.items()})
+        k: value(k, v) if k in RULES else getattr(model.config, k) or bool(v) for k, v in options.items()})
     if config == model.config:
         return model
     new = WorldModel(config, rngs=nnx.Rngs(0))
