@@ -12,7 +12,7 @@ from flax import nnx
 from worldgen import World
 from worldgen.actions import Action
 from worldgen.errors import WorldgenError
-from worldgen.model import memory as mem
+from worldgen.model import memory as mem, motion
 from worldgen.model import world_model as wm
 from worldgen.model.config import preset
 from worldgen.model.geometry import apply_delta, heading_frame
@@ -109,7 +109,7 @@ def test_with_collide_a_move_into_what_the_real_frames_show_is_blocked_as_the_pl
     """ModelConfig.collide: facing a building's wall at an angle from 3 m, the player walks forward until its
     disc would enter the wall, then slides along it. From one real frame taken at the start, `memory.solid`
     finds none of the positions the player walked through solid, and the full step into the wall solid;
-    `world_model.collide` then takes the same slide. The same frame stored as dreamed content blocks nothing."""
+    `motion.collide` then takes the same slide. The same frame stored as dreamed content blocks nothing."""
     world = World(0)
     wall = next(o for o in world.obstacles_near(0.0, 0.0, 30.0) if o.is_box)
     s = PlayerState(wall.x + 0.3, wall.z + wall.hz + PLAYER_RADIUS + 2.6, math.radians(20.0))
@@ -131,7 +131,7 @@ def test_with_collide_a_move_into_what_the_real_frames_show_is_blocked_as_the_pl
     into = pose[:, None, :3, 3] + 0.5 * heading_frame(pose[0])[0]
     assert bool(mem.solid(pinned, into, PLAYER_RADIUS)[0, 0])
     assert not bool(mem.solid(dreamed, into, PLAYER_RADIUS)[0, 0])
-    took = lambda m: np.asarray(jax.vmap(apply_delta)(pose, wm.collide(m, pose, full, wm.move_outcomes(
+    took = lambda m: np.asarray(jax.vmap(apply_delta)(pose, motion.collide(m, pose, full, motion.move_outcomes(
         full[:, :2], pose), jnp.array([True])))[0, :3, 3])
     np.testing.assert_allclose(took(pinned)[[0, 2]], [after.x, after.z], atol=1e-3)
     np.testing.assert_allclose(took(dreamed), np.asarray(into[0, 0]), atol=1e-4)

@@ -12,7 +12,7 @@ from worldgen import World
 from worldgen.actions import Action
 from worldgen.dataset import EpisodeDataset
 from worldgen.errors import WorldgenError
-from worldgen.model import geometry, sky
+from worldgen.model import geometry, motion, sky
 from worldgen.model import memory as mem
 from worldgen.model import world_model as wm
 from worldgen.model.config import ModelConfig, preset
@@ -431,7 +431,7 @@ def test_every_recorded_move_is_one_of_the_four_move_outcomes(rollout_dataset):
             if a not in full:
                 continue
             p0, p1 = jnp.asarray(ep["poses"][t - 1])[None], jnp.asarray(ep["poses"][t])[None]
-            outcomes = np.asarray(wm.move_outcomes(jnp.asarray([full[a]]), p0))[0]
+            outcomes = np.asarray(motion.move_outcomes(jnp.asarray([full[a]]), p0))[0]
             true = np.asarray(pose_delta(p0[0], p1[0]))[:2]
             assert np.abs(outcomes - true).max(-1).min() < 1e-4, (e, t, true, outcomes)
             checked += 1
@@ -461,8 +461,8 @@ def test_the_move_outcome_head_learns_the_exact_step_in_the_pose_stage(rollout_d
     true = np.asarray(jax.vmap(pose_delta)(poses[:-1], poses[1:]))
     assert (np.abs(pred[:, :2] - true[:, :2]).max(-1) < 0.01).mean() > 0.8
     # A sure head takes its outcome exactly; an unsure one keeps the regressed move.
-    motion, outcomes = jnp.asarray([[0.3, 0.1, 0.02, 0.0]] * 2), jnp.asarray([[[0.5, 0.0], [0.2, 0.1], [0.3, -0.1],
-                                                                                 [0.0, 0.0]]] * 2)
+    move, outcomes = jnp.asarray([[0.3, 0.1, 0.02, 0.0]] * 2), jnp.asarray([[[0.5, 0.0], [0.2, 0.1], [0.3, -0.1],
+                                                                               [0.0, 0.0]]] * 2)
     logits = jnp.asarray([[9.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.9]])
-    chosen = np.asarray(wm.chosen_motion(motion, outcomes, logits))
+    chosen = np.asarray(motion.chosen_motion(move, outcomes, logits))
     np.testing.assert_allclose(chosen, [[0.5, 0.0, 0.02, 0.0], [0.3, 0.1, 0.02, 0.0]])

@@ -18,8 +18,9 @@ from flax import nnx
 
 from worldgen.model import memory
 from worldgen.model.geometry import apply_delta, depth_to_disparity, pose_delta
-from worldgen.model.world_model import (CONTEXT_NOISE_MAX, WorldModel, advance, chosen_motion, complete, conditioning,
-                                        init_state, palette_of, recall, to_signed)
+from worldgen.model.motion import chosen_motion
+from worldgen.model.world_model import (CONTEXT_NOISE_MAX, WorldModel, advance, complete, conditioning, init_state,
+                                        palette_of, recall, to_signed)
 
 TEACHER_TARGETS = 4  # teacher-forced targets per window (the frames after the K context frames)
 IDENTITY_P = 0.1

@@ -64,7 +64,7 @@ class ModelConfig:
         near surface stored at a wrong depth (a tree crown smeared round by a turn, a horizon band grown into a
         wall) fills the view for as long as the camera stays near it. 0: off. An inference rule.
     collide: a move the camera head takes into something the real start frames show standing there is blocked
-        as the player's is (`world_model.collide`): the camera takes the first of the whole step, its slide
+        as the player's is (`motion.collide`): the camera takes the first of the whole step, its slide
         along world x, along world z, or none that the player's disc does not enter. Only the real frames'
         points count; the dream's own would stop it at what it invented. Needs `move_outcomes`. An inference rule.
     real_surfaces: where the real start frames' points are magnified (the camera walked up to what they saw from

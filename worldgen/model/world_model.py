@@ -26,15 +26,13 @@ from worldgen.model import memory as mem, sky
 from worldgen.model.config import ModelConfig
 from worldgen.model.fill import fill_holes
 from worldgen.model.geometry import apply_delta, depth_to_disparity, disparity_to_depth, heading_frame
+from worldgen.model.motion import MOVE_OUTCOMES, chosen_motion, collide, move_outcomes
 from worldgen.model.unet import UNet, deepen as unet_deepen, timestep_embedding
-from worldgen.player import PLAYER_RADIUS
 
 COND_CHANNELS = 12  # warp rgb 3, warp disparity 1, warp mask 1, last rgb 3, previous rgb 3, last disparity 1
 # (+ 1 with ModelConfig.provenance: the warp pixel comes from a real frame)
 POSE_POOL = 8  # the pose head sees the last disparity average-pooled to POSE_POOL x POSE_POOL
 CONTEXT_NOISE_MAX = 0.15  # training adds colour noise of standard deviation up to this to the context frames
-MOVE_OUTCOMES = 4  # a step moves fully, slides along world x, slides along world z, or is blocked
-CONFIDENT = 0.75  # with move_outcomes, the probability above which the head takes its outcome as the move
 # (0.9 until session 14; a classifier that also learned from the dream's own disparity is less sure, rightly)
 CAMERA_PARTS = ("pose_in", "pose_hidden", "pose_out", "turn", "stride", "outcome_in", "outcome_hidden", "outcome")
 # the camera head's parameters (`WorldModel.pose_head`): the rest is the colour network (`WorldModel.denoise`)
@@ -87,7 +85,7 @@ class WorldModel(nnx.Module):
     def pose_delta(self, last_disp_BHW, action_B, pose_B44):
         """(forward m, right m, up m, yaw rad) camera motion for the action from pose_B44, in its heading frame.
         With `config.move_outcomes`, the horizontal move is the most likely outcome where the head is at least
-        CONFIDENT of it, else the regressed move."""
+        `motion.CONFIDENT` of it, else the regressed move."""
         return chosen_motion(*self.pose_head(last_disp_BHW, action_B, pose_B44))
 
     def pose_head(self, last_disp_BHW, action_B, pose_B44):
@@ -114,16 +112,6 @@ class WorldModel(nnx.Module):
         return motion, move_outcomes(self.stride[...][action_B], pose_B44), logits
 
 
-def chosen_motion(motion_B4, outcomes_BO2=None, logits_BO=None):
-    """The camera head's motion: the regressed one, or with move outcomes the most likely outcome where the
-    head gives it at least CONFIDENT probability."""
-    if outcomes_BO2 is None:
-        return motion_B4
-    p = jax.nn.softmax(logits_BO, -1)
-    chosen = jnp.take_along_axis(outcomes_BO2, jnp.argmax(p, -1)[:, None, None], 1)[:, 0]
-    return motion_B4.at[:, :2].set(jnp.where(p.max(-1, keepdims=True) >= CONFIDENT, chosen, motion_B4[:, :2]))
-
-
 def camera_motion(model: WorldModel, state, action_B):
     """The camera head's motion from the state's pose (`WorldModel.pose_delta`); with `config.collide`, a move
     into something the real start frames show is blocked as the player's is (`collide`)."""
@@ -133,33 +121,6 @@ def camera_motion(model: WorldModel, state, action_B):
         return chosen
     moves = jnp.abs(model.stride[...][action_B]).sum(-1) > 0.1  # a full step is 0.5 m; turns learned none
     return collide(state.memory, state.pose, chosen, outcomes, moves)
-
-
-def collide(memory: mem.Memory, pose_B44, motion_B4, outcomes_BO2, moves_B):
-    """The motion with its horizontal move replaced, where it is a move (`moves_B`) that takes the eye to a
-    position the real start frames show something standing in (`memory.solid`, the player's disc), by the first
-    of the outcomes (the whole step, its slide along world x, along world z, none) that does not. The player
-    is blocked so (`worldgen.player.step`); the camera head alone caught 9 of 137 blocked moves on 24 long
-    walks (docs/model.md, session 22)."""
-    fwd, right = jax.vmap(heading_frame)(pose_B44)
-    eye = lambda move_BO2: (pose_B44[:, None, :3, 3] + move_BO2[..., :1] * fwd[:, None]
-                            + move_BO2[..., 1:2] * right[:, None] + motion_B4[:, None, 2:3] * jnp.eye(3)[1])
-    in_the_way = mem.solid(memory, eye(jnp.concatenate([motion_B4[:, None, :2], outcomes_BO2], 1)), PLAYER_RADIUS)
-    free = ~in_the_way[:, 1:].at[:, -1].set(False)  # the last outcome, no move, is always free
-    first = jnp.take_along_axis(outcomes_BO2, jnp.argmax(free, 1)[:, None, None], 1)[:, 0]
-    blocked = moves_B & in_the_way[:, 0]
-    return motion_B4.at[:, :2].set(jnp.where(blocked[:, None], first, motion_B4[:, :2]))
-
-
-def move_outcomes(stride_B2, pose_B44):
-    """The MOVE_OUTCOMES horizontal moves (forward m, right m in the heading frame) a step can have under the
-    player's collision rule (`worldgen.player.step`): all of it, only its world-x part, only its world-z part
-    (sliding along an obstacle), or none. (B, MOVE_OUTCOMES, 2)."""
-    fwd, right = jax.vmap(heading_frame)(pose_B44)
-    world = stride_B2[:, :1] * fwd + stride_B2[:, 1:] * right  # (B,3), y = 0
-    keep = jnp.array([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
-    moved = world[:, None, :] * keep[None]  # (B,O,3)
-    return jnp.stack([jnp.einsum("boc,bc->bo", moved, fwd), jnp.einsum("boc,bc->bo", moved, right)], -1)
 
 
 OPTIONS = ("provenance", "fill", "noise_level", "move_outcomes")  # inputs or weights: can only be switched on
