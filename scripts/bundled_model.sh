@@ -29,7 +29,8 @@
 # About 3 h 30 min of wall time on 2 cores.
 # The same recipe at another scale (a lent GPU: scripts/device_model.sh) through environment variables:
 #   BATCH (8: the colour stages' batch), MAIN_STEPS (3500), TUNE_STEPS (1500: each later colour stage),
-#   POSE_STEPS (8000), SEEDS (0:160), VARY_SEEDS (1000:1160: the described worlds' seeds), WORKERS (recording processes; default one per core, at most 8),
+#   POSE_STEPS (8000), SEED (0: the training's random seed), SEEDS (0:160), VARY_SEEDS (1000:1160: the described
+#   worlds' seeds), WORKERS (recording processes; default one per core, at most 8),
 #   DATA (data), RUNS (runs), MODEL (assets/world_model: where the finished model goes), EVAL (docs/eval;
 #   empty: no evaluation, metrics or model card), and FROM / UNTIL: the first and last stage to run, by the
 #   names below (a stage's inputs are what the stage before it left in RUNS and DATA).
@@ -39,7 +40,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BATCH=${BATCH:-8} MAIN_STEPS=${MAIN_STEPS:-3500} TUNE_STEPS=${TUNE_STEPS:-1500} POSE_STEPS=${POSE_STEPS:-8000}
-SEEDS=${SEEDS:-0:160} VARY_SEEDS=${VARY_SEEDS:-1000:1160} DATA=${DATA:-data} RUNS=${RUNS:-runs} MODEL=${MODEL:-assets/world_model} EVAL=${EVAL-docs/eval}
+SEED=${SEED:-0} SEEDS=${SEEDS:-0:160} VARY_SEEDS=${VARY_SEEDS:-1000:1160} DATA=${DATA:-data} RUNS=${RUNS:-runs} MODEL=${MODEL:-assets/world_model} EVAL=${EVAL-docs/eval}
 STAGES=(record small small-pose sky sky-pose fill fill-pose outcomes record-long dream-data pose-dream record-varied
         dream-varied varied-pose eval)
 FROM=${FROM:-record} UNTIL=${UNTIL:-eval}
@@ -53,10 +54,11 @@ run() {  # run STAGE: whether stage STAGE lies between FROM and UNTIL
   [ "$now" = in ]
 }
 workers=(${WORKERS:+--workers "$WORKERS"})
+train() { worldgen train --seed "$SEED" "$@"; }  # every stage draws its initial weights and batches from SEED
 rules=(--dream-per-row 1 --palette-rows 4 --transient-near 5 --collide --sample-steps 1 --sample-temperature 1
        --palette-prior 0.07 --palette-reach 0.45 --fill-behind)  # the finished model's inference rules
 pose_stage() {  # camera-motion head only: pose_stage INIT WORKDIR OUT [OPTIONS]
-  worldgen train --data "$DATA/explore" --workdir "$2" --stage pose --init "$1" --steps "$POSE_STEPS" \
+  train --data "$DATA/explore" --workdir "$2" --stage pose --init "$1" --steps "$POSE_STEPS" \
     --batch-size 128 --lr 1e-3 --warmup 20 --weight-decay 0 --eval-episodes 0 --checkpoint-every 1000 --resume \
     --out "$3" "${@:4}"
 }
@@ -65,19 +67,19 @@ if run record; then
     "${workers[@]}"
 fi
 if run small; then
-  worldgen train --data "$DATA/explore" --workdir "$RUNS/small" --preset small --steps "$MAIN_STEPS" \
+  train --data "$DATA/explore" --workdir "$RUNS/small" --preset small --steps "$MAIN_STEPS" \
     --batch-size "$BATCH" --lr 1e-3 --warmup 100 --checkpoint-every 100 --eval-every 500 --eval-episodes 8 \
     --resume --out "$RUNS/small/model"
 fi
 if run small-pose; then pose_stage "$RUNS/small/model" "$RUNS/small-pose" "$RUNS/small-pose/model"; fi
 if run sky; then
-  worldgen train --data "$DATA/explore" --workdir "$RUNS/sky" --init "$RUNS/small-pose/model" --steps "$TUNE_STEPS" \
+  train --data "$DATA/explore" --workdir "$RUNS/sky" --init "$RUNS/small-pose/model" --steps "$TUNE_STEPS" \
     --batch-size "$BATCH" --lr 3e-4 --warmup 50 --checkpoint-every 100 --eval-episodes 8 --resume \
     --out "$RUNS/sky/model"
 fi
 if run sky-pose; then pose_stage "$RUNS/sky/model" "$RUNS/sky-pose" "$RUNS/sky-pose/model"; fi
 if run fill; then
-  worldgen train --data "$DATA/explore" --workdir "$RUNS/fill" --init "$RUNS/sky-pose/model" --fill --show-memory \
+  train --data "$DATA/explore" --workdir "$RUNS/fill" --init "$RUNS/sky-pose/model" --fill --show-memory \
     --sample-temperature 0.5 --steps "$TUNE_STEPS" --batch-size "$BATCH" --lr 3e-4 --warmup 50 \
     --checkpoint-every 100 --eval-episodes 0 --resume --out "$RUNS/fill/model"
 fi
@@ -108,7 +110,7 @@ if run dream-varied && [ ! -f "$RUNS/dd-varied/meta.json" ]; then
   worldgen dream-data --model "$RUNS/pose-dream/model" --data "$DATA/longmix" --out "$RUNS/dd-varied"
 fi
 if run varied-pose; then
-  worldgen train --data "$DATA/mixed" --workdir "$RUNS/varied-pose" --stage pose --init "$RUNS/pose-dream/model" \
+  train --data "$DATA/mixed" --workdir "$RUNS/varied-pose" --stage pose --init "$RUNS/pose-dream/model" \
     --steps $(( POSE_STEPS * 3 / 8 )) --batch-size 128 --lr 1e-4 --warmup 20 --weight-decay 0 --eval-episodes 0 \
     --checkpoint-every 1000 --resume --out "$MODEL" --move-outcomes --dream "$RUNS/dd-varied" "${rules[@]}" \
     --real-surfaces --fill-edge --ground-within 30 --sky-above 12 --real-ground --pyramid-levels 4
