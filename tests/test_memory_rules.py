@@ -11,6 +11,7 @@ from flax import nnx
 
 from worldgen import World
 from worldgen.actions import Action
+from worldgen.camera import eye_pose
 from worldgen.errors import WorldgenError
 from worldgen.model import memory as mem, motion
 from worldgen.model import world_model as wm
@@ -109,7 +110,8 @@ def test_with_collide_a_move_into_what_the_real_frames_show_is_blocked_as_the_pl
     """ModelConfig.collide: facing a building's wall at an angle from 3 m, the player walks forward until its
     disc would enter the wall, then slides along it. From one real frame taken at the start, `memory.solid`
     finds none of the positions the player walked through solid, and the full step into the wall solid;
-    `motion.collide` then takes the same slide. The same frame stored as dreamed content blocks nothing."""
+    `motion.collide` then takes the same slide, and so it does where the camera head took the step as blocked.
+    The same frame stored as dreamed content blocks nothing."""
     world = World(0)
     wall = next(o for o in world.obstacles_near(0.0, 0.0, 30.0) if o.is_box)
     s = PlayerState(wall.x + 0.3, wall.z + wall.hz + PLAYER_RADIUS + 2.6, math.radians(20.0))
@@ -135,6 +137,13 @@ def test_with_collide_a_move_into_what_the_real_frames_show_is_blocked_as_the_pl
         full[:, :2], pose), jnp.array([True])))[0, :3, 3])
     np.testing.assert_allclose(took(pinned)[[0, 2]], [after.x, after.z], atol=1e-3)
     np.testing.assert_allclose(took(dreamed), np.asarray(into[0, 0]), atol=1e-4)
+    # the camera head taking the step as blocked: the start frames show the whole step blocked, so it slides on
+    # as the player does; where they show nothing (the dreamed frame), the head's stop stands
+    stop = jnp.zeros((1, 4))
+    stopped = lambda m: np.asarray(jax.vmap(apply_delta)(pose, motion.collide(m, pose, stop, motion.move_outcomes(
+        full[:, :2], pose), jnp.array([True])))[0, :3, 3])
+    np.testing.assert_allclose(stopped(pinned)[[0, 2]], [after.x, after.z], atol=1e-3)
+    np.testing.assert_allclose(stopped(dreamed), np.asarray(pose[0, :3, 3]), atol=1e-5)
     collider = wm.with_options(random_tiny_model, move_outcomes=True, collide=True)
     assert collider.config.collide
     with pytest.raises(WorldgenError, match="collide needs"):
@@ -171,6 +180,24 @@ def test_solid_is_what_stands_between_the_ground_and_just_below_the_eye_not_a_cr
         return mem.empty(1, 8 + count, 0).replace(points=points, valid=jnp.ones((1, 8 + count), bool))
 
     assert blocks(standing(mem.SOLID_POINTS)) and not blocks(standing(mem.SOLID_POINTS - 1))
+
+
+def test_collide_judges_a_step_up_at_the_eye_height_it_starts_from():
+    """Under a crown whose underside hangs just over CROWN_CLEARANCE below the eye, a step the camera head takes
+    a few centimetres up is free: `motion.collide` judges each position at the lower of the eye's heights before
+    and after the step, or the crown would stand in the way of every move, staying put included (a held walk
+    stopped so for 70 steps where the player walked on, docs/model.md session 47)."""
+    g = jnp.arange(-2.0, 2.05, 0.2)
+    x, z = (a.ravel() for a in jnp.meshgrid(g, g))
+    crown = EYE_HEIGHT - mem.CROWN_CLEARANCE + 0.05
+    points = jnp.concatenate([jnp.stack([x, 0 * x, z], -1), jnp.stack([x, 0 * x + crown, z], -1)])[None]
+    m = mem.empty(1, points.shape[1], 0).replace(points=points, valid=jnp.ones(points.shape[:2], bool))
+    pose = jnp.asarray(eye_pose(0.0, EYE_HEIGHT, 0.0, 0.0, 0.0))[None]
+    up = jnp.array([[0.5, 0.0, 0.085, 0.0]])  # the whole step forward, 8.5 cm up
+    took = motion.collide(m, pose, up, motion.move_outcomes(up[:, :2], pose), jnp.array([True]))
+    np.testing.assert_allclose(np.asarray(took), np.asarray(up))
+    raised = pose.at[:, 1, 3].add(0.085)  # the same crown 8.5 cm nearer the eye stands in the way everywhere
+    assert bool(mem.solid(m, raised[:, None, :3, 3], PLAYER_RADIUS)[0, 0])
 
 
 def test_solid_takes_a_low_rock_for_one_and_a_slope_for_ground():
