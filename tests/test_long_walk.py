@@ -68,6 +68,8 @@ def test_long_walks_dreamed_with_several_keys_pool_the_keys_as_more_walks(random
         np.testing.assert_allclose(both["per_step"][name], np.add(a["per_step"][name], b["per_step"][name]) / 2)
     assert both["stopped"]["dream"] == pytest.approx((a["stopped"]["dream"] + b["stopped"]["dream"]) / 2, abs=0.05)
     assert both["stopped"]["truth"] == a["stopped"]["truth"] and both["revisit_psnr"] == a["revisit_psnr"]
+    assert both["stopped"]["freeze_most"] == max(a["stopped"]["freeze_most"], b["stopped"]["freeze_most"])
+    assert both["stopped"]["dreams"] == 2 * a["stopped"]["dreams"] == 4
     with pytest.raises(WorldgenError, match="1..8 sampling keys, got 0"):
         long_walk(gen, 2, 10, keys=0, walks=walks)
 
@@ -170,3 +172,10 @@ def test_shown_obstacles_are_what_the_real_frames_show():
         behind = poses[:1] @ np.diag([-1.0, 1.0, -1.0, 1.0])  # the first camera turned half round
         back = shown_obstacles(world, env.renderer.render(world, behind[0]).depth_HW[None], behind, env.intrinsics)
         assert front and back and front.isdisjoint(back)
+
+
+def test_the_longest_freeze_is_the_longest_run_of_steps_the_dream_stood_still_where_the_player_walked_on():
+    from training.long_walk import longest_freeze
+    dream = np.array([[1, 1, 0, 1, 1, 1, 0], [1, 1, 1, 1, 0, 0, 0]], bool)
+    truth = np.array([[0, 0, 0, 0, 1, 0, 0], [1, 1, 1, 1, 0, 0, 0]], bool)  # a stop the player made too is no freeze
+    assert longest_freeze(dream, truth).tolist() == [2, 0]

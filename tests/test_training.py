@@ -175,6 +175,7 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     held = m["hold_walk"]  # W held after the explorer's start frames: the same figures, in a folder of their own
     assert held["actions"] == "hold forward" and held["walks"] == 2 and list(held["spans"]) == list(walk["spans"])
     assert held["stopped"]["moves"] == 2 * 12  # every dreamed action a move
+    assert held["stopped"]["dreams"] == 2 * held["keys"] and 0 <= held["stopped"]["freeze_mean"] <= 12
     assert (out / "hold_w" / "long_walk.png").stat().st_size > 0 and (out / "hold_w" / "filmstrip.png").exists()
     assert m["horizons"] == [1, 4, 8, 16, 32] and m["n_episodes"] == 2 and m["context_frames"] == 2
     for key in ("psnr", "ssim", "baseline_psnr", "sharpness_ratio", "depth_absrel"):
@@ -186,7 +187,7 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     assert "## Long walk (2 unseen worlds" in card and "| 11-12 | " in card
     assert "| dreamed steps | real | dreamed | magnified | unknown |" in card
     assert "## Targets" in card and "| long walk, steps 11-12: sharpness 0.8 to 1.25 |" in card
-    assert "## Holding W (2 unseen worlds" in card and f"of {2 * 12})" in card
+    assert "## Holding W (2 unseen worlds" in card and f"of {2 * 12}); the dream stood still" in card
     # Bad inputs: another resolution, a preset that contradicts --init, an empty folder.
     capsys.readouterr()
     assert main(["train", "--data", str(rollout_dataset), "--workdir", str(tmp_path / "r2"), "--preset", "small",

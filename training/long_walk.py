@@ -57,6 +57,7 @@ MAX_KEYS = 8
 STRIP_STEPS = (1, 10, 25, 50, 100, 200, 500)
 SAMPLE_SPACING = 0.25  # metres between the surface points `shown_obstacles` tests
 STOPPED_M = 0.01  # metres: a move that shifts the eye less than this on the ground was stopped by an obstacle
+FROZEN_STEPS = 20  # steps on end: a dream that stood still this long where the player walked on froze
 MOVES = (Action.FORWARD, Action.BACK, Action.STRAFE_LEFT, Action.STRAFE_RIGHT)
 REVISIT_OUT = (Action.FORWARD, Action.FORWARD, Action.TURN_LEFT, Action.FORWARD, Action.FORWARD,
                Action.STRAFE_RIGHT, Action.FORWARD, Action.TURN_RIGHT, Action.TURN_RIGHT, Action.FORWARD,
@@ -82,6 +83,17 @@ def stopped_moves(poses_BT44: np.ndarray, start_B44: np.ndarray, actions_BT: np.
     pose before the first is `start_B44`)."""
     xz = np.concatenate([start_B44[:, None], poses_BT44], 1)[..., [0, 2], 3]
     return np.isin(actions_BT, MOVES) & (np.linalg.norm(np.diff(xz, axis=1), axis=-1) < STOPPED_M)
+
+
+def longest_freeze(dream_stop_BT: np.ndarray, true_stop_BT: np.ndarray) -> np.ndarray:
+    """(B,) int: each walk's longest run of consecutive steps on which the dream's camera stood still where the
+    player walked on: a dream frozen in place while the truth slides along a wall (docs/model.md, session 47)."""
+    run = np.zeros(dream_stop_BT.shape[0], int)
+    longest = run.copy()
+    for frozen in (dream_stop_BT & ~true_stop_BT).T:
+        run = np.where(frozen, run + 1, 0)
+        longest = np.maximum(longest, run)
+    return longest
 
 
 def spans(steps: int) -> list[tuple[int, int]]:
@@ -255,9 +267,17 @@ def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int 
               "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], route_ends),
               "revisit_returned": int(returned.sum()),
               "stopped": {"moves": int(np.isin(dreamed_actions, MOVES).sum()), "truth": int(true_stop.sum()),
-                          "dream": _per_key(dream_stop), "both": _per_key(true_stop & dream_stop)},
+                          "dream": _per_key(dream_stop), "both": _per_key(true_stop & dream_stop),
+                          **_freezes(np.concatenate([longest_freeze(d, true_stop) for d in dream_stop]))},
               "revisit_actions": [Action(a).name.lower() for a in REVISIT], "per_step": per_step}
     return result, {"pred": pred[:len(frames)], "truth": frames[:, k:], "walks": walks, "stats": stats}
+
+
+def _freezes(longest_D: np.ndarray) -> dict:
+    """Each dream's longest freeze (`longest_freeze`), over all its walks and keys: the mean, the most, and how many
+    dreams froze for FROZEN_STEPS or more steps on end."""
+    return {"freeze_mean": round(float(longest_D.mean()), 1), "freeze_most": int(longest_D.max()),
+            "frozen_dreams": int((longest_D >= FROZEN_STEPS).sum()), "dreams": int(longest_D.size)}
 
 
 def _per_key(stopped_KBT: np.ndarray) -> int | float:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from training import metrics as M
-from training.long_walk import STRIP_STEPS, jackknife_se, pooled_figures, spans
+from training.long_walk import FROZEN_STEPS, STRIP_STEPS, jackknife_se, pooled_figures, spans
 from worldgen.errors import WorldgenError
 from worldgen.files import write_atomic
 from worldgen.model.world_model import SOURCES
@@ -81,7 +81,16 @@ def table_text(result: dict) -> str:
         lines.append(f"moves an obstacle stopped: {n['truth']} in the truth, {n['dream']:g} in the dream, "
                      f"{n['both']:g} in both, of {n['moves']} (the dream walked through {n['truth'] - n['both']:g} "
                      f"and stopped where the player walked on {n['dream'] - n['both']:g} times{per_key})")
+        if "freeze_mean" in n:  # reports written before session 47 lack it
+            lines.append(freeze_text(n))
     return "\n".join(lines)
+
+
+def freeze_text(stopped: dict) -> str:
+    """The freezes of `long_walk`'s "stopped" figures in words."""
+    return (f"the dream stood still where the player walked on for {stopped['freeze_mean']:g} steps on end at the "
+            f"longest, a mean over its {stopped['dreams']} dreams (walks times keys); {stopped['frozen_dreams']} froze "
+            f"for {FROZEN_STEPS} steps or more, the longest for {stopped['freeze_most']}")
 
 
 def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:

@@ -113,14 +113,15 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
                                        for span, v in walk["sources"].items()) + "\n")
     hold = m.get("hold_walk")
     if hold:
-        from training.long_walk_report import keys_text
+        from training.long_walk_report import freeze_text, keys_text
         stops = hold["stopped"]
         walk_text += (f"\n## Holding W ({hold['walks']} unseen worlds, the explorer's start frames then W held, "
                       f"{hold['steps']} dreamed steps, {keys_text(hold)})\n\n"
                       "What a user does first in the viewer; issue 9's targets are the explorer walks' above. The "
                       "truth stops and slides at walls, and the dream must too.\n\n"
                       + "\n".join(walk_table(hold)) + f"\n\nMoves an obstacle stopped: {stops['truth']} in the "
-                      f"truth, {stops['dream']} in the dream, {stops['both']} in both (of {stops['moves']}). "
+                      f"truth, {stops['dream']} in the dream, {stops['both']} in both (of {stops['moves']})"
+                      + (f"; {freeze_text(stops)}" if "freeze_mean" in stops else "") + ". "
                       "Plots: docs/eval/hold_w/long_walk.png, docs/eval/hold_w/filmstrip.png.\n")
     text = f"""# worldgen bundled world model
 
