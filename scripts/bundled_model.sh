@@ -28,7 +28,8 @@
 # alone, so its dream data is as before.
 # About 3 h 30 min of wall time on 2 cores.
 # The same recipe at another scale (a lent GPU: scripts/device_model.sh) through environment variables:
-#   BATCH (8: the colour stages' batch), MAIN_STEPS (3500), TUNE_STEPS (1500: each later colour stage),
+#   PRESET (small: the main stage's network; `wide` for a lent GPU, session 48), BATCH (8: the colour stages'
+#   batch), MAIN_STEPS (3500), TUNE_STEPS (1500: each later colour stage),
 #   POSE_STEPS (8000), SEED (0: the training's random seed), SEEDS (0:160), VARY_SEEDS (1000:1160: the described
 #   worlds' seeds), WORKERS (recording processes; default one per core, at most 8),
 #   DATA (data), RUNS (runs), MODEL (assets/world_model: where the finished model goes), EVAL (docs/eval;
@@ -39,7 +40,8 @@
 # the same quality, not the same weights (docs/model.md, session 46: 11 of the 17 targets met against 14).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BATCH=${BATCH:-8} MAIN_STEPS=${MAIN_STEPS:-3500} TUNE_STEPS=${TUNE_STEPS:-1500} POSE_STEPS=${POSE_STEPS:-8000}
+PRESET=${PRESET:-small} BATCH=${BATCH:-8} MAIN_STEPS=${MAIN_STEPS:-3500} TUNE_STEPS=${TUNE_STEPS:-1500}
+POSE_STEPS=${POSE_STEPS:-8000}
 SEED=${SEED:-0} SEEDS=${SEEDS:-0:160} VARY_SEEDS=${VARY_SEEDS:-1000:1160} DATA=${DATA:-data} RUNS=${RUNS:-runs} MODEL=${MODEL:-assets/world_model} EVAL=${EVAL-docs/eval}
 STAGES=(record small small-pose sky sky-pose fill fill-pose outcomes record-long dream-data pose-dream record-varied
         dream-varied varied-pose eval)
@@ -67,7 +69,7 @@ if run record; then
     "${workers[@]}"
 fi
 if run small; then
-  train --data "$DATA/explore" --workdir "$RUNS/small" --preset small --steps "$MAIN_STEPS" \
+  train --data "$DATA/explore" --workdir "$RUNS/small" --preset "$PRESET" --steps "$MAIN_STEPS" \
     --batch-size "$BATCH" --lr 1e-3 --warmup 100 --checkpoint-every 100 --eval-every 500 --eval-episodes 8 \
     --resume --out "$RUNS/small/model"
 fi

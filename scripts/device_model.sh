@@ -23,14 +23,15 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   || exit 1
 export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1 \
   XLA_PYTHON_CLIENT_PREALLOCATE=false  # the recorder's worker processes and the trainer share one GPU
-export BATCH=${BATCH:-64} MAIN_STEPS=${MAIN_STEPS:-4000} TUNE_STEPS=${TUNE_STEPS:-2000} POSE_STEPS=${POSE_STEPS:-6000}
+export PRESET=${PRESET:-small} BATCH=${BATCH:-64} MAIN_STEPS=${MAIN_STEPS:-4000} TUNE_STEPS=${TUNE_STEPS:-2000} \
+  POSE_STEPS=${POSE_STEPS:-6000}
 export SEEDS=${SEEDS:-0:320} WORKERS=${WORKERS:-16} DATA=/tmp/data RUNS=/tmp/runs EVAL= UNTIL=${UNTIL:-varied-pose} \
   MODEL=/tmp/runs/final/model
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import jax, flax, optax, orbax.checkpoint; print('jax', jax.__version__, jax.devices())" || exit 1
 budget=$(( ${BUDGET_S:-540} - ($(date +%s) - start) ))
-echo "recipe: BATCH=$BATCH MAIN_STEPS=$MAIN_STEPS TUNE_STEPS=$TUNE_STEPS POSE_STEPS=$POSE_STEPS SEEDS=$SEEDS," \
-  "until $UNTIL, within ${budget}s"
+echo "recipe: PRESET=$PRESET BATCH=$BATCH MAIN_STEPS=$MAIN_STEPS TUNE_STEPS=$TUNE_STEPS POSE_STEPS=$POSE_STEPS" \
+  "SEEDS=$SEEDS, until $UNTIL, within ${budget}s"
 timeout --signal=KILL "$budget" bash scripts/bundled_model.sh
 echo "recipe exit status $? after $(( $(date +%s) - start ))s (137: stopped at the budget)"
 finished=()

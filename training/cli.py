@@ -195,7 +195,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--workdir", type=Path, required=True, help="checkpoints, metrics.jsonl, model/")
     p.add_argument("--preset", default=None,
-                   help="tiny | small | base (default small; with --init, the model's own)")
+                   help="tiny | small | wide | base (default small; with --init, the model's own)")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=8, help="windows per step (each gives 4 targets)")
     p.add_argument("--lr", type=float, default=1e-3)

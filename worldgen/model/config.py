@@ -1,4 +1,4 @@
-"""`ModelConfig` and the named presets: `tiny` (tests, seconds), `small` (the bundled model), `base` (GPU/TPU)."""
+"""`ModelConfig` and the named presets: `tiny` (tests, seconds), `small` (the bundled model), `wide`, `base` (GPU/TPU)."""
 from __future__ import annotations
 
 import dataclasses
@@ -198,6 +198,9 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(resolution=32, context=2, cache_frames=4, channels=(8, 16), embed_dim=16, sample_steps=2),
     "small": ModelConfig(),
+    # the bundled recipe's network at about 1.7x the multiply-adds, for a lent GPU: a CPU step costs 1.3x small's
+    # (docs/model.md, session 48), within issue 9's speed bound
+    "wide": ModelConfig(channels=(24, 64, 128), embed_dim=96),
     "base": ModelConfig(resolution=128, context=4, cache_frames=32, channels=(64, 128, 256, 256), embed_dim=256,
                         sample_steps=4),
 }
