@@ -81,6 +81,19 @@ def test_a_prefetched_step_is_the_step_it_would_have_been_and_other_changes_leav
         s.close()
 
 
+def test_the_view_counts_the_moves_on_end_the_dreams_camera_stood_still(gen, random_tiny_model, renderer):
+    still = PlaySession(gen, renderer)  # a fresh tiny model's camera head moves nothing: every move stands still
+    still.new_world(3, WorldSpec())
+    assert still.view()["stopped"] == 0
+    assert [still.step(a)["stopped"] for a in (1, 1, 3, 1, 2)] == [1, 2, 0, 1, 2]  # a turn is no move: it resets
+    assert still.undo(1)["stopped"] == 1
+    moving = PlaySession(Generator(random_tiny_model), renderer)  # random weights: every step moves the camera
+    moving.new_world(3, WorldSpec())
+    assert [moving.step(a)["stopped"] for a in (1, 1, 2)] == [0, 0, 0]
+    for s in (still, moving):
+        s.close()
+
+
 def test_walk_to_a_remembered_view(gen, renderer):
     from worldgen.latent import LATENT_PRESETS, LatentModel
     from worldgen.planner import LatentPlanner, PlanConfig
@@ -334,6 +347,9 @@ def test_browser_play_and_download(server, browser, tmp_path):
     page.wait_for_function("Number(document.querySelector('.wg-player').dataset.fps) > 0", timeout=10_000)
     page.keyboard.up("w")
     assert frames() != first
+    # This fresh tiny model's camera moves nothing, so the HUD says the dream stands blocked, until a turn.
+    stopped = "document.querySelector('.wg-stopped').textContent"
+    page.wait_for_function(f"{stopped}.startsWith('blocked in the dream for ')", timeout=10_000)
     # Ticked, each streamed step also shows what memory knew of each dream pixel; the box keeps the focus, and
     # the keys still walk (a text field would keep them).
     page.check(".wg-memory-on")
@@ -341,6 +357,7 @@ def test_browser_play_and_download(server, browser, tmp_path):
     page.wait_for_function("Number(document.querySelector('.wg-player').dataset.memory) > 0", timeout=60_000)
     page.keyboard.up("d")
     assert page.is_visible(".wg-memory") and "a real frame" in page.inner_text(".wg-memory-key")
+    page.wait_for_function(f"{stopped} === ''", timeout=10_000)
     page.keyboard.down("ArrowDown")  # would scroll this long page if the app let it
     page.wait_for_function("Number(document.querySelector('.wg-player').dataset.step) >= 8", timeout=60_000)
     page.keyboard.up("ArrowDown")

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 from PIL import Image
 
+from training.long_walk import MOVES, STOPPED_M
 from training.metrics import pooled_psnr
 from worldgen.actions import Action
 from worldgen.env import WorldEnv
@@ -106,6 +107,7 @@ class Snapshot:
     player: PlayerState | None
     context: tuple
     step: int
+    stopped: int
 
 
 class PlaySession:
@@ -136,6 +138,7 @@ class PlaySession:
         self.dream = self.truth = None
         self.known = None  # what memory knew of each pixel of the dream (indices into SOURCES), after a step
         self.last_psnr = None
+        self.stopped = 0  # moves on end after which the dream's camera stood still (long_walk.stopped_moves)
         self.goal = None  # (rgb, latent) of a remembered true view to walk back to
 
     @property
@@ -196,7 +199,9 @@ class PlaySession:
     def advance(self, action: int) -> None:
         """One step of the dream and of the truth beside it (without encoding a view: see `view`, `frame`)."""
         action = self._action(action)
-        self.history.append(Snapshot(self.gen_state, self.player, tuple(self.context), self.step_count))
+        self.history.append(Snapshot(self.gen_state, self.player, tuple(self.context), self.step_count,
+                                     self.stopped))
+        before_44 = jax.device_get(self.gen_state.pose)[0]
         ahead, self.ahead = self.ahead, None
         if ahead is None or ahead.action != action or ahead.base is not self.gen_state:
             ahead = self._start(action)  # dispatched asynchronously: the truth renders while the model computes
@@ -211,6 +216,8 @@ class PlaySession:
         # One transfer, then batch element 0 in NumPy: indexing a device array dispatches a computation per output.
         out = jax.device_get(out)
         self.dream, self.known = out["rgb"][0], out["source"][0]
+        moved = np.linalg.norm((out["pose"][0] - before_44)[[0, 2], 3])
+        self.stopped = self.stopped + 1 if action in MOVES and moved < STOPPED_M else 0
         if truth is not None:
             err = float(np.mean((self.dream.astype(np.float64) - truth) ** 2))
             self.sq_err, self.n_err = self.sq_err + err, self.n_err + 1
@@ -257,7 +264,7 @@ class PlaySession:
             snap = self.history.pop()
             if self.log:
                 self.log.pop()
-        self.gen_state, self.step_count = snap.gen_state, snap.step
+        self.gen_state, self.step_count, self.stopped = snap.gen_state, snap.step, snap.stopped
         if self.env is not None:
             with GL_LOCK:
                 self.env.place(snap.player)
@@ -273,7 +280,8 @@ class PlaySession:
     def _fields(self) -> dict:
         mean = 10 * np.log10(255.0 ** 2 / max(self.sq_err / self.n_err, 1e-10)) if self.n_err else None
         return {"step": self.step_count, "resolution": self.res, "psnr": self.last_psnr, "mean_psnr": mean,
-                "version": self.version, "undo": len(self.history), "source": self.describe(), "token": self.token}
+                "version": self.version, "undo": len(self.history), "source": self.describe(), "token": self.token,
+                "stopped": self.stopped}
 
     def view(self) -> dict:
         """The whole view, pictures as PNG data URLs (the Gradio handlers' and API's answer)."""
