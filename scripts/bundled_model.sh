@@ -37,7 +37,8 @@
 #   names below (a stage's inputs are what the stage before it left in RUNS and DATA).
 # The bundled weights ran the first three stages on data recorded before the explorer pushed on against
 # walls (sessions 1-4); the stages after them ran on today's data, as a re-run does. A re-run gives a model of about
-# the same quality, not the same weights (docs/model.md, session 46: 11 of the 17 targets met against 14).
+# the same quality, not the same weights (docs/model.md, sessions 46 and 48: 11 of the 17 targets met with either of
+# two seeds, against 14).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PRESET=${PRESET:-small} BATCH=${BATCH:-8} MAIN_STEPS=${MAIN_STEPS:-3500} TUNE_STEPS=${TUNE_STEPS:-1500}
