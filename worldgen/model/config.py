@@ -199,7 +199,7 @@ PRESETS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(resolution=32, context=2, cache_frames=4, channels=(8, 16), embed_dim=16, sample_steps=2),
     "small": ModelConfig(),
     # the bundled recipe's network at about 1.7x the multiply-adds, for a lent GPU: a CPU step costs 1.3x small's
-    # (docs/model.md, session 48), within issue 9's speed bound
+    # (docs/model.md, session 48), about the bundled model's of issue 9's day
     "wide": ModelConfig(channels=(24, 64, 128), embed_dim=96),
     "base": ModelConfig(resolution=128, context=4, cache_frames=32, channels=(64, 128, 256, 256), embed_dim=256,
                         sample_steps=4),
