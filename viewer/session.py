@@ -217,7 +217,8 @@ class PlaySession:
         out = jax.device_get(out)
         self.dream, self.known = out["rgb"][0], out["source"][0]
         moved = np.linalg.norm((out["pose"][0] - before_44)[[0, 2], 3])
-        self.stopped = self.stopped + 1 if action in MOVES and moved < STOPPED_M else 0
+        a_move = self.gen.config.num_actions == len(Action) and action in MOVES  # another game's actions: unknown
+        self.stopped = self.stopped + 1 if a_move and moved < STOPPED_M else 0
         if truth is not None:
             err = float(np.mean((self.dream.astype(np.float64) - truth) ** 2))
             self.sq_err, self.n_err = self.sq_err + err, self.n_err + 1
