@@ -218,6 +218,13 @@ def test_bench_train_measures_the_model_it_is_given_and_bench_refuses_options_it
     assert "worldgen bench render takes no --model" in capsys.readouterr().err
 
 
+def test_a_model_is_timed_against_another_in_alternating_rounds(tiny_model, random_tiny_model):
+    from worldgen.benchmarks import alternating_ms
+    from worldgen.model.runner import Generator
+    ms = alternating_ms({"this": Generator(tiny_model), "other": Generator(random_tiny_model)}, rounds=2, n=2)
+    assert list(ms) == ["this", "other"] and all(len(v) == 2 and min(v) > 0 for v in ms.values())
+
+
 def test_a_damaged_checkpoint_is_set_aside_and_the_one_before_resumes(tiny_dataset, tmp_path, capsys):
     cfg = FitConfig(steps=6, batch_size=2, checkpoint_every=2, warmup_steps=1)
     data, model, loss = _setup(tiny_dataset)

@@ -98,8 +98,20 @@ def step_seconds(gen, batch: int = 1, n: int | None = None) -> StepTime:
     return StepTime((time.perf_counter() - t0) / n, (cpu_seconds() - cpu0) / n, (state, actions, key))
 
 
+def alternating_ms(gens: dict, rounds: int = 3, n: int = 30) -> dict[str, list[float]]:
+    """Milliseconds per `Generator.step` at batch 1 of each named generator, measured in `rounds` alternating
+    rounds of `n` steps, so that a machine whose speed drifts (by tens of percent here) drifts for all alike."""
+    ms = {name: [] for name in gens}
+    for _ in range(rounds):
+        for name, gen in gens.items():
+            ms[name].append(step_seconds(gen, 1, n).seconds * 1000)
+    return ms
+
+
 def bench_generate(model: str = "bundled") -> str:
-    """Frames/s of the world model: interactive (batch 1) at 64 and 128 pixels, and batch 64 rollouts."""
+    """Frames/s of the world model: interactive (batch 1) at 64 and 128 pixels, and batch 64 rollouts; another
+    model than the bundled one is also timed against the bundled one at batch 1, in alternating rounds (issue 9:
+    a new model is no slower than the bundled one, measured in the same run)."""
     import dataclasses
 
     from flax import nnx
@@ -111,6 +123,11 @@ def bench_generate(model: str = "bundled") -> str:
     base = load_model(model)
     peak = matmul_peak_gflops()
     rows = [("float32 matmul peak (measured)", f"{peak:.0f} GFLOP/s")]
+    if model != "bundled":
+        ms = alternating_ms({"this": Generator(base), "bundled": Generator(load_model("bundled"))})
+        this, bundled = (float(np.median(v)) for v in ms.values())
+        rows.append(("generate batch 1: this model / bundled (3 alternating rounds, median)",
+                     f"{this:.1f} / {bundled:.1f} ms/step ({this / bundled:.2f}x)"))
     for res, batch in ((base.config.resolution, 1), (128, 1), (base.config.resolution, 64)):
         if res == base.config.resolution:
             net = base
