@@ -22,7 +22,7 @@ import jax
 import numpy as np
 from PIL import Image
 
-from training.long_walk import MOVES, STOPPED_M
+from training.long_walk import stopped_moves
 from training.metrics import pooled_psnr
 from worldgen.actions import Action
 from worldgen.env import WorldEnv
@@ -216,9 +216,9 @@ class PlaySession:
         # One transfer, then batch element 0 in NumPy: indexing a device array dispatches a computation per output.
         out = jax.device_get(out)
         self.dream, self.known = out["rgb"][0], out["source"][0]
-        moved = np.linalg.norm((out["pose"][0] - before_44)[[0, 2], 3])
-        a_move = self.gen.config.num_actions == len(Action) and action in MOVES  # another game's actions: unknown
-        self.stopped = self.stopped + 1 if a_move and moved < STOPPED_M else 0
+        ours = self.gen.config.num_actions == len(Action)  # which of another game's actions move is not known
+        stood = ours and stopped_moves(out["pose"][:1, None], before_44[None], np.array([[action]]))[0, 0]
+        self.stopped = self.stopped + 1 if stood else 0
         if truth is not None:
             err = float(np.mean((self.dream.astype(np.float64) - truth) ** 2))
             self.sq_err, self.n_err = self.sq_err + err, self.n_err + 1
