@@ -16,7 +16,8 @@ import trimesh
 from flax import nnx
 from PIL import Image
 
-from viewer.session import PlaySession, SessionStore, checked_action, load_upload
+from viewer.session import PlaySession, checked_action, load_upload
+from viewer.store import SessionStore
 from worldgen.errors import WorldgenError
 from worldgen.model.config import preset
 from worldgen.model.runner import Generator

@@ -13,7 +13,8 @@ import gradio as gr
 import jax
 import numpy as np
 
-from viewer.session import SessionStore, load_upload
+from viewer.session import load_upload
+from viewer.store import SessionStore
 from viewer.stream import PATH, play_socket
 from worldgen.describe import MAX_CHARS, describe
 from worldgen.errors import WorldgenError

@@ -21,7 +21,8 @@ import asyncio
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from viewer.session import SessionStore, checked_action
+from viewer.session import checked_action
+from viewer.store import SessionStore
 from worldgen.errors import WorldgenError
 
 PATH = "/worldgen/play"
