@@ -52,6 +52,7 @@ def test_long_walks_dreamed_with_several_keys_pool_the_keys_as_more_walks(random
     """`long_walk(..., keys=2)` dreams each walk with the sampling keys seed and seed + 1 and pools both dreams as
     if each walk were walked twice: each walk's stats are the mean of the two one-key runs', the per-step
     figures are pooled over both, and the filmstrip's dream is the first key's."""
+    from training import metrics as M
     from training.long_walk import _psnr, long_walk, render_walks
     from worldgen.model.runner import Generator
     gen = Generator(random_tiny_model)
@@ -64,8 +65,11 @@ def test_long_walks_dreamed_with_several_keys_pool_the_keys_as_more_walks(random
         np.testing.assert_allclose(arrays["stats"][name], (a_arrays["stats"][name] + b_arrays["stats"][name]) / 2)
     mse = np.concatenate([a_arrays["stats"]["mse"], b_arrays["stats"]["mse"]]).mean(0)  # over both dreams of both walks
     np.testing.assert_allclose(both["per_step"]["psnr"], _psnr(mse))
-    for name in ("colour_distance", "camera_off_m", "copy_last_psnr", "shown_psnr"):
+    for name in ("colour_distance", "camera_off_m", "copy_last_psnr", "shown_psnr", "shown_colour_distance"):
         np.testing.assert_allclose(both["per_step"][name], np.add(a["per_step"][name], b["per_step"][name]) / 2)
+    truth, shown = walks[0][:, -10:], walks[5]  # the shown reference's colours against the truth of its own step
+    assert both["per_step"]["shown_colour_distance"] == pytest.approx(
+        [M.colour_distance(shown[:, t], truth[:, t]) for t in range(10)])
     assert both["stopped"]["dream"] == pytest.approx((a["stopped"]["dream"] + b["stopped"]["dream"]) / 2, abs=0.05)
     assert both["stopped"]["truth"] == a["stopped"]["truth"] and both["revisit_psnr"] == a["revisit_psnr"]
     assert both["stopped"]["freeze_most"] == max(a["stopped"]["freeze_most"], b["stopped"]["freeze_most"])

@@ -158,9 +158,10 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     assert walk["actions"] == "explorer" and walk["keys"] == 3  # training.long_walk.KEYS by default
     for span in walk["spans"].values():
         assert set(span) == {"psnr", "copy_last_psnr", "start_rows_psnr", "shown_psnr", "knowable_psnr",
-                             "sharpness_ratio", "colour_distance", "copy_last_colour_distance", "camera_off_m",
-                             "gain_se", "sharpness_se"}
-        assert 0 <= span["colour_distance"] <= 1 and span["camera_off_m"] >= 0
+                             "sharpness_ratio", "colour_distance", "copy_last_colour_distance", "shown_colour_distance",
+                             "camera_off_m", "gain_se", "sharpness_se"}
+        assert 0 <= span["colour_distance"] <= 1 and 0 <= span["shown_colour_distance"] <= 1
+        assert span["camera_off_m"] >= 0
         assert all(np.isfinite(span[k]) for k in ("start_rows_psnr", "shown_psnr", "knowable_psnr"))
     assert all(span["gain_se"] >= 0 and span["sharpness_se"] >= 0 for span in walk["spans"].values())
     assert list(walk["sources"]) == list(walk["spans"])  # where the error lies, by what memory knew

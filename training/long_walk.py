@@ -13,15 +13,15 @@ only the obstacles the real start frames show (`shown_obstacles`), terrain and s
 camera: what a model would score that knew exactly what it was shown and invented nothing (a reference, not a
 ceiling: where unseen objects stand, a model that hedges does better than bare terrain), the dream's PSNR on
 the pixels where that reference is exact (the sky, the terrain and the shown objects: what a model could get
-right), the sharpness ratio
-(1 = as sharp as the truth, > 1 = speckle), the colour-histogram distance to the truth (0 = the same colours,
-1 = none in common) for the dream and for copy-last, and how far the dream's camera is from the true one
-(metres, horizontal: the camera head's moves, summed), and how many moves an obstacle stopped (the eye moved under
-`STOPPED_M`) in the truth, in the dream and in both: a dream that walks through what stops the player, or stops
-where the player walks on, is off from then on (docs/model.md, session 33). The revisit
-test walks 16 moves out and their inverses back and compares the dream on return with the rendered truth
-there. Each world takes the first of eight variants of the route (its four mirror images, left/right and
-forward/back swapped, each with its moves as given or turned a quarter: forward -> strafe left -> back ->
+right), the sharpness ratio (1 = as sharp as the truth, > 1 = speckle), the colour-histogram distance to the
+truth (0 = the same colours, 1 = none in common) for the dream, for copy-last and for the shown reference (the
+colours of a model that invented nothing: unseen objects missing, terrain and sky exact), how far the dream's
+camera is from the true one (metres, horizontal: the camera head's moves, summed), and how many moves an
+obstacle stopped (the eye moved under `STOPPED_M`) in the truth, in the dream and in both: a dream that walks
+through what stops the player, or stops where the player walks on, is off from then on (docs/model.md, session
+33). The revisit test walks 16 moves out and their inverses back and compares the dream on return with the
+rendered truth there. Each world takes the first of eight variants of the route (its four mirror images,
+left/right and forward/back swapped, each with its moves as given or turned a quarter: forward -> strafe left -> back ->
 strafe right) that no obstacle blocks, so the player truly comes back to the start frame; `revisit_returned`
 counts the worlds where one did (elsewhere the truth at the route's end is a nearby view, not the start).
 Where the dream's error lies (`error_sources`): per span, by what memory knew of each pixel when the frame was
@@ -251,6 +251,7 @@ def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int 
         "sharpness_ratio": [float(r) for r in _sharpness(pooled["energy"], pooled["true_energy"])],
         "colour_distance": [M.colour_distance(pred[:, t], truth[:, t]) for t in range(steps)],
         "copy_last_colour_distance": [M.colour_distance(last, truth[:, t]) for t in range(steps)],
+        "shown_colour_distance": [M.colour_distance(shown[:, t], frames[:, k + t]) for t in range(steps)],
     }
     table = {f"{lo}-{hi}": {name: float(np.mean(v[lo - 1:hi])) for name, v in per_step.items()}
              for lo, hi in spans(steps)}

@@ -49,22 +49,24 @@ def source_text(entry: dict) -> str:
 
 def table_text(result: dict) -> str:
     head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>12}{'rows':>7}{'shown':>7}{'knowable':>10}"
-            f"{'sharp':>11}{'colour':>8}{'copy-last':>11}{'camera m':>10}")
+            f"{'sharp':>11}{'colour':>8}{'copy-last':>11}{'shown':>7}{'camera m':>10}")
     lines = [f"long walk: {result['walks']} unseen worlds, actions: {result['actions']}, {result['steps']} dreamed "
              f"steps, {keys_text(result)} (gain = PSNR - copy-last, and sharp, each ± its jackknife standard error "
              "over the walks; rows "
              "= PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth "
              "with only the objects the real start frames show, exact terrain and sky, a reference; knowable = the "
              "dream's PSNR on the pixels where that reference is exact, which a model could get right; colour = "
-             "colour-histogram distance to the truth; camera m = the dream's camera from the true one)", head]
+             "colour-histogram distance to the truth, the dream's, copy-last's and the shown reference's; camera m = "
+             "the dream's camera from the true one)", head]
     for span, v in result["spans"].items():
         se = lambda key: f"±{v[key]:.2f}" if key in v else ""  # reports written before session 40 lack it
         gain = f"{v['psnr'] - v['copy_last_psnr']:+.2f}{se('gain_se')}"
         sharp = f"{v['sharpness_ratio']:.2f}{se('sharpness_se')}"
+        shown = f"{v['shown_colour_distance']:.3f}" if "shown_colour_distance" in v else "-"  # since session 50
         lines.append(f"{span:>14}{v['psnr']:>7.2f}{v['copy_last_psnr']:>11.2f}{gain:>12}"
                      f"{v['start_rows_psnr']:>7.2f}{v['shown_psnr']:>7.2f}{v['knowable_psnr']:>10.2f}"
                      f"{sharp:>11}{v['colour_distance']:>8.3f}"
-                     f"{v['copy_last_colour_distance']:>11.3f}{v['camera_off_m']:>10.2f}")
+                     f"{v['copy_last_colour_distance']:>11.3f}{shown:>7}{v['camera_off_m']:>10.2f}")
     lines.append(f"revisit ({len(result['revisit_actions']) // 2} moves out and back): "
                  f"{M.psnr_text(result['revisit_psnr'])} against the rendered truth on return "
                  f"({result['revisit_returned']} of {result['walks']} routes came back to the start unblocked)")
@@ -121,6 +123,8 @@ def write_long_walk_report(result: dict, arrays: dict, out: Path) -> list[Path]:
             ax.plot(t, ps["start_rows_psnr"], ":", label="start frames' mean rows (no model)")
             ax.plot(t, ps["shown_psnr"], "-.", label="truth with only the objects shown at the start")
             ax.plot(t, ps["knowable_psnr"], lw=0.8, label="dream, on the pixels where that is exact")
+        if name == "colour_distance" and "shown_colour_distance" in ps:
+            ax.plot(t, ps["shown_colour_distance"], "-.", label="truth with only the objects shown at the start")
         if name == "sharpness_ratio":
             ax.axhline(1.0, color="gray", lw=0.8)
         ax.set_xscale("log")

@@ -62,15 +62,18 @@ def walk_table(walk: dict) -> list[str]:
     def shown(v):  # metrics written before the reference existed have neither
         return " | ".join(f"{v[k]:.2f}" if k in v else "-" for k in ("shown_psnr", "knowable_psnr"))
 
+    def shown_colour(v):  # metrics written before session 50 lack it
+        return f"{v['shown_colour_distance']:.3f}" if "shown_colour_distance" in v else "-"
+
     def se(v, key):  # metrics written before session 40 lack the spread over walks
         return f" ± {v[key]:.2f}" if key in v else ""
     return (["| dreamed steps | PSNR | copy-last | gain | start rows (no model) | shown (reference) | PSNR on "
-             "knowable pixels | sharpness | colour distance | copy-last colour | camera off (m) |",
-             "| --- |" + " --- |" * 10]
+             "knowable pixels | sharpness | colour distance | copy-last colour | shown colour | camera off (m) |",
+             "| --- |" + " --- |" * 11]
             + [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f} | "
                f"{v['psnr'] - v['copy_last_psnr']:+.2f}{se(v, 'gain_se')} | {v['start_rows_psnr']:.2f} | "
                f"{shown(v)} | {v['sharpness_ratio']:.2f}{se(v, 'sharpness_se')} | {v['colour_distance']:.3f} | "
-               f"{v['copy_last_colour_distance']:.3f} | {v['camera_off_m']:.2f} |"
+               f"{v['copy_last_colour_distance']:.3f} | {shown_colour(v)} | {v['camera_off_m']:.2f} |"
                for span, v in walk["spans"].items()])
 
 
@@ -100,10 +103,11 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
                      f"({walk['revisit_returned']} of {walk['walks']} routes came back to the start unblocked). "
                      "Plots: docs/eval/long_walk.png, "
                      "docs/eval/filmstrip.png (truth over dream at steps 1, 10, 25, 50, 100, 200). \"Shown\": the "
-                     "truth with only the objects the real start frames show, terrain and sky exact (a reference); "
-                     "knowable pixels: where that reference is exact, which a model could get right "
-                     "(docs/model.md, session 21). ±: the jackknife standard error over the walks (each left out in "
-                     "turn) of the gain and the sharpness.\n")
+                     "truth with only the objects the real start frames show, terrain and sky exact (a "
+                     "reference), and its colour-histogram distance to the truth; knowable pixels: where that "
+                     "reference is exact, which a model could get right (docs/model.md, sessions 21 and 50). ±: "
+                     "the jackknife standard error over the walks (each left out in turn) of the gain and the "
+                     "sharpness.\n")
         if "sources" in walk:  # metrics written before session 37 lack it
             names = list(next(iter(walk["sources"].values())))
             walk_text += ("\nWhere the dream's error lies, by what memory knew of the pixel (share of the pixels / "
