@@ -59,11 +59,11 @@ def targets_text(m: dict) -> str:
 
 def walk_table(walk: dict) -> list[str]:
     """A long walk's figures per span (`long_walk` in an eval's metrics), as the lines of a markdown table."""
-    def shown(v):  # metrics written before the reference existed have neither
-        return " | ".join(f"{v[k]:.2f}" if k in v else "-" for k in ("shown_psnr", "knowable_psnr"))
+    def figure(v, key, fmt=".2f"):  # metrics written before a reference existed lack it (its colours: session 50)
+        return f"{v[key]:{fmt}}" if key in v else "-"
 
-    def shown_colour(v):  # metrics written before session 50 lack it
-        return f"{v['shown_colour_distance']:.3f}" if "shown_colour_distance" in v else "-"
+    def shown(v):
+        return " | ".join(figure(v, k) for k in ("shown_psnr", "knowable_psnr"))
 
     def se(v, key):  # metrics written before session 40 lack the spread over walks
         return f" ± {v[key]:.2f}" if key in v else ""
@@ -73,7 +73,8 @@ def walk_table(walk: dict) -> list[str]:
             + [f"| {span} | {v['psnr']:.2f} | {v['copy_last_psnr']:.2f} | "
                f"{v['psnr'] - v['copy_last_psnr']:+.2f}{se(v, 'gain_se')} | {v['start_rows_psnr']:.2f} | "
                f"{shown(v)} | {v['sharpness_ratio']:.2f}{se(v, 'sharpness_se')} | {v['colour_distance']:.3f} | "
-               f"{v['copy_last_colour_distance']:.3f} | {shown_colour(v)} | {v['camera_off_m']:.2f} |"
+               f"{v['copy_last_colour_distance']:.3f} | {figure(v, 'shown_colour_distance', '.3f')} | "
+               f"{v['camera_off_m']:.2f} |"
                for span, v in walk["spans"].items()])
 
 
