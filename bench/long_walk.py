@@ -6,7 +6,7 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
         [--palette-prior S] [--palette-reach D] [--transient-near M] [--collide on|off]
         [--fill-behind on|off] [--fill-edge on|off] [--real-surfaces on|off] [--edge-share on|off]
         [--ground-within M] [--sky-above D] [--real-ground on|off] [--pyramid-levels L]
-        [--hold ACTION] [--vary] [--out DIR] [--against MODEL] [--seed S|A:B]
+        [--hold ACTION] [--vary] [--follow] [--out DIR] [--against MODEL] [--seed S|A:B]
     # MODEL: a model folder or 'bundled' (default); SAMPLE_STEPS and TEMPERATURE override the model's sampler;
     # --walks N: walk N unseen worlds (1..64; default 24, as `worldgen eval`; fewer for a quick look)
     # --palette-rows R, --palette-prior S, --palette-reach D, --transient-near M, --collide, --fill-behind,
@@ -17,6 +17,8 @@ The same figures as `worldgen eval` prints (training/long_walk.py); this runs on
     # --hold ACTION: after the explorer's 4 start frames the player holds ACTION (e.g. forward: a user holding W in
     # the viewer; the truth stops and slides at walls) instead of following the explorer
     # --vary: each world of its own random description, as `worldgen record --vary` draws them (a designer's worlds)
+    # --follow: the dream is given the player's true camera at every step (the viewer's "follow the player"): only
+    # the frames are dreamed (both models' with --against), which measures the painter and its memory alone
     # --out DIR also writes long_walk.json, long_walk.png and filmstrip.png there (e.g. docs/filmstrip_500.png)
     # --seed S or A:B: the dream's sampling key, or keys A..B-1 (default 0:3, as `worldgen eval`; both models' with
     # --against): each walk is dreamed with every key and the figures pool them. After step 50 the bundled model's
@@ -52,6 +54,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--walks", default=str(WALKS), help=f"unseen worlds to walk (default {WALKS})")
     p.add_argument("--hold", default=None, help="the action held after the start frames, e.g. forward")
     p.add_argument("--vary", action="store_true", help="each world of its own random description")
+    p.add_argument("--follow", action="store_true", help="give the dream the player's camera at every step")
     p.add_argument("--out", default=None, help="also write long_walk.json, long_walk.png and filmstrip.png here")
     p.add_argument("--against", default=None, help="also dream the same walks with this model, and compare")
     p.add_argument("--seed", default=f"0:{KEYS}", help=f"sampling key S or keys A:B (default 0:{KEYS})")
@@ -97,15 +100,16 @@ if __name__ == "__main__":
         raise SystemExit(f"--against {args.against}: {e}")
     gen, base_gen = Generator(model), against and Generator(against)
     label = " ".join([args.model, *(v for v in (args.sample_steps, args.temperature) if v is not None)]
+                     + ["--follow"] * args.follow
                      + [f"--{rule.replace('_', '-')} {getattr(args, rule)}" for rule in RULES
                         if getattr(args, rule) is not None])
     result, arrays = long_walk(gen, n_walks=int(args.walks), steps=args.steps, seed=seed, keys=keys, hold=hold,
-                               vary=args.vary)
+                               vary=args.vary, follow=args.follow)
     print(table_text(result))
     if against:
         try:
             base, base_arrays = long_walk(base_gen, n_walks=int(args.walks), steps=args.steps, seed=seed, keys=keys,
-                                          hold=hold, vary=args.vary, walks=arrays["walks"])
+                                          hold=hold, vary=args.vary, walks=arrays["walks"], follow=args.follow)
         except WorldgenError as e:  # another resolution or context
             raise SystemExit(f"--against {args.against}: {e}")
         print(table_text(base))

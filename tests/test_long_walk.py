@@ -13,10 +13,13 @@ def test_revisit_routes_go_out_and_come_back_to_the_real_start_frame():
     from worldgen.actions import INVERSE
     for route in REVISIT_ROUTES:
         assert len(route) == 32 and all(INVERSE[a] == b for a, b in zip(route[:16], reversed(route[16:])))
-    routes, ends, back = render_revisits(32, 3, 2)
-    frames = render_walks(32, 3, 10, 2)[0]
-    assert routes.shape == (3, 32) and back.sum() >= 2
+    routes, ends, back, cameras = render_revisits(32, 3, 2)
+    frames, _, poses = render_walks(32, 3, 10, 2)[:3]
+    assert routes.shape == (3, 32) and back.sum() >= 2 and cameras.shape == (3, 32, 4, 4)
     assert all(np.array_equal(ends[i], frames[i, 1]) for i in range(3) if back[i])
+    # the player's camera along the route (what a followed dream is given): out and back to the start pose
+    assert all(np.allclose(cameras[i, -1], poses[i, 1], atol=1e-4) for i in range(3) if back[i])
+    assert all(not np.allclose(cameras[i, 15], poses[i, 1], atol=0.1) for i in range(3) if back[i])
 
 
 def test_a_held_key_walk_starts_as_the_explorers_and_then_holds_the_key_as_the_player_would():
@@ -76,6 +79,29 @@ def test_long_walks_dreamed_with_several_keys_pool_the_keys_as_more_walks(random
     assert both["stopped"]["dreams"] == 2 * a["stopped"]["dreams"] == 4
     with pytest.raises(WorldgenError, match="1..8 sampling keys, got 0"):
         long_walk(gen, 2, 10, keys=0, walks=walks)
+
+
+def test_a_followed_walk_dreams_each_frame_at_the_players_camera(random_tiny_model):
+    """`long_walk(..., follow=True)`: the dream is given the player's camera at every step, so it is never off
+    and stops exactly where the player does, while its own camera head (random weights) wanders off; the frames
+    are still the dream's, and the report says which camera it walked."""
+    import jax
+    from training.long_walk import long_walk, render_walks
+    from worldgen.actions import Action
+    from worldgen.model.runner import Generator
+    gen = Generator(random_tiny_model)
+    walks = render_walks(32, 2, 10, 2, hold=Action.FORWARD)
+    own, own_arrays = long_walk(gen, 2, 10, keys=1, walks=walks)
+    followed, arrays = long_walk(gen, 2, 10, keys=1, walks=walks, follow=True)
+    assert max(followed["per_step"]["camera_off_m"]) < 1e-4 < max(own["per_step"]["camera_off_m"])
+    assert followed["stopped"]["dream"] == followed["stopped"]["both"] == followed["stopped"]["truth"]
+    assert (followed["camera"], own["camera"]) == ("the player's (followed)", "the dream's own")
+    assert not np.array_equal(arrays["pred"], own_arrays["pred"]) and arrays["pred"].shape == (2, 10, 32, 32, 3)
+    frames, depth, poses, actions, intr, _ = walks  # given the poses its own head chose: the same frames
+    state, key = gen.init(frames[:, :2], depth[:, :2], poses[:, :2], intr), jax.random.key(0)
+    own = gen.rollout(state, actions[:, 2:], key)[1]
+    given = gen.rollout(state, actions[:, 2:], key, np.asarray(own["pose"]))[1]
+    np.testing.assert_array_equal(given["rgb"], own["rgb"])
 
 
 def test_pooled_psnr_over_selected_pixels():

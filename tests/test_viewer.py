@@ -50,6 +50,7 @@ def test_session_play_undo_reanchor_and_exports(gen, renderer, tmp_path):
     for a in (1, 1, 3, 1):
         v = s.step(a)
     assert v["step"] == 4 and v["psnr"] is not None and v["undo"] == 4
+    assert type(v["psnr"]) is type(v["mean_psnr"]) is float  # a NumPy float reaches the page as no number
     moved = s.player
     v = s.undo(2)
     assert v["step"] == 2 and s.player != moved and len(s.log) == 2
@@ -92,6 +93,39 @@ def test_the_view_counts_the_moves_on_end_the_dreams_camera_stood_still(gen, ran
     moving.new_world(3, WorldSpec())
     assert [moving.step(a)["stopped"] for a in (1, 1, 2)] == [0, 0, 0]
     for s in (still, moving):
+        s.close()
+
+
+def test_a_followed_dream_is_drawn_at_the_players_camera(gen, renderer):
+    """With "follow the player" the dream is drawn at the engine's camera after every step (the fresh tiny model's
+    own camera head moves nothing), a prefetched step is the step it would have been, turning follow off leaves a
+    step prefetched with it unused, and a dream without a player, or a model without geometry, cannot follow."""
+    import dataclasses
+    plain, ahead = PlaySession(gen, renderer), PlaySession(gen, renderer)
+    for s in (plain, ahead):
+        s.new_world(5, WorldSpec())
+        assert s.set_follow(True)["follow"] is True
+    for a in (1, 1, 4, 1, 6):
+        plain.advance(a)
+        ahead.advance(a)
+        np.testing.assert_array_equal(plain.dream, ahead.dream)
+        np.testing.assert_allclose(np.asarray(ahead.gen_state.pose)[0], ahead.context[-1][2], atol=1e-5)
+        assert ahead.view()["stopped"] == 0
+        ahead.prefetch(1)
+    ahead.set_follow(False)  # the prefetched step had the player's camera: unused
+    before = ahead.gen_state.pose
+    ahead.advance(1)
+    np.testing.assert_allclose(np.asarray(ahead.gen_state.pose), np.asarray(before), atol=1e-6)  # its own: still
+    assert ahead.view()["stopped"] == 1 and ahead.view()["follow"] is False
+    image = PlaySession(gen, renderer)
+    image.dream_from_image(Image.new("RGB", (40, 30), (90, 140, 200)))
+    assert image.set_follow(True)["follow"] is False and image.step(1)["step"] == 1  # no player: its own camera
+    flat = Generator(WorldModel(dataclasses.replace(preset("tiny"), geometry=False), rngs=nnx.Rngs(0)))
+    with pytest.raises(WorldgenError, match="no geometry"):
+        PlaySession(flat, renderer).set_follow(True)
+    with pytest.raises(WorldgenError, match="camera poses of shape"):
+        gen.step(plain.gen_state, np.array([1], np.int32), plain.key, np.eye(4))
+    for s in (plain, ahead, image):
         s.close()
 
 
@@ -302,6 +336,8 @@ def test_api_sessions_are_separate(server, tmp_path):
     assert "⚠️ 'flat' and 'mountains' both set the terrain height" in status
     view, _ = b.predict(*args(6), api_name="/load")  # the refused description changed nothing
     assert view["source"] == "world 5 (desert)" and view["token"] == vb["token"]
+    view, status, ticked = b.predict(True, api_name="/follow")
+    assert view["follow"] is True and ticked is True and "player's camera" in status
 
 
 def test_export_file_names_never_come_from_the_client(server):
@@ -363,6 +399,15 @@ def test_browser_play_and_download(server, browser, tmp_path):
     page.wait_for_function("Number(document.querySelector('.wg-player').dataset.step) >= 8", timeout=60_000)
     page.keyboard.up("ArrowDown")
     assert page.evaluate("window.scrollY") == 0
+    # Following the player, the dream takes the engine's camera: this model's still camera head is not asked.
+    page.check("#follow input")
+    page.wait_for_function("document.querySelector('.wg-source').textContent.endsWith('following the player')",
+                           timeout=30_000)
+    page.click(".wg-dream")
+    page.keyboard.down("w")
+    page.wait_for_function("Number(document.querySelector('.wg-player').dataset.step) >= 12", timeout=60_000)
+    page.keyboard.up("w")
+    assert page.evaluate(stopped) == ""
     page.click("#export-glb")
     link = page.wait_for_selector("#glb-file a[download]", timeout=60_000)
     with page.expect_download() as download:

@@ -27,6 +27,8 @@ counts the worlds where one did (elsewhere the truth at the route's end is a nea
 Where the dream's error lies (`error_sources`): per span, by what memory knew of each pixel when the frame was
 made (`world_model.SOURCES`: a real start frame at full resolution, the dream's own content written before, only
 magnified points, nothing), the share of the pixels, the share of the squared error and the PSNR there.
+With `follow`, the dream is given the player's true camera at every step (`Generator.rollout`'s poses, as the
+viewer's "follow the player"): only the frames are dreamed, which measures the painter and its memory alone.
 Each walk is dreamed with KEYS sampling keys by default and the figures pool the dreams (`long_walk`); the text,
 plots and files of a report are `training.long_walk_report`'s.
 """
@@ -45,7 +47,7 @@ from worldgen.model.world_model import SOURCES
 from worldgen.describe import varied_spec
 from worldgen.env import WorldEnv
 from worldgen.objects import object_parts
-from worldgen.player import step
+from worldgen.player import camera_pose, step
 from worldgen.record import record_episode
 from worldgen.world import World
 
@@ -183,37 +185,41 @@ def render_walks(resolution: int, n_walks: int, steps: int, context: int, hold: 
 
 def render_revisits(resolution: int, n_walks: int, context: int, vary: bool = False):
     """Per walk, after its real start frames, the first REVISIT_ROUTES entry no obstacle blocks (else the one
-    blocked least): actions (B, 32), the rendered truth at its end (B, H, W, 3), and whether it came back.
-    Routes are tried with the player's physics alone; only the chosen one's end is rendered."""
-    routes, ends, back = [], [], []
+    blocked least): actions (B, 32), the rendered truth at its end (B, H, W, 3), whether it came back, and the
+    player's camera at each of its steps (B, 32, 4, 4). Routes are tried with the player's physics alone; only the
+    chosen one's end is rendered."""
+    routes, ends, back, cameras = [], [], [], []
     with WorldEnv(resolution, task=None) as base:
         for seed in SEEDS[:n_walks]:
             env = _world_env(base, seed, vary)
             record_episode(env, seed, 0, context)  # the walk's real start frames: the player stands at the last
             tried = []
             for route in REVISIT_ROUTES:
-                state, blocked = env.player, 0
+                state, blocked, states = env.player, 0, []
                 for action in route:
                     state, hit = step(env.world, state, action)
-                    blocked += hit
-                tried.append((blocked, route, state))
+                    blocked, states = blocked + hit, states + [state]
+                tried.append((blocked, route, states))
                 if not blocked:
                     break
-            blocked, route, state = min(tried, key=lambda x: x[0])
+            blocked, route, states = min(tried, key=lambda x: x[0])
             routes.append(route)
-            ends.append(env.place(state)["rgb"])
+            ends.append(env.place(states[-1])["rgb"])
             back.append(blocked == 0)
-    return np.array(routes, np.int32), np.stack(ends), np.array(back)
+            cameras.append([camera_pose(env.world, st) for st in states])
+    return np.array(routes, np.int32), np.stack(ends), np.array(back), np.array(cameras, np.float32)
 
 
 def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int = 0, keys: int = KEYS,
-              hold: Action | None = None, vary: bool = False, walks: tuple | None = None) -> tuple[dict, dict]:
+              hold: Action | None = None, vary: bool = False, walks: tuple | None = None,
+              follow: bool = False) -> tuple[dict, dict]:
     """(figures for metrics.json, arrays for the plots, the filmstrip and another model's walks: the arrays'
     "walks" is `render_walks`'s output, which `walks` takes to dream the same walks without rendering them
     again, "stats" each walk's `walk_stats` (the mean over keys) and "pred" the dream of the first key).
     The walks are dreamed with the sampling keys `seed` .. `seed + keys - 1` and every figure pools all of
     them, as if each walk were walked once per key: after step 50 one key's figures move by up to 0.16 dB
-    (docs/model.md, session 41). The revisit is dreamed with `seed`. `hold`, `vary`: see the module docstring."""
+    (docs/model.md, session 41). The revisit is dreamed with `seed`. `hold`, `vary`, `follow`: see the module
+    docstring (with `follow` the revisit too walks the player's camera)."""
     check_walks(n_walks if walks is None else len(walks[0]), steps, keys)
     k = gen.config.context
     if not gen.config.geometry:
@@ -226,7 +232,8 @@ def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int 
                             f"frames, {steps} steps: {k + steps} frames")
     state = gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr)
     dreamed_actions = actions[:, k:]
-    outs = [gen.rollout(state, dreamed_actions, jax.random.key(seed + i))[1] for i in range(keys)]
+    true_poses = poses[:, k:] if follow else None
+    outs = [gen.rollout(state, dreamed_actions, jax.random.key(seed + i), true_poses)[1] for i in range(keys)]
     dreamed = lambda name: np.concatenate([np.asarray(o[name]) for o in outs])  # (keys * B, ...), key-major
     each = lambda a: np.concatenate([a] * keys)  # a walk's truth beside each of its dreams
     pred, truth, last = dreamed("rgb"), each(frames[:, k:]), each(frames[:, k - 1])
@@ -258,11 +265,13 @@ def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int 
     for span, (gain_se, sharpness_se) in zip(table, jackknife_se(stats)):
         table[span]["gain_se"], table[span]["sharpness_se"] = float(gain_se), float(sharpness_se)
     sources, per_step["error_share"] = error_sources(pred, truth, dreamed("source"))
-    routes, route_ends, returned = render_revisits(gen.config.resolution, n_walks, k, vary)
-    _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed))
+    routes, route_ends, returned, route_poses = render_revisits(gen.config.resolution, n_walks, k, vary)
+    _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed),
+                          route_poses if follow else None)
     result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]), "keys": keys,
               "first_key": seed,
               "actions": "explorer" if hold is None else f"hold {Action(hold).name.lower()}", "spans": table,
+              "camera": "the player's (followed)" if follow else "the dream's own",
               "sources": sources,
               "worlds": "varied (record --vary)" if vary else "default spec",
               "revisit_psnr": M.pooled_psnr(np.asarray(back["rgb"])[:, -1], route_ends),

@@ -50,9 +50,10 @@ def source_text(entry: dict) -> str:
 def table_text(result: dict) -> str:
     head = (f"{'dreamed steps':>14}{'PSNR':>7}{'copy-last':>11}{'gain':>12}{'rows':>7}{'shown':>7}{'knowable':>10}"
             f"{'sharp':>11}{'colour':>8}{'copy-last':>11}{'shown':>7}{'camera m':>10}")
-    lines = [f"long walk: {result['walks']} unseen worlds, actions: {result['actions']}, {result['steps']} dreamed "
-             f"steps, {keys_text(result)} (gain = PSNR - copy-last, and sharp, each ± its jackknife standard error "
-             "over the walks; rows "
+    camera = f", camera: {result['camera']}" if "camera" in result else ""  # reports before session 51 lack it
+    lines = [f"long walk: {result['walks']} unseen worlds, actions: {result['actions']}{camera}, {result['steps']} "
+             f"dreamed steps, {keys_text(result)} (gain = PSNR - copy-last, and sharp, each ± its jackknife "
+             "standard error over the walks; rows "
              "= PSNR of the start frames' mean colour per row, no model; shown = PSNR of the truth "
              "with only the objects the real start frames show, exact terrain and sky, a reference; knowable = the "
              "dream's PSNR on the pixels where that reference is exact, which a model could get right; colour = "

@@ -104,6 +104,18 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0,
         except (WorldgenError, ValueError) as e:
             return gr.skip(), f"⚠️ {e}"
 
+    def follow_player(on, request: gr.Request):
+        """The "follow the player" box: the dream takes the engine's camera, or its own camera head's."""
+        s = session(request)
+        try:
+            with s.lock:
+                view = s.set_follow(bool(on))
+        except WorldgenError as e:
+            return gr.skip(), f"⚠️ {e}", False
+        said = ("the dream is drawn at the player's camera: the engine's collisions, only the frames dreamed"
+                if on else "the dream moves its own camera from your keys")
+        return view, f"**{view['source']}**, step {view['step']} · {said}", bool(on)
+
     def export(kind, request: gr.Request):
         s = session(request)
         path = out_dir / f"{s.file_id}-{s.version}-{s.step_count}.{kind}"
@@ -155,6 +167,9 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0,
                     undo_btn = gr.Button("Undo", elem_id="undo")
                     reset_btn = gr.Button("Reset", elem_id="reset")
                     anchor_btn = gr.Button("Re-anchor to truth", elem_id="reanchor")
+                follow = gr.Checkbox(False, label="follow the player: the dream is drawn at the engine's camera "
+                                     "(its walls stop the dream), not moved by the model's own camera head",
+                                     elem_id="follow")
                 gr.Markdown("### Walk to a view")
                 remember_btn = gr.Button("Remember this view", elem_id="remember")
                 gr.Markdown("then walk away and hold G (or the ◎ button): the latent planner walks back to it.")
@@ -175,6 +190,7 @@ def build_app(model: str = "bundled", idle_seconds: float = 900.0,
                                  ("remember", remember_btn.click)):
             trigger(control_handler(command.removesuffix("_enter")), inputs, [player, status], api_name=command,
                     concurrency_id="model")
+        follow.input(follow_player, [follow], [player, status, follow], api_name="follow", concurrency_id="model")
         glb_btn.click(export_handler("glb"), None, [glb_file, preview, status], api_name="export_glb")
         ply_btn.click(export_handler("ply"), None, [ply_file, status], api_name="export_ply")
         mp4_btn.click(export_handler("mp4"), None, [mp4_file, status], api_name="export_mp4")

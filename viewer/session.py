@@ -30,7 +30,7 @@ from worldgen.errors import WorldgenError
 from worldgen.export import export_world
 from worldgen.model.runner import Generator
 from worldgen.model.world_model import SOURCES, WorldState, to_uint8
-from worldgen.player import PlayerState
+from worldgen.player import PlayerState, camera_pose, step as player_step
 from worldgen.render import Renderer
 from worldgen.spec import WorldSpec
 from worldgen.world import World
@@ -97,6 +97,7 @@ class Ahead(NamedTuple):
     base: WorldState  # the state it steps from
     key: jax.Array  # the session's key after it
     result: tuple  # Generator.step's (state, outputs), computing in the background
+    followed: bool  # whether it was given the player's camera (`PlaySession.follow`)
 
 
 @dataclass
@@ -126,6 +127,7 @@ class PlaySession:
         self.image: Image.Image | None = None
         self.version = 0
         self.key = jax.random.key(0)
+        self.follow = False  # the dream is given the player's camera at each step (`set_follow`), a setting
         self._clear()
 
     def _clear(self):
@@ -203,7 +205,8 @@ class PlaySession:
                                      self.stopped))
         before_44 = jax.device_get(self.gen_state.pose)[0]
         ahead, self.ahead = self.ahead, None
-        if ahead is None or ahead.action != action or ahead.base is not self.gen_state:
+        if ahead is None or ahead.action != action or ahead.base is not self.gen_state \
+                or ahead.followed != self.following:
             ahead = self._start(action)  # dispatched asynchronously: the truth renders while the model computes
         self.key, (self.gen_state, out) = ahead.key, ahead.result
         self.step_count += 1
@@ -216,7 +219,8 @@ class PlaySession:
         # One transfer, then batch element 0 in NumPy: indexing a device array dispatches a computation per output.
         out = jax.device_get(out)
         self.dream, self.known = out["rgb"][0], out["source"][0]
-        ours = self.gen.config.num_actions == len(Action)  # which of another game's actions move is not known
+        # which of another game's actions move is not known; a followed dream stops where the player does
+        ours = self.gen.config.num_actions == len(Action) and not ahead.followed
         stood = ours and stopped_moves(out["pose"][:1, None], before_44[None], np.array([[action]]))[0, 0]
         self.stopped = self.stopped + 1 if stood else 0
         if truth is not None:
@@ -239,7 +243,29 @@ class PlaySession:
 
     def _start(self, action: int) -> Ahead:
         key, sub = jax.random.split(self.key)
-        return Ahead(action, self.gen_state, key, self.gen.step(self.gen_state, np.array([action], np.int32), sub))
+        pose = None
+        if self.following:  # where the engine's player will stand: its physics alone, before the truth renders
+            pose = camera_pose(self.world, player_step(self.world, self.player, action)[0])[None]
+        result = self.gen.step(self.gen_state, np.array([action], np.int32), sub, pose)
+        return Ahead(action, self.gen_state, key, result, pose is not None)
+
+    @property
+    def following(self) -> bool:
+        """Whether the next step is given the player's camera: `follow` is on and there is a player to follow."""
+        return self.follow and self.env is not None
+
+    def set_follow(self, on: bool) -> dict:
+        """Follow the player: each dreamed frame is drawn at the engine's camera (the world's collisions), so the
+        dream never walks through a wall the player stops at nor stops where the player walks on; only the frames
+        are dreamed. Off (the default), the model's own camera head moves the dream from the keys alone."""
+        if on and not self.gen.config.geometry:
+            raise WorldgenError("this model has no geometry (it was trained without depth): it cannot follow the "
+                                "player's camera")
+        if on and self.gen.config.num_actions != len(Action):
+            raise WorldgenError("this model was trained on another game's actions: the player cannot be followed")
+        self.follow = bool(on)
+        self.stopped = 0
+        return self._changed()  # a frame streamed before it is dropped by the page
 
     def remember_view(self) -> dict:
         """Remember the current true view as the goal that `plan_action` walks back to."""
@@ -280,9 +306,11 @@ class PlaySession:
 
     def _fields(self) -> dict:
         mean = 10 * np.log10(255.0 ** 2 / max(self.sq_err / self.n_err, 1e-10)) if self.n_err else None
-        return {"step": self.step_count, "resolution": self.res, "psnr": self.last_psnr, "mean_psnr": mean,
+        number = lambda x: None if x is None else float(x)  # a NumPy float reaches the page as no number
+        return {"step": self.step_count, "resolution": self.res, "psnr": number(self.last_psnr),
+                "mean_psnr": number(mean),
                 "version": self.version, "undo": len(self.history), "source": self.describe(), "token": self.token,
-                "stopped": self.stopped}
+                "stopped": self.stopped, "follow": self.following}
 
     def view(self) -> dict:
         """The whole view, pictures as PNG data URLs (the Gradio handlers' and API's answer)."""

@@ -161,7 +161,7 @@ def _cmd_bench(args):
     if args.what not in found:
         raise WorldgenError(f"unknown benchmark {args.what!r}: expected one of {', '.join(found)}")
     bench = found[args.what]
-    options = {k: v for k, v in (("model", args.model), ("screenshot", args.screenshot)) if v}
+    options = {k: v for k, v in (("model", args.model), ("screenshot", args.screenshot), ("follow", args.follow)) if v}
     takes = inspect.signature(bench).parameters
     for name in options:
         if name not in takes:
@@ -247,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", help="render | generate | train | viewer")
     p.add_argument("--model", default=None, help="generate, train, viewer: a model folder or 'bundled'")
     p.add_argument("--screenshot", default=None, help="viewer: save a screenshot of the page here")
+    p.add_argument("--follow", action="store_true", help="viewer: tick 'follow the player' before holding W")
     p.set_defaults(func=_cmd_bench)
 
     from worldgen.describe import vocabulary

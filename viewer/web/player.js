@@ -106,7 +106,7 @@ function writeHud() {  // text that changes every frame costs a layout and a pai
   put('.wg-step', 'step ' + v.step);
   put('.wg-res', v.resolution ? `${v.resolution}×${v.resolution}` : '');
   put('.wg-psnr', v.psnr == null ? 'PSNR: -' : `PSNR: ${v.psnr.toFixed(1)} dB (mean ${v.mean_psnr.toFixed(1)})`);
-  put('.wg-source', v.source || '');
+  put('.wg-source', (v.source || '') + (v.follow ? ' · following the player' : ''));
   const n = v.stopped || 0;  // moves on end the dream's camera stood still on: it takes the way as blocked
   put('.wg-stopped', n ? `blocked in the dream${n > 1 ? ` for ${n} moves` : ''}: turn to walk on` : '');
 }

@@ -54,8 +54,8 @@ class Generator:
         g = self.graphdef
         merged = lambda leaves: nnx.merge(g, jax.tree.unflatten(treedef, leaves))
         self._init = jit(lambda f, d, p, k: wm.init_state(self.config, f, d, p, k))
-        self._step = jit(lambda s, st, a, key: wm.step(merged(s), st, a, key))
-        self._rollout = jit(lambda s, st, a, key: wm.rollout(merged(s), st, a, key))
+        self._step = jit(lambda s, st, a, key, pose: wm.step(merged(s), st, a, key, pose_B44=pose))
+        self._rollout = jit(lambda s, st, a, key, poses: wm.rollout(merged(s), st, a, key, poses_BT44=poses))
         self._depth = jit(lambda s, img, key: self._single_image_disp(merged(s), img, key))
 
     def _check_actions(self, actions) -> jnp.ndarray:
@@ -80,15 +80,40 @@ class Generator:
             return self._init(jnp.asarray(frames), jnp.asarray(depth_BKHW, jnp.float32),
                               jnp.asarray(poses_BK44, jnp.float32), jnp.asarray(intrinsics_33, jnp.float32))
 
-    def step(self, state, actions_B, key):
-        wm.check_state(self.config, state)
-        with self.lock:
-            return self._step(self.param_leaves, state, self._check_actions(actions_B), key)
+    def _check_poses(self, poses, lead: tuple) -> jnp.ndarray | None:
+        """The engine's camera poses for `step` / `rollout` (None: the camera head's), or a clear error."""
+        if poses is None:
+            return None
+        if not self.config.geometry:
+            raise WorldgenError("this model has no geometry (it was trained without depth): it cannot be given "
+                                "camera poses")
+        p = np.asarray(poses, np.float64)
+        if p.shape != lead + (4, 4):
+            raise WorldgenError(f"camera poses of shape {p.shape}: expected {lead + (4, 4)} (camera-to-world)")
+        if not np.isfinite(p).all():
+            raise WorldgenError("camera poses hold NaN or infinite values")
+        rotation = p[..., :3, :3]
+        rigid = np.abs(rotation @ np.swapaxes(rotation, -1, -2) - np.eye(3)).max() < 1e-3
+        if not rigid or np.abs(p[..., 3, :] - [0, 0, 0, 1]).max() > 1e-6 or (np.linalg.det(rotation) < 0).any():
+            raise WorldgenError("camera poses must be rigid camera-to-world transforms (a rotation and a "
+                                "translation, bottom row 0 0 0 1)")
+        return jnp.asarray(p, jnp.float32)
 
-    def rollout(self, state, actions_BT, key):
+    def step(self, state, actions_B, key, poses_B44=None):
+        """One step; `poses_B44`: where the camera is (e.g. the engine's player), or None for the camera head's."""
         wm.check_state(self.config, state)
+        actions = self._check_actions(actions_B)
+        poses = self._check_poses(poses_B44, (state.pose.shape[0],))
         with self.lock:
-            return self._rollout(self.param_leaves, state, self._check_actions(actions_BT), key)
+            return self._step(self.param_leaves, state, actions, key, poses)
+
+    def rollout(self, state, actions_BT, key, poses_BT44=None):
+        """len(actions) steps; `poses_BT44`: each step's camera, or None for the camera head's."""
+        wm.check_state(self.config, state)
+        actions = self._check_actions(actions_BT)
+        poses = self._check_poses(poses_BT44, tuple(np.shape(actions_BT)[:2]))
+        with self.lock:
+            return self._rollout(self.param_leaves, state, actions, key, poses)
 
     def _single_image_disp(self, model, image_BHWC, key):
         rgb = wm.to_signed(image_BHWC)

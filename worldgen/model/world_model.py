@@ -345,14 +345,18 @@ def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44
     return new
 
 
-def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
+def step(model: WorldModel, state: WorldState, action_B, key, temperature=None, pose_B44=None):
     """One generated step for every batch element. Returns (new state, outputs: rgb, depth, pose, coverage and
     source, what memory knew of each pixel as an index into SOURCES). `temperature` (may be traced) overrides
-    the config's sampling temperature."""
+    the config's sampling temperature. `pose_B44`, the camera of this frame when something else knows where it
+    is (the engine the player walks in: the viewer's "follow the player"), replaces the camera head and its rules;
+    only the frame is dreamed (`Generator.step` checks it)."""
     config = model.config
     temperature = config.sample_temperature if temperature is None else temperature
     pose = state.pose
-    if config.geometry:
+    if pose_B44 is not None:
+        pose = pose_B44.astype(pose.dtype)
+    elif config.geometry:
         pose = mem.settle(state.memory, jax.vmap(apply_delta)(pose, camera_motion(model, state, action_B)))
         if config.real_ground:
             pose = mem.stand(state.memory, pose)
@@ -364,14 +368,16 @@ def step(model: WorldModel, state: WorldState, action_B, key, temperature=None):
                  "coverage": mask.mean((1, 2)), "source": pixel_source(mask, fine, real)}
 
 
-def rollout(model: WorldModel, state: WorldState, actions_BT, key):
-    """Generate len(actions) steps with lax.scan: frames_BTHWC uint8, depth_BTHW, poses_BT44."""
+def rollout(model: WorldModel, state: WorldState, actions_BT, key, poses_BT44=None):
+    """Generate len(actions) steps with lax.scan: frames_BTHWC uint8, depth_BTHW, poses_BT44. `poses_BT44`:
+    each step's camera, as `step`'s `pose_B44` (None: the camera head's)."""
     keys = jax.random.split(key, actions_BT.shape[1])
+    poses = None if poses_BT44 is None else jnp.moveaxis(poses_BT44, 1, 0)
 
     def body(carry, inputs):
-        action, k = inputs
-        carry, out = step(model, carry, action, k)
+        action, k, pose = inputs
+        carry, out = step(model, carry, action, k, pose_B44=pose)
         return carry, out
 
-    state, outs = jax.lax.scan(body, state, (actions_BT.T, keys))
+    state, outs = jax.lax.scan(body, state, (actions_BT.T, keys, poses))
     return state, {k: jnp.moveaxis(v, 0, 1) for k, v in outs.items()}
