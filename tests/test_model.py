@@ -326,7 +326,7 @@ def test_the_compile_options_change_frames_only_by_rounding_and_an_xla_without_t
         np.testing.assert_allclose(np.asarray(out["pose"]), np.asarray(ref["pose"]), atol=1e-3)  # metres
     if xla.compiler_options():  # this XLA knows the option: no reduction is handed to YNNPACK
         text = gen._step.lower(gen.param_leaves, state, jnp.ones(1, jnp.int32), jax.random.key(0),
-                               None).compile().as_text()
+                               *gen.camera(state, None, (1,))).compile().as_text()
         ynn = r'op_name="[^"]*/(\w+)"[^}]*\}, backend_config=\{"fusion_config":\{"kind":"__ynn_fusion"'
         assert not [op for op in re.findall(ynn, text) if op.startswith("reduce")]
     monkeypatch.setattr(xla, "CPU_OPTIONS", {"xla_cpu_no_such_option": "1"})

@@ -117,6 +117,15 @@ def test_a_followed_dream_is_drawn_at_the_players_camera(gen, renderer):
     ahead.advance(1)
     np.testing.assert_allclose(np.asarray(ahead.gen_state.pose), np.asarray(before), atol=1e-6)  # its own: still
     assert ahead.view()["stopped"] == 1 and ahead.view()["follow"] is False
+    fresh = PlaySession(gen, renderer)  # ticking the box mid-walk or from a fresh world compiles nothing new
+    fresh.new_world(6, WorldSpec())
+    fresh.advance(1)
+    compiled = gen._step._cache_size()
+    fresh.set_follow(True)
+    fresh.advance(1)
+    fresh.new_world(7, WorldSpec())
+    fresh.advance(1)
+    assert gen._step._cache_size() == compiled
     image = PlaySession(gen, renderer)
     image.dream_from_image(Image.new("RGB", (40, 30), (90, 140, 200)))
     assert image.set_follow(True)["follow"] is False and image.step(1)["step"] == 1  # no player: its own camera
@@ -125,7 +134,7 @@ def test_a_followed_dream_is_drawn_at_the_players_camera(gen, renderer):
         PlaySession(flat, renderer).set_follow(True)
     with pytest.raises(WorldgenError, match="camera poses of shape"):
         gen.step(plain.gen_state, np.array([1], np.int32), plain.key, np.eye(4))
-    for s in (plain, ahead, image):
+    for s in (plain, ahead, fresh, image):
         s.close()
 
 

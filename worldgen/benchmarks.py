@@ -135,7 +135,8 @@ def bench_generate(model: str = "bundled") -> str:
         else:  # same architecture at another resolution: speed does not depend on the weights
             gen = Generator(WorldModel(dataclasses.replace(base.config, resolution=res), rngs=nnx.Rngs(0)))
         dt, _, (state, actions, key) = step_seconds(gen, batch)
-        cost = gen._step.lower(gen.param_leaves, state, actions, key, None).compile().cost_analysis()
+        camera = gen.camera(state, None, (batch,))  # the camera head's pose: none given
+        cost = gen._step.lower(gen.param_leaves, state, actions, key, *camera).compile().cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
         gflop = cost.get("flops", float("nan")) / 1e9 / batch
         label = f"generate {res}x{res}, batch {batch}"

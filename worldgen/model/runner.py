@@ -54,8 +54,12 @@ class Generator:
         g = self.graphdef
         merged = lambda leaves: nnx.merge(g, jax.tree.unflatten(treedef, leaves))
         self._init = jit(lambda f, d, p, k: wm.init_state(self.config, f, d, p, k))
-        self._step = jit(lambda s, st, a, key, pose: wm.step(merged(s), st, a, key, pose_B44=pose))
-        self._rollout = jit(lambda s, st, a, key, poses: wm.rollout(merged(s), st, a, key, poses_BT44=poses))
+        # The engine's camera, where given, is an input of the same compiled step: ticking "follow the player"
+        # in the viewer does not wait for a second compilation.
+        self._step = jit(lambda s, st, a, key, pose, given: wm.step(merged(s), st, a, key, pose_B44=pose,
+                                                                    given_B=given))
+        self._rollout = jit(lambda s, st, a, key, poses, given: wm.rollout(merged(s), st, a, key, poses_BT44=poses,
+                                                                           given_B=given))
         self._depth = jit(lambda s, img, key: self._single_image_disp(merged(s), img, key))
 
     def _check_actions(self, actions) -> jnp.ndarray:
@@ -80,10 +84,19 @@ class Generator:
             return self._init(jnp.asarray(frames), jnp.asarray(depth_BKHW, jnp.float32),
                               jnp.asarray(poses_BK44, jnp.float32), jnp.asarray(intrinsics_33, jnp.float32))
 
-    def _check_poses(self, poses, lead: tuple) -> jnp.ndarray | None:
-        """The engine's camera poses for `step` / `rollout` (None: the camera head's), or a clear error."""
+    def camera(self, state, poses, lead: tuple) -> tuple:
+        """(poses, given_B) for the compiled step or rollout: the engine's camera poses checked (`lead`: their
+        leading shape), or, without them, the state's pose in their place and nothing given."""
+        b = state.pose.shape[0]
+        own = jnp.broadcast_to(state.pose.reshape((b,) + (1,) * (len(lead) - 1) + (4, 4)), lead + (4, 4))
         if poses is None:
-            return None
+            return own, jnp.zeros(b, bool)
+        # computed with the state's pose, so placed as it is (a fresh state's is not committed to a device, a
+        # stepped one's is): the step sees the same kind of input either way and compiles once
+        return jnp.where(True, self._check_poses(poses, lead), own), jnp.ones(b, bool)
+
+    def _check_poses(self, poses, lead: tuple) -> jnp.ndarray:
+        """The engine's camera poses for `step` / `rollout`, or a clear error."""
         if not self.config.geometry:
             raise WorldgenError("this model has no geometry (it was trained without depth): it cannot be given "
                                 "camera poses")
@@ -103,17 +116,17 @@ class Generator:
         """One step; `poses_B44`: where the camera is (e.g. the engine's player), or None for the camera head's."""
         wm.check_state(self.config, state)
         actions = self._check_actions(actions_B)
-        poses = self._check_poses(poses_B44, (state.pose.shape[0],))
+        poses, given = self.camera(state, poses_B44, (state.pose.shape[0],))
         with self.lock:
-            return self._step(self.param_leaves, state, actions, key, poses)
+            return self._step(self.param_leaves, state, actions, key, poses, given)
 
     def rollout(self, state, actions_BT, key, poses_BT44=None):
         """len(actions) steps; `poses_BT44`: each step's camera, or None for the camera head's."""
         wm.check_state(self.config, state)
         actions = self._check_actions(actions_BT)
-        poses = self._check_poses(poses_BT44, tuple(np.shape(actions_BT)[:2]))
+        poses, given = self.camera(state, poses_BT44, tuple(np.shape(actions_BT)[:2]))
         with self.lock:
-            return self._rollout(self.param_leaves, state, actions, key, poses)
+            return self._rollout(self.param_leaves, state, actions, key, poses, given)
 
     def _single_image_disp(self, model, image_BHWC, key):
         rgb = wm.to_signed(image_BHWC)

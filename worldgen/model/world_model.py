@@ -345,21 +345,23 @@ def advance(config: ModelConfig, state: WorldState, rgb_BHWC, disp_BHW, pose_B44
     return new
 
 
-def step(model: WorldModel, state: WorldState, action_B, key, temperature=None, pose_B44=None):
+def step(model: WorldModel, state: WorldState, action_B, key, temperature=None, pose_B44=None, given_B=None):
     """One generated step for every batch element. Returns (new state, outputs: rgb, depth, pose, coverage and
     source, what memory knew of each pixel as an index into SOURCES). `temperature` (may be traced) overrides
-    the config's sampling temperature. `pose_B44`, the camera of this frame when something else knows where it
-    is (the engine the player walks in: the viewer's "follow the player"), replaces the camera head and its rules;
-    only the frame is dreamed (`Generator.step` checks it)."""
+    the config's sampling temperature. `pose_B44`, the camera of this frame where something else knows it (the
+    engine the player walks in: the viewer's "follow the player"), replaces the pose of the camera head and its
+    rules in the batch elements `given_B` (bool, may be traced; None: all), so one compiled step serves both;
+    only the frame is dreamed there (`Generator.step` checks the poses)."""
     config = model.config
     temperature = config.sample_temperature if temperature is None else temperature
     pose = state.pose
-    if pose_B44 is not None:
-        pose = pose_B44.astype(pose.dtype)
-    elif config.geometry:
+    if config.geometry:
         pose = mem.settle(state.memory, jax.vmap(apply_delta)(pose, camera_motion(model, state, action_B)))
         if config.real_ground:
             pose = mem.stand(state.memory, pose)
+    if pose_B44 is not None:
+        given = jnp.ones(pose.shape[:1], bool) if given_B is None else given_B
+        pose = jnp.where(given[:, None, None], pose_B44.astype(pose.dtype), pose)
     m_rgb, m_disp, mask, fine, real = draw(config, state, pose)
     cond = conditioning(config, m_rgb, m_disp, mask, state.last_rgb, state.prev_rgb, state.last_disp, real)
     rgb, disp = complete(model, cond, fine, action_B, key, temperature, palette_of(state))
@@ -368,15 +370,15 @@ def step(model: WorldModel, state: WorldState, action_B, key, temperature=None, 
                  "coverage": mask.mean((1, 2)), "source": pixel_source(mask, fine, real)}
 
 
-def rollout(model: WorldModel, state: WorldState, actions_BT, key, poses_BT44=None):
+def rollout(model: WorldModel, state: WorldState, actions_BT, key, poses_BT44=None, given_B=None):
     """Generate len(actions) steps with lax.scan: frames_BTHWC uint8, depth_BTHW, poses_BT44. `poses_BT44`:
-    each step's camera, as `step`'s `pose_B44` (None: the camera head's)."""
+    each step's camera in the batch elements `given_B`, as `step`'s `pose_B44` (None: the camera head's)."""
     keys = jax.random.split(key, actions_BT.shape[1])
     poses = None if poses_BT44 is None else jnp.moveaxis(poses_BT44, 1, 0)
 
     def body(carry, inputs):
         action, k, pose = inputs
-        carry, out = step(model, carry, action, k, pose_B44=pose)
+        carry, out = step(model, carry, action, k, pose_B44=pose, given_B=given_B)
         return carry, out
 
     state, outs = jax.lax.scan(body, state, (actions_BT.T, keys, poses))
