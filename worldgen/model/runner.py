@@ -87,13 +87,13 @@ class Generator:
     def camera(self, state, poses, lead: tuple) -> tuple:
         """(poses, given_B) for the compiled step or rollout: the engine's camera poses checked (`lead`: their
         leading shape), or, without them, the state's pose in their place and nothing given."""
-        b = state.pose.shape[0]
-        own = jnp.broadcast_to(state.pose.reshape((b,) + (1,) * (len(lead) - 1) + (4, 4)), lead + (4, 4))
+        b = state.pose.shape[0]  # a step's own pose is the state's as it is: no work on the viewer's hot path
+        own = state.pose if len(lead) == 1 else jnp.broadcast_to(state.pose[:, None], lead + (4, 4))
         if poses is None:
-            return own, jnp.zeros(b, bool)
+            return own, np.zeros(b, bool)
         # computed with the state's pose, so placed as it is (a fresh state's is not committed to a device, a
         # stepped one's is): the step sees the same kind of input either way and compiles once
-        return jnp.where(True, self._check_poses(poses, lead), own), jnp.ones(b, bool)
+        return jnp.where(True, self._check_poses(poses, lead), own), np.ones(b, bool)
 
     def _check_poses(self, poses, lead: tuple) -> jnp.ndarray:
         """The engine's camera poses for `step` / `rollout`, or a clear error."""
