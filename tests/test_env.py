@@ -74,6 +74,30 @@ def test_free_walk_has_no_task_and_place_moves_the_player():
         assert free.world is world  # a refused seed changed nothing
 
 
+def test_look_around_sees_both_sides_then_ahead_and_leaves_the_player_as_it_was():
+    """The real start frames of a dream in the viewer and on held walks: one turn to the right, to the left, then
+    straight ahead, each a frame from where the player stands; the player keeps its place and heading."""
+    from worldgen.player import TURN_STEP
+    with WorldEnv(32, task=None) as free:
+        with pytest.raises(WorldgenError, match="reset"):
+            free.look_around(4)
+        obs, _ = free.reset(seed=3)
+        here = free.player
+        views = free.look_around(4)
+        assert free.player == here and len(views) == 4
+        for v in views[2:]:
+            np.testing.assert_array_equal(v["rgb"], obs["rgb"])
+        forward = lambda v: np.arctan2(-v["pose"][0, 2], -v["pose"][2, 2])  # yaw of the camera's heading
+        turned = [(forward(v) - forward(obs) + np.pi) % (2 * np.pi) - np.pi for v in views[:2]]
+        np.testing.assert_allclose(turned, [-TURN_STEP, TURN_STEP], atol=1e-5)
+        assert all(np.allclose(v["pose"][:3, 3], obs["pose"][:3, 3]) for v in views)
+        assert not np.array_equal(views[0]["rgb"], views[1]["rgb"])
+        assert len(free.look_around(1)) == 1 and np.array_equal(free.look_around(1)[0]["rgb"], obs["rgb"])
+        for bad in (0, -2, True, 2.5):
+            with pytest.raises(WorldgenError, match="number of views"):
+                free.look_around(bad)
+
+
 def test_walking_to_a_goal_ahead_is_rewarded_and_terminates(env):
     obs, _ = env.reset(seed=5)
     pose = obs["pose"]

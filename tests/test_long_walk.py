@@ -22,17 +22,20 @@ def test_revisit_routes_go_out_and_come_back_to_the_real_start_frame():
     assert all(not np.allclose(cameras[i, 15], poses[i, 1], atol=0.1) for i in range(3) if back[i])
 
 
-def test_a_held_key_walk_starts_as_the_explorers_and_then_holds_the_key_as_the_player_would():
-    """`long_walk(..., hold=FORWARD)` (a user holding W): the explorer's start frames, then the key held; the
-    heading stays, and each step moves the eye at most one stride on the ground (a whole one where nothing is in
-    the way, less where the player slides along or stops at a wall)."""
-    from training.long_walk import render_walks
+def test_a_held_key_walk_starts_as_the_viewer_does_and_then_holds_the_key_as_the_player_would():
+    """`long_walk(..., hold=FORWARD)` (a user holding W): the viewer's start (`WorldEnv.look_around` at the spawn
+    of episode 0), then the key held; the heading stays, and each step moves the eye at most one stride on the
+    ground (a whole one where nothing is in the way, less where the player slides along or stops at a wall)."""
+    from training.long_walk import SEEDS, render_walks
     from worldgen.actions import Action
+    from worldgen.env import WorldEnv
     from worldgen.player import MOVE_STEP
     frames, _, poses, actions, _, _ = render_walks(32, 2, 20, 2, hold=Action.FORWARD)
-    explorer = render_walks(32, 2, 20, 2)
-    assert np.array_equal(frames[:, :2], explorer[0][:, :2]) and np.array_equal(actions[:, :2], explorer[3][:, :2])
-    assert (actions[:, 2:] == Action.FORWARD).all() and not np.array_equal(actions, explorer[3])
+    with WorldEnv(32, task=None) as env:
+        env.reset(seed=SEEDS[1], options={"episode": 0})
+        start = env.look_around(2)
+    assert all(np.array_equal(frames[1, i], start[i]["rgb"]) for i in range(2))
+    assert (actions[:, 2:] == Action.FORWARD).all() and (actions[:, :2] == Action.NOOP).all()
     np.testing.assert_allclose(poses[:, 2:, :3, :3], np.broadcast_to(poses[:, 1:2, :3, :3], (2, 20, 3, 3)), atol=1e-5)
     moved = np.linalg.norm(np.diff(poses[:, 1:, [0, 2], 3], axis=1), axis=-1)
     assert (moved <= MOVE_STEP + 1e-4).all() and np.isclose(moved, MOVE_STEP, atol=1e-4).any()

@@ -173,7 +173,7 @@ def test_tiny_record_train_eval_end_to_end(rollout_dataset, tmp_path, capsys):
     stops = walk["stopped"]
     assert 0 <= stops["both"] <= min(stops["truth"], stops["dream"]) <= stops["moves"] <= 2 * 12
     assert (out / "long_walk.png").stat().st_size > 0 and (out / "filmstrip.png").stat().st_size > 0
-    held = m["hold_walk"]  # W held after the explorer's start frames: the same figures, in a folder of their own
+    held = m["hold_walk"]  # W held after the viewer's start: the same figures, in a folder of their own
     assert held["actions"] == "hold forward" and held["walks"] == 2 and list(held["spans"]) == list(walk["spans"])
     assert held["stopped"]["moves"] == 2 * 12  # every dreamed action a move
     assert held["stopped"]["dreams"] == 2 * held["keys"] and 0 <= held["stopped"]["freeze_mean"] <= 12

@@ -35,6 +35,8 @@ def test_session_play_undo_reanchor_and_exports(gen, renderer, tmp_path):
     s = PlaySession(gen, renderer)
     v0 = s.new_world(3, WorldSpec())
     assert v0["dream"].startswith("data:image/png;base64,") and v0["truth"] and v0["step"] == 0
+    start = [rgb for rgb, _, _ in s.context]  # the dream starts from a look around, the spawn's view last
+    assert len(start) == s.k and np.array_equal(start[-1], s.truth) and not np.array_equal(start[0], s.truth)
     for a in (1, 1, 3, 1):
         v = s.step(a)
     assert v["step"] == 4 and v["psnr"] is not None and v["undo"] == 4

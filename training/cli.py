@@ -177,7 +177,7 @@ def _eval(args):
     from training.long_walk import long_walk
     from training.long_walk_report import table_text, write_long_walk_report
     from worldgen.actions import Action
-    # the explorer's walks (issue 9's targets), then W held after its start frames (what a user does first)
+    # the explorer's walks (issue 9's targets), then W held after the viewer's start (what a user does first)
     for key, n, hold, folder in (("long_walk", args.long_walks, None, args.out),
                                  ("hold_walk", args.hold_walks, Action.FORWARD, args.out / "hold_w")):
         if not n:
@@ -329,9 +329,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="explorer walks on unseen worlds for the long-walk test (default: training.long_walk.WALKS, "
                         "24; 0: skip)")
     p.add_argument("--hold-walks", type=int, default=None,
-                   help="walks on unseen worlds with W held after the explorer's start frames, as a user first "
-                        "does in the viewer; written to OUT/hold_w (default: training.long_walk.HOLD_WALKS, 16; "
-                        "0: skip)")
+                   help="walks on unseen worlds with W held after the viewer's start (a look around from the "
+                        "spawn), as a user first does in the viewer; written to OUT/hold_w (default: "
+                        "training.long_walk.HOLD_WALKS, 16; 0: skip)")
     p.add_argument("--long-steps", type=int, default=200, help="dreamed steps per long walk")
     p.add_argument("--long-walk-keys", type=int, default=None,
                    help="sampling keys each long walk is dreamed with; the figures pool them (default: "

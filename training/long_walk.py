@@ -2,28 +2,28 @@
 
 Dimension keys: B walks, T steps, H, W, C.
 
-The recorder's curious explorer (`worldgen.policy.Explorer`) walks each unseen world; the model gets the
-first `context` rendered frames (RGB, depth, pose) and then only the explorer's actions. With `hold` (an action),
-the player holds that key after the explorer's start frames instead, as a user holding W in the viewer does: the
-truth stops and slides at walls, and the dream must too. Per span of dreamed
-steps (1-10, 11-50, 51-100, 101-200, ...) we report PSNR against the truth, the PSNR of repeating the last
-real frame (copy-last) and of a picture made without a model (each row the mean colour of that row in the real
-start frames: the camera is level, so a row is an elevation, sky above and ground below) and of the truth with
-only the obstacles the real start frames show (`shown_obstacles`), terrain and sky exact, rendered from the true
-camera: what a model would score that knew exactly what it was shown and invented nothing (a reference, not a
-ceiling: where unseen objects stand, a model that hedges does better than bare terrain), the dream's PSNR on
-the pixels where that reference is exact (the sky, the terrain and the shown objects: what a model could get
-right), the sharpness ratio (1 = as sharp as the truth, > 1 = speckle), the colour-histogram distance to the
-truth (0 = the same colours, 1 = none in common) for the dream, for copy-last and for the shown reference (the
-colours of a model that invented nothing: unseen objects missing, terrain and sky exact), how far the dream's
-camera is from the true one (metres, horizontal: the camera head's moves, summed), and how many moves an
-obstacle stopped (the eye moved under `STOPPED_M`) in the truth, in the dream and in both: a dream that walks
-through what stops the player, or stops where the player walks on, is off from then on (docs/model.md, session
-33). The revisit test walks 16 moves out and their inverses back and compares the dream on return with the
-rendered truth there. Each world takes the first of eight variants of the route (its four mirror images,
-left/right and forward/back swapped, each with its moves as given or turned a quarter: forward -> strafe left -> back ->
-strafe right) that no obstacle blocks, so the player truly comes back to the start frame; `revisit_returned`
-counts the worlds where one did (elsewhere the truth at the route's end is a nearby view, not the start).
+The recorder's curious explorer (`worldgen.policy.Explorer`) walks each unseen world; the model gets the first
+`context` rendered frames (RGB, depth, pose) and then only the explorer's actions. With `hold` (an action), the walk
+starts as the viewer's does, from the spawn looking around (`WorldEnv.look_around`), and the player then holds that
+key, as a user holding W in the viewer does: the truth stops and slides at walls, and the dream must too. Per span
+of dreamed steps (1-10, 11-50, 51-100, 101-200, ...) we report PSNR against the truth, the PSNR of repeating the
+last real frame (copy-last) and of a picture made without a model (each row the mean colour of that row in the real
+start frames: the camera is level, so a row is an elevation, sky above and ground below) and of the truth with only
+the obstacles the real start frames show (`shown_obstacles`), terrain and sky exact, rendered from the true camera:
+what a model would score that knew exactly what it was shown and invented nothing (a reference, not a ceiling: where
+unseen objects stand, a model that hedges does better than bare terrain), the dream's PSNR on the pixels where that
+reference is exact (the sky, the terrain and the shown objects: what a model could get right), the sharpness ratio
+(1 = as sharp as the truth, > 1 = speckle), the colour-histogram distance to the truth (0 = the same colours, 1 =
+none in common) for the dream, for copy-last and for the shown reference (the colours of a model that invented
+nothing: unseen objects missing, terrain and sky exact), how far the dream's camera is from the true one (metres,
+horizontal: the camera head's moves, summed), and how many moves an obstacle stopped (the eye moved under
+`STOPPED_M`) in the truth, in the dream and in both: a dream that walks through what stops the player, or stops
+where the player walks on, is off from then on (docs/model.md, session 33). The revisit test walks 16 moves out and
+their inverses back and compares the dream on return with the rendered truth there. Each world takes the first of
+eight variants of the route (its four mirror images, left/right and forward/back swapped, each with its moves as
+given or turned a quarter: forward -> strafe left -> back -> strafe right) that no obstacle blocks, so the player
+truly comes back to the start frame; `revisit_returned` counts the worlds where one did (elsewhere the truth at the
+route's end is a nearby view, not the start).
 Where the dream's error lies (`error_sources`): per span, by what memory knew of each pixel when the frame was
 made (`world_model.SOURCES`: a real start frame at full resolution, the dream's own content written before, only
 magnified points, nothing), the share of the pixels, the share of the squared error and the PSNR there.
@@ -157,6 +157,18 @@ def shown_obstacles(world: World, depth_VHW: np.ndarray, poses_V44: np.ndarray, 
     return frozenset(shown)
 
 
+def held_walk(env: WorldEnv, seed: int, context: int, steps: int, hold: Action):
+    """World `seed` as the viewer starts it (the spawn of episode 0 and `context` views looking around from there,
+    `WorldEnv.look_around`), then `hold` for `steps` steps: frames, depth, actions (NOOP for the start views) and
+    poses, as `record_episode` gives them."""
+    frames, depth, actions, poses = record_episode(env, seed, 0, 1 + steps, hold, hold_from=1)[:4]
+    env.reset(seed=seed, options={"episode": 0})
+    start = env.look_around(context)
+    then = lambda key, walk: np.concatenate([np.stack([o[key] for o in start]).astype(walk.dtype), walk[1:]])
+    return (then("rgb", frames), then("depth", depth), np.concatenate([np.zeros(context, actions.dtype), actions[1:]]),
+            then("pose", poses))
+
+
 def _world_env(base: WorldEnv, seed: int, vary: bool) -> WorldEnv:
     """`base`, or with `vary` an env of world `seed`'s own varied spec (`record --vary`) on base's renderer."""
     return WorldEnv(base.resolution, task=None, spec=varied_spec(seed), renderer=base.renderer) if vary else base
@@ -164,16 +176,17 @@ def _world_env(base: WorldEnv, seed: int, vary: bool) -> WorldEnv:
 
 def render_walks(resolution: int, n_walks: int, steps: int, context: int, hold: Action | None = None,
                  vary: bool = False):
-    """Explorer walks (or, with `hold`, the explorer's start then that action held) of context + steps frames on
-    unseen worlds (with `vary`, each of its own random description, as `worldgen record --vary` draws them):
-    frames, depth, poses, actions, intrinsics, and the dreamed steps' truth with only the obstacles the real start
-    frames show ("shown", B, steps, H, W, 3)."""
+    """Explorer walks (or, with `hold`, the viewer's start then that action held, `held_walk`) of context + steps
+    frames on unseen worlds (with `vary`, each of its own random description, as `worldgen record --vary` draws
+    them): frames, depth, poses, actions, intrinsics, and the dreamed steps' truth with only the obstacles the
+    real start frames show ("shown", B, steps, H, W, 3)."""
     check_walks(n_walks, steps)
     eps, shown = [], []
     with WorldEnv(resolution, task=None) as base:
         for seed in SEEDS[:n_walks]:
             env = _world_env(base, seed, vary)
-            eps.append(record_episode(env, seed, 0, context + steps, hold, hold_from=context))
+            eps.append(record_episode(env, seed, 0, context + steps) if hold is None
+                       else held_walk(env, seed, context, steps, hold))
             _, d, _, p = eps[-1][:4]
             world = env.world.only(shown_obstacles(env.world, d[:context].astype(np.float32), p[:context],
                                                    env.intrinsics))
@@ -183,16 +196,20 @@ def render_walks(resolution: int, n_walks: int, steps: int, context: int, hold: 
     return frames, depth.astype(np.float32), poses, actions, intrinsics, np.stack(shown)
 
 
-def render_revisits(resolution: int, n_walks: int, context: int, vary: bool = False):
-    """Per walk, after its real start frames, the first REVISIT_ROUTES entry no obstacle blocks (else the one
-    blocked least): actions (B, 32), the rendered truth at its end (B, H, W, 3), whether it came back, and the
-    player's camera at each of its steps (B, 32, 4, 4). Routes are tried with the player's physics alone; only the
-    chosen one's end is rendered."""
+def render_revisits(resolution: int, n_walks: int, context: int, vary: bool = False, held: bool = False):
+    """Per walk, after its real start frames (the explorer's, or with `held` the viewer's start, as
+    `render_walks` draws them), the first REVISIT_ROUTES entry no obstacle blocks (else the one blocked least):
+    actions (B, 32), the rendered truth at its end (B, H, W, 3), whether it came back, and the player's camera at
+    each of its steps (B, 32, 4, 4). Routes are tried with the player's physics alone; only the chosen one's end
+    is rendered."""
     routes, ends, back, cameras = [], [], [], []
     with WorldEnv(resolution, task=None) as base:
         for seed in SEEDS[:n_walks]:
             env = _world_env(base, seed, vary)
-            record_episode(env, seed, 0, context)  # the walk's real start frames: the player stands at the last
+            if held:  # the player stands where the real start frames' last was taken
+                env.reset(seed=seed, options={"episode": 0})
+            else:
+                record_episode(env, seed, 0, context)
             tried = []
             for route in REVISIT_ROUTES:
                 state, blocked, states = env.player, 0, []
@@ -265,7 +282,8 @@ def long_walk(gen: Generator, n_walks: int = WALKS, steps: int = 200, seed: int 
     for span, (gain_se, sharpness_se) in zip(table, jackknife_se(stats)):
         table[span]["gain_se"], table[span]["sharpness_se"] = float(gain_se), float(sharpness_se)
     sources, per_step["error_share"] = error_sources(pred, truth, dreamed("source"))
-    routes, route_ends, returned, route_poses = render_revisits(gen.config.resolution, n_walks, k, vary)
+    routes, route_ends, returned, route_poses = render_revisits(gen.config.resolution, len(frames), k, vary,
+                                                                held=hold is not None)
     _, back = gen.rollout(gen.init(frames[:, :k], depth[:, :k], poses[:, :k], intr), routes, jax.random.key(seed),
                           route_poses if follow else None)
     result = {"walks": int(len(frames)), "steps": int(steps), "seeds": list(SEEDS[:len(frames)]), "keys": keys,

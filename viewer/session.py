@@ -155,11 +155,11 @@ class PlaySession:
     def new_world(self, seed: int, spec: WorldSpec) -> dict:
         env = WorldEnv(self.res, task=None, spec=spec, renderer=self.renderer)
         with GL_LOCK:
-            obs, _ = env.reset(seed=seed)  # a refused seed or spec raises here, before anything is cleared
+            env.reset(seed=seed)  # a refused seed or spec raises here, before anything is cleared
+            start = env.look_around(self.k)  # the dream's real start frames, the last the spawn's view
         self._clear()
         self.env, self.image = env, None
-        for _ in range(self.k):
-            self.context.append(_truth(obs))
+        self.context.extend(_truth(obs) for obs in start)
         self._anchor()
         return self._changed()
 

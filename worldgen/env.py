@@ -12,8 +12,9 @@ With `task=None` the env is a free walk, the one truth loop of the recorder, the
 planning and the viewer: no goal (no `goal` observation), reward 0, never terminated or truncated.
 `reset(seed=S, options={"episode": E})` spawns as episode E of world S is recorded, and `episode_rng` is that
 episode's random stream after the spawn, for a policy that draws from it as the recorder's explorer does.
-`place(state)` puts the player at a `PlayerState` (the viewer's undo). A reset to the world already built
-(same seed, same spec) reuses it.
+`place(state)` puts the player at a `PlayerState` (the viewer's undo). `look_around(k)` observes from where the
+player stands looking to either side and ahead: the k real frames a dream starts from in the viewer and on held
+walks. A reset to the world already built (same seed, same spec) reuses it.
 
     env = WorldEnv(resolution=64)
     obs, info = env.reset(seed=3)
@@ -34,7 +35,7 @@ from worldgen import task as nav
 from worldgen.actions import ACTION_NAMES, NUM_ACTIONS
 from worldgen.dataset import is_heldout
 from worldgen.errors import WorldgenError
-from worldgen.player import PlayerState, camera_pose, collides, spawn, start_rng, step
+from worldgen.player import TURN_STEP, PlayerState, camera_pose, collides, spawn, start_rng, step
 from worldgen.policy import explore
 from worldgen.render import Renderer, check_resolution
 from worldgen.spec import WorldSpec
@@ -169,6 +170,21 @@ class WorldEnv(gymnasium.Env):
             raise WorldgenError(f"place({state!r}): expected a PlayerState on free ground of world {self.world.seed}")
         self.player = state
         return self._observe()
+
+    def look_around(self, views: int) -> list[dict]:
+        """`views` observations from where the player stands, and the player left as it was: the first two look
+        one turn (TURN_STEP) to the right and to the left, the rest (at least the last) straight ahead. A dream started
+        from them (the viewer's new world, held walks) has seen the ground ahead in more than one view, and what
+        stands beside it; from `views` copies of one view it dreamed 0.5-0.8 dB lower on held-W walks, and
+        speckled (docs/model.md, session 52)."""
+        if self.world is None:
+            raise WorldgenError("call reset() before look_around()")
+        if isinstance(views, bool) or not isinstance(views, (int, np.integer)) or views < 1:
+            raise WorldgenError(f"look_around({views!r}): expected a number of views >= 1")
+        here = self.player
+        sides = (-TURN_STEP, TURN_STEP)[:min(2, views - 1)]
+        turns = sides + (0.0,) * (views - len(sides))
+        return [self.place(PlayerState(here.x, here.z, here.yaw + t) if t else here) for t in turns]
 
     def _observe(self) -> dict:
         self._pose = camera_pose(self.world, self.player)
