@@ -26,11 +26,13 @@ def test_a_held_key_walk_starts_as_the_viewer_does_and_then_holds_the_key_as_the
     """`long_walk(..., hold=FORWARD)` (a user holding W): the viewer's start (`WorldEnv.look_around` at the spawn
     of episode 0), then the key held; the heading stays, and each step moves the eye at most one stride on the
     ground (a whole one where nothing is in the way, less where the player slides along or stops at a wall)."""
-    from training.long_walk import SEEDS, render_walks
+    from training.long_walk import SEEDS, render_revisits, render_walks
     from worldgen.actions import Action
     from worldgen.env import WorldEnv
     from worldgen.player import MOVE_STEP
     frames, _, poses, actions, _, _ = render_walks(32, 2, 20, 2, hold=Action.FORWARD)
+    _, ends, back, _ = render_revisits(32, 2, 2, held=True)  # a held walk's revisit starts where its start does
+    assert back.any() and all(np.array_equal(ends[i], frames[i, 1]) for i in range(2) if back[i])
     with WorldEnv(32, task=None) as env:
         env.reset(seed=SEEDS[1], options={"episode": 0})
         start = env.look_around(2)
