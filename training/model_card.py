@@ -120,8 +120,8 @@ def write_model_card(model_dir: Path, metrics_path: Path, command: str, notes: s
     if hold:
         from training.long_walk_report import freeze_text, keys_text
         stops = hold["stopped"]
-        walk_text += (f"\n## Holding W ({hold['walks']} unseen worlds, the viewer's start (a look around from the spawn) then W held, "
-                      f"{hold['steps']} dreamed steps, {keys_text(hold)})\n\n"
+        walk_text += (f"\n## Holding W ({hold['walks']} unseen worlds, the viewer's start (a look around from the "
+                      f"spawn) then W held, {hold['steps']} dreamed steps, {keys_text(hold)})\n\n"
                       "What a user does first in the viewer; issue 9's targets are the explorer walks' above. The "
                       "truth stops and slides at walls, and the dream must too.\n\n"
                       + "\n".join(walk_table(hold)) + f"\n\nMoves an obstacle stopped: {stops['truth']} in the "
